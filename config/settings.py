@@ -1,0 +1,256 @@
+"""Settings.from_env(): the one reader of the environment; fails fast and names the variable."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+ROUTES = ("twilio", "android", "console")
+LANGUAGES = ("tg", "ru", "uz", "en")
+
+# Generated once in development and kept under VAR_DIR, so restarts keep decrypting old data.
+DEV_SECRETS = ("DATA_KEY", "USSD_KEY", "OPERATOR_PASSWORD")
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; str() is one line naming the variable."""
+
+    def __init__(self, name: str, problem: str):
+        super().__init__(f"{name}: {problem}")
+        self.name = name
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of the gateway, read once at a composition root and passed down."""
+
+    env: str = "development"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    public_url: str = "http://127.0.0.1:5000"
+    port: int = 5000
+    var_dir: Path = ROOT / "var"
+    data_keys: tuple[str, ...] = ()
+    ussd_key: str = ""
+    directory_file: Path = ROOT / "config" / "directory.example.yaml"
+    sms_routes: tuple[str, ...] = ("console",)
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = ""
+    twilio_from: str = ""
+    twilio_api_url: str = "https://api.twilio.com"
+    android_gateway_url: str = ""
+    android_gateway_user: str = ""
+    android_gateway_password: str = ""
+    android_webhook_secret: str = ""
+    operator_user: str = "operator"
+    operator_password: str = ""
+    escalate_after: int = 600
+    escalate_after_urgent: int = 180
+    retention_days: int = 90
+    session_ttl: int = 180
+    log_level: str = "INFO"
+    generated: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def production(self) -> bool:
+        """True when running with HAMDAM_ENV=production."""
+        return self.env == "production"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        """Settings built from the environment (os.environ unless given); raises ConfigError."""
+        env = dict(os.environ if environ is None else environ)
+        r = _Reader(env)
+        mode = r.choice("HAMDAM_ENV", ("development", "production"), "development")
+        production = mode == "production"
+        var_dir = r.path("VAR_DIR", ROOT / "var")
+        dev = {} if production else _dev_secrets(var_dir, env)
+        routes = r.routes("SMS_ROUTES")
+        values = dict(
+            env=mode,
+            redis_url=r.redis_url("REDIS_URL", "redis://127.0.0.1:6379/0"),
+            public_url=r.url("PUBLIC_URL", None if production else "http://127.0.0.1:5000"),
+            port=r.integer("PORT", 5000, low=1, high=65535),
+            var_dir=var_dir,
+            data_keys=r.fernet_keys("DATA_KEY", dev.get("DATA_KEY")),
+            ussd_key=r.secret("USSD_KEY", dev.get("USSD_KEY"), min_len=16),
+            directory_file=r.existing_file(
+                "DIRECTORY_FILE", None if production else ROOT / "config/directory.example.yaml"
+            ),
+            sms_routes=routes,
+            twilio_account_sid=r.text("TWILIO_ACCOUNT_SID", "", needed="twilio" in routes),
+            twilio_auth_token=r.text("TWILIO_AUTH_TOKEN", "", needed="twilio" in routes),
+            twilio_from=r.text("TWILIO_FROM", "", needed="twilio" in routes),
+            twilio_api_url=r.url("TWILIO_API_URL", "https://api.twilio.com"),
+            android_gateway_url=r.url(
+                "ANDROID_GATEWAY_URL", "" if "android" not in routes else None
+            ),
+            android_gateway_user=r.text("ANDROID_GATEWAY_USER", "", needed="android" in routes),
+            android_gateway_password=r.text(
+                "ANDROID_GATEWAY_PASSWORD", "", needed="android" in routes
+            ),
+            android_webhook_secret=r.text("ANDROID_WEBHOOK_SECRET", ""),
+            operator_user=r.text("OPERATOR_USER", "operator"),
+            operator_password=r.secret("OPERATOR_PASSWORD", dev.get("OPERATOR_PASSWORD"), 12),
+            escalate_after=r.integer("ESCALATE_AFTER", 600, low=10),
+            escalate_after_urgent=r.integer("ESCALATE_AFTER_URGENT", 180, low=10),
+            retention_days=r.integer("RETENTION_DAYS", 90, low=1),
+            session_ttl=r.integer("SESSION_TTL", 180, low=30, high=3600),
+            log_level=r.choice("LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
+            generated=tuple(sorted(k for k in dev if not env.get(k))),
+        )
+        return cls(**values)
+
+
+class _Reader:
+    """Reads and checks one variable at a time so every error names its variable."""
+
+    def __init__(self, env: dict[str, str]):
+        self.env = env
+
+    def raw(self, name: str) -> str | None:
+        value = self.env.get(name)
+        return value.strip() if value is not None and value.strip() != "" else None
+
+    def text(self, name: str, default: str, needed: bool = False) -> str:
+        value = self.raw(name)
+        if value is None and needed:
+            raise ConfigError(name, "required by the SMS route that uses it (see SMS_ROUTES)")
+        return default if value is None else value
+
+    def choice(self, name: str, options: tuple[str, ...], default: str) -> str:
+        value = self.raw(name) or default
+        if value not in options:
+            raise ConfigError(name, f"expected one of {', '.join(options)}, got {value!r}")
+        return value
+
+    def integer(self, name: str, default: int, low: int = 0, high: int | None = None) -> int:
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            number = int(value)
+        except ValueError:
+            raise ConfigError(name, f"expected a whole number, got {value!r}") from None
+        if number < low or (high is not None and number > high):
+            upper = f" and at most {high}" if high is not None else ""
+            raise ConfigError(name, f"expected at least {low}{upper}, got {number}")
+        return number
+
+    def path(self, name: str, default: Path) -> Path:
+        value = self.raw(name)
+        return default if value is None else Path(value).expanduser().resolve()
+
+    def existing_file(self, name: str, default: Path | None) -> Path:
+        value = self.raw(name)
+        if value is None and default is None:
+            raise ConfigError(name, "required in production (path of the directory YAML file)")
+        path = default if value is None else Path(value).expanduser().resolve()
+        if not path.is_file():
+            raise ConfigError(name, f"no such file: {path}")
+        return path
+
+    def url(self, name: str, default: str | None) -> str:
+        value = self.raw(name)
+        if value is None:
+            if default is None:
+                raise ConfigError(name, "required (an http:// or https:// URL)")
+            return default
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigError(name, f"expected an http:// or https:// URL, got {value!r}")
+        return value.rstrip("/")
+
+    def redis_url(self, name: str, default: str) -> str:
+        value = self.raw(name) or default
+        if urlsplit(value).scheme not in ("redis", "rediss", "unix"):
+            raise ConfigError(name, f"expected redis://host:port/db, got {value!r}")
+        return value
+
+    def secret(self, name: str, default: str | None, min_len: int) -> str:
+        value = self.raw(name) or default
+        if value is None:
+            raise ConfigError(name, "required in production (a random secret)")
+        if len(value) < min_len:
+            raise ConfigError(name, f"too short: use at least {min_len} random characters")
+        return value
+
+    def fernet_keys(self, name: str, default: str | None) -> tuple[str, ...]:
+        value = self.raw(name) or default
+        if value is None:
+            raise ConfigError(
+                name,
+                "required in production: one or more Fernet keys, newest first, comma-separated"
+                " (make one with: python -m gateway.privacy --new-key)",
+            )
+        keys = tuple(k.strip() for k in value.split(",") if k.strip())
+        from base64 import urlsafe_b64decode
+
+        for position, key in enumerate(keys, 1):
+            try:
+                ok = len(urlsafe_b64decode(key.encode())) == 32
+            except ValueError:
+                ok = False
+            if not ok:
+                raise ConfigError(
+                    name, f"key {position} is not a Fernet key (32 url-safe base64-encoded bytes)"
+                )
+        return keys
+
+    def routes(self, name: str) -> tuple[str, ...]:
+        value = self.raw(name)
+        if value is None:
+            return ("console",)
+        routes = tuple(r.strip().lower() for r in value.split(",") if r.strip())
+        unknown = [r for r in routes if r not in ROUTES]
+        if unknown or not routes or len(set(routes)) != len(routes):
+            raise ConfigError(
+                name, f"expected a comma-separated list of {', '.join(ROUTES)}, got {value!r}"
+            )
+        return routes
+
+
+def _dev_secrets(var_dir: Path, env: dict[str, str]) -> dict[str, str]:
+    """Development secrets, generated on first use and kept in VAR_DIR/secrets.json (mode 600)."""
+    path = var_dir / "secrets.json"
+    stored: dict[str, str] = {}
+    if path.is_file():
+        stored = json.loads(path.read_text())
+    missing = [k for k in DEV_SECRETS if k not in stored and not env.get(k)]
+    if missing:
+        from base64 import urlsafe_b64encode
+
+        fresh = {
+            "DATA_KEY": urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+            "USSD_KEY": secrets.token_urlsafe(24),
+            "OPERATOR_PASSWORD": secrets.token_urlsafe(12),
+        }
+        stored.update({k: fresh[k] for k in missing})
+        var_dir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(stored, indent=2))
+        tmp.chmod(0o600)
+        tmp.replace(path)
+    return stored
+
+
+def load() -> Settings:
+    """Settings from the environment, or exit 2 with one line naming the bad variable."""
+    try:
+        return Settings.from_env()
+    except ConfigError as error:
+        sys.stderr.write(f"hamdam: configuration error: {error}\n")
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    # `python -m config.settings` checks the environment before processes start.
+    settings = load()
+    sys.stderr.write(
+        f"hamdam: configuration ok ({settings.env}; routes {','.join(settings.sms_routes)})\n"
+    )

@@ -1,0 +1,34 @@
+"""The console route: outbound SMS go to an outbox in Redis (read by the simulator) and the log."""
+
+from __future__ import annotations
+
+import logging
+
+from gateway.channels.base import Outbound, SendResult
+from gateway.phone import mask
+from gateway.store import Store
+from gateway.text import measure
+
+log = logging.getLogger(__name__)
+
+
+class ConsoleSender:
+    """Delivers nowhere: records each message in the outbox and logs it without its body."""
+
+    name = "console"
+
+    def __init__(self, store: Store):
+        self.store = store
+
+    def send(self, message: Outbound) -> SendResult:
+        """Always ok; the message id is pushed on the console outbox."""
+        size = measure(message.body)
+        self.store.push_outbox(message.message_id)
+        log.info(
+            "console sms %s to %s: %d segment(s) %s",
+            message.message_id,
+            mask(message.to),
+            size.segments,
+            size.encoding,
+        )
+        return SendResult(ok=True, provider_id="console-" + message.message_id)

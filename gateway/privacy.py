@@ -1,0 +1,104 @@
+"""Encryption at rest of survivors' data and keyed hashes for looking it up.
+
+DATA_KEY holds one or more Fernet keys, newest first. The newest encrypts; every key decrypts,
+so a new key can be put in front and `flask keys rotate` re-encrypts stored records at leisure.
+Lookup hashes are HMAC-SHA256 under a key derived from each Fernet key (never the Fernet key
+itself), so rotation also re-keys lookups and an old hash key stops being useful.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import hmac
+import sys
+from base64 import urlsafe_b64decode
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+_HASH_INFO = b"hamdam lookup hash v1"
+
+
+class PrivacyError(ValueError):
+    """A token could not be decrypted with any configured key."""
+
+
+class Vault:
+    """Encrypts, decrypts and hashes personal data with the configured keys."""
+
+    def __init__(self, keys: tuple[str, ...] | list[str]):
+        if not keys:
+            raise ValueError("at least one key is needed")
+        self._fernet = MultiFernet([Fernet(k) for k in keys])
+        self._hash_keys = [_derive(k) for k in keys]
+
+    def encrypt(self, value: str) -> str:
+        """The value encrypted and authenticated with the newest key, as ASCII text."""
+        return self._fernet.encrypt(value.encode("utf-8")).decode("ascii")
+
+    def decrypt(self, token: str | bytes) -> str:
+        """The plain value of a token made by encrypt() under any configured key."""
+        raw = token.encode("ascii") if isinstance(token, str) else token
+        try:
+            return self._fernet.decrypt(raw).decode("utf-8")
+        except InvalidToken:
+            raise PrivacyError("token does not decrypt with any configured DATA_KEY") from None
+
+    def digest(self, value: str) -> str:
+        """The lookup hash of a value under the newest key (hex, 32 characters)."""
+        return _hmac(self._hash_keys[0], value)
+
+    def digests(self, value: str) -> list[str]:
+        """The lookup hashes of a value under every key, newest first (reads during rotation)."""
+        return [_hmac(key, value) for key in self._hash_keys]
+
+    def rotate(self, token: str | bytes) -> str:
+        """The same value re-encrypted under the newest key."""
+        raw = token.encode("ascii") if isinstance(token, str) else token
+        try:
+            return self._fernet.rotate(raw).decode("ascii")
+        except InvalidToken:
+            raise PrivacyError("token does not decrypt with any configured DATA_KEY") from None
+
+    def is_current(self, token: str | bytes) -> bool:
+        """True when the token is already encrypted under the newest key."""
+        raw = token.encode("ascii") if isinstance(token, str) else token
+        try:
+            self._fernet._fernets[0].decrypt(raw)  # noqa: SLF001 - MultiFernet has no public probe
+        except InvalidToken:
+            return False
+        return True
+
+
+def _derive(key: str) -> bytes:
+    return hmac.new(urlsafe_b64decode(key.encode()), _HASH_INFO, hashlib.sha256).digest()
+
+
+def _hmac(key: bytes, value: str) -> str:
+    # 128 bits is plenty for lookups and keeps Redis keys short.
+    return hmac.new(key, value.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+
+
+def new_key() -> str:
+    """A fresh random key suitable for DATA_KEY."""
+    return Fernet.generate_key().decode("ascii")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: print a new key for DATA_KEY."""
+    parser = argparse.ArgumentParser(
+        prog="python -m gateway.privacy",
+        description="Key helper. To rotate: put a new key first in DATA_KEY (comma-separated, "
+        "newest first), restart, run `flask keys rotate`, then drop the old key.",
+    )
+    parser.add_argument("--new-key", action="store_true", help="print a new random DATA_KEY")
+    args = parser.parse_args(argv)
+    if not args.new_key:
+        parser.print_help()
+        return 2
+    sys.stdout.write(new_key() + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
