@@ -1,0 +1,42 @@
+# The README's two commands live here: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip install --disable-pip-version-check --quiet -c constraints.txt
+
+.PHONY: run test lint fix clean help
+.DEFAULT_GOAL := help
+
+help:  ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(VENV)/.runtime: requirements.txt constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "hamdam needs Python 3.11 or newer (set PYTHON=...)")'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "installing pinned requirements into $(VENV) ..."
+	@$(PIP) -r requirements.txt
+	@touch $@
+
+$(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
+	@echo "installing pinned test tools into $(VENV) ..."
+	@$(PIP) -r requirements-dev.txt
+	@touch $@
+
+run: $(VENV)/.runtime  ## run web + worker + scheduler (and Redis if none answers) on :5000
+	@$(PY) -m gateway.launch
+
+lint: $(VENV)/.dev  ## ruff lint + format check, import-linter contracts
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
+
+test: lint  ## lint, then the whole test suite against a real Redis
+	@$(PY) -m pytest; status=$$?; \
+	  if [ $$status -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$status
+
+fix: $(VENV)/.dev  ## apply ruff's fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+clean:  ## remove the virtualenv (var/ keeps development secrets and Redis data)
+	rm -rf $(VENV)

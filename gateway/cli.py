@@ -1,0 +1,53 @@
+"""Operator commands, run as `flask --app gateway.app COMMAND`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+
+from gateway import directory
+
+
+def register(app: Flask) -> None:
+    """Attach the command groups to the app's `flask` CLI."""
+    app.cli.add_command(directory_group)
+    app.cli.add_command(keys_group)
+
+
+@click.group("directory", help="Check the directory of districts and responders.")
+def directory_group() -> None:
+    pass
+
+
+@directory_group.command("check")
+@click.argument("file", required=False, type=click.Path(path_type=Path))
+def directory_check(file: Path | None) -> None:
+    """Validate FILE (default DIRECTORY_FILE); print a summary or every problem with its line."""
+    path = file or current_app.extensions["hamdam"].settings.directory_file
+    try:
+        found = directory.load(path)
+    except directory.DirectoryError as error:
+        click.echo(str(error), err=True)
+        raise SystemExit(1) from None
+    click.echo(
+        f"{path}: ok: {len(found.organisations)} organisations, {len(found.districts)} "
+        f"districts, {len(found.responders)} responders (version {found.version})"
+    )
+
+
+@click.group("keys", help="Manage the encryption keys of survivors' data (DATA_KEY).")
+def keys_group() -> None:
+    pass
+
+
+@keys_group.command("rotate")
+def keys_rotate() -> None:
+    """Re-encrypt every stored record under the first key of DATA_KEY and re-key lookups."""
+    store = current_app.extensions["hamdam"].store
+    report = store.rotate_keys()
+    click.echo(
+        f"rotated {report.fields} fields in {report.records} records; "
+        f"re-keyed {report.rekeyed} phone profiles. Older keys can now be removed from DATA_KEY."
+    )
