@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 from flask import Flask, current_app
+from flask.cli import AppGroup
 
 from gateway import directory
 
@@ -16,9 +17,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(keys_group)
 
 
-@click.group("directory", help="Check the directory of districts and responders.")
-def directory_group() -> None:
-    pass
+directory_group = AppGroup("directory", help="Check the directory of districts and responders.")
 
 
 @directory_group.command("check")
@@ -37,9 +36,7 @@ def directory_check(file: Path | None) -> None:
     )
 
 
-@click.group("keys", help="Manage the encryption keys of survivors' data (DATA_KEY).")
-def keys_group() -> None:
-    pass
+keys_group = AppGroup("keys", help="Manage the encryption keys of survivors' data (DATA_KEY).")
 
 
 @keys_group.command("rotate")
