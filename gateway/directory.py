@@ -33,6 +33,7 @@ class Organisation:
     duty_officer: str  # id of a responder with role "duty"
     default_district: str | None
     code_words: dict[str, tuple[str, ...]]  # language -> ordinary-looking phrases that mean help
+    numbers: tuple[str, ...] = ()  # our inbound numbers (E.164) that women of this org text
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,13 @@ def _error(file: str, line: int | None, message: str) -> DirectoryError:
 # every problem can name the line of the entry or field it is about.
 
 _SECTIONS = {"organisations": Organisation, "districts": District, "responders": Responder}
-_OPTIONAL = {"default_district": None, "code_words": {}, "mahallas": (), "districts": ()}
+_OPTIONAL = {
+    "default_district": None,
+    "code_words": {},
+    "mahallas": (),
+    "districts": (),
+    "numbers": (),
+}
 _LISTS = ("list", "mahallas", "districts", "languages")  # fields that are lists of text
 _LANGS, _ROLES = (f"one of {', '.join(names)}" for names in (LANGUAGES, ROLES))
 _DIGIT_RUN = re.compile(r"\+?\d(?:[\s().-]?\d){6,}")  # long enough to be a phone number
@@ -256,6 +263,11 @@ class _Checker:
             each = "text" if how == "names" else "list"
             checked = {k: self.value(e, f"{name}.{k}", v, each) for k, (_, v) in found.items()}
             return {k: value for k, value in checked.items() if value is not _BAD}
+        if how == "numbers":
+            if not isinstance(node, SequenceNode):
+                return e.bad(node, f"has {_describe(node)} {what}, expected a list of phones")
+            phones = [self.value(e, name, item, "phone") for item in node.value]
+            return tuple(p for p in phones if p is not _BAD)
         if how in _LISTS:
             if not isinstance(node, SequenceNode):
                 return e.bad(node, f"has {_describe(node)} {what}, expected a list")

@@ -1,0 +1,132 @@
+"""The case: what she asked for and who may know, its states, and its reference. Stdlib only."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field, replace
+
+KINDS = ("danger", "legal", "shelter", "money", "talk", "callback")
+CONSENTS = ("group", "mahalla", "police")  # each includes the ones before it
+CALLS = ("any", "day", "none")
+CHANNELS = ("ussd", "sms")
+STATES = ("open", "taken", "closed")
+URGENT_KINDS = frozenset({"danger", "callback"})
+# What a status check may say: a neutral word per state, nothing else.
+STATUS_WORDS = {"open": "open", "taken": "taken", "closed": "closed"}
+
+
+class CaseError(ValueError):
+    """An answer is outside its vocabulary."""
+
+
+@dataclass(frozen=True)
+class Case:
+    """A help request: no phone number and no free text, those live encrypted in the store."""
+
+    id: str
+    ref: str
+    kind: str
+    urgency: str
+    district: str
+    consent: str
+    call: str
+    channel: str
+    lang: str
+    created: float
+    state: str = "open"
+    taken_by: str = ""
+    closed_at: float = 0.0
+    exclude: tuple[str, ...] = field(default=())
+
+    def to_fields(self) -> dict[str, str]:
+        """The case as flat string fields for a Redis hash."""
+        out = {k: str(v) for k, v in asdict(self).items() if k != "exclude"}
+        out["exclude"] = ",".join(self.exclude)
+        return out
+
+    @classmethod
+    def from_fields(cls, fields: Mapping[str, str]) -> Case:
+        """The case stored by to_fields()."""
+        return cls(
+            id=fields["id"],
+            ref=fields["ref"],
+            kind=fields["kind"],
+            urgency=fields["urgency"],
+            district=fields["district"],
+            consent=fields["consent"],
+            call=fields["call"],
+            channel=fields["channel"],
+            lang=fields["lang"],
+            created=float(fields["created"]),
+            state=fields.get("state", "open"),
+            taken_by=fields.get("taken_by", ""),
+            closed_at=float(fields.get("closed_at") or 0.0),
+            exclude=tuple(x for x in fields.get("exclude", "").split(",") if x),
+        )
+
+    def allows(self, role: str) -> bool:
+        """True when her consent lets a responder of this role be told."""
+        if role in ("group", "duty"):
+            return True
+        return CONSENTS.index(self.consent) >= CONSENTS.index(role)
+
+
+def new_case(
+    *, id: str, ref: str, answers: Mapping[str, str], channel: str, lang: str, now: float
+) -> Case:
+    """A new open case from her answers; raises CaseError for a value outside its vocabulary."""
+    kind = answers.get("kind", "")
+    consent = answers.get("consent", "group")
+    call = answers.get("call", "none")
+    for name, value, allowed in (
+        ("kind", kind, KINDS),
+        ("consent", consent, CONSENTS),
+        ("call", call, CALLS),
+        ("channel", channel, CHANNELS),
+    ):
+        if value not in allowed:
+            raise CaseError(f"{name} {value!r} is not one of {', '.join(allowed)}")
+    district = answers.get("district", "")
+    if not district:
+        raise CaseError("district is missing")
+    urgency = "urgent" if kind in URGENT_KINDS else "normal"
+    return Case(
+        id=id,
+        ref=ref,
+        kind=kind,
+        urgency=urgency,
+        district=district,
+        consent=consent,
+        call=call,
+        channel=channel,
+        lang=lang,
+        created=now,
+    )
+
+
+def status_word(case: Case | None) -> str:
+    """The neutral status of a case for a status check; 'unknown' when there is none."""
+    return STATUS_WORDS.get(case.state, "unknown") if case else "unknown"
+
+
+def take(case: Case, responder_id: str) -> Case:
+    """The case taken by a responder; only an open case can be taken."""
+    if case.state != "open":
+        raise CaseError(f"case is {case.state}, not open")
+    return replace(case, state="taken", taken_by=responder_id)
+
+
+def close(case: Case, responder_id: str, now: float) -> Case:
+    """The case closed by the responder who took it."""
+    if case.state != "taken" or case.taken_by != responder_id:
+        raise CaseError("only the responder who took the case can close it")
+    return replace(case, state="closed", closed_at=now)
+
+
+def candidate_refs(rng: random.Random | None = None) -> Iterator[str]:
+    """Random references to try in turn: 4 digits first, longer ones when 4-digit ones collide."""
+    rng = rng or random.SystemRandom()
+    for digits, tries in ((4, 20), (5, 20), (6, 60)):
+        for _ in range(tries):
+            yield str(rng.randrange(10 ** (digits - 1), 10**digits))
