@@ -1,0 +1,88 @@
+"""SMS Gateway for Android (an app on a phone with a local SIM): signed webhooks in.
+
+Webhooks carry X-Signature = hex(HMAC-SHA256(signing key, raw body + X-Timestamp)) and
+X-Timestamp in unix seconds. Events: sms:received, sms:sent, sms:delivered, sms:failed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+
+from gateway.channels.base import Inbound
+
+MAX_SKEW = 300  # seconds a signed request stays acceptable (replay window)
+
+
+class AndroidAuthError(ValueError):
+    """The request is not signed by the phone; status is 401 (unsigned, stale) or 403 (bad)."""
+
+    def __init__(self, status: int, reason: str):
+        super().__init__(reason)
+        self.status = status
+
+
+class AndroidFormError(ValueError):
+    """The body is not an event this gateway understands."""
+
+
+@dataclass(frozen=True)
+class Event:
+    """One webhook event: its type, and the inbound SMS for sms:received."""
+
+    kind: str
+    message_id: str
+    inbound: Inbound | None = None
+    state_error: str = ""
+
+
+def verify(secret: str, body: bytes, signature: str, timestamp: str, now: float) -> None:
+    """Return quietly when the signature and timestamp are good; raise AndroidAuthError if not."""
+    if not secret:
+        raise AndroidAuthError(403, "ANDROID_WEBHOOK_SECRET is not configured")
+    if not signature or not timestamp:
+        raise AndroidAuthError(401, "X-Signature and X-Timestamp headers are required")
+    try:
+        sent = int(timestamp)
+    except ValueError:
+        raise AndroidAuthError(401, "X-Timestamp is not unix seconds") from None
+    if abs(now - sent) > MAX_SKEW:
+        raise AndroidAuthError(401, f"X-Timestamp is more than {MAX_SKEW} s away from now")
+    expected = sign(secret, body, timestamp)
+    if not hmac.compare_digest(expected, signature.strip().lower()):
+        raise AndroidAuthError(403, "X-Signature does not match the body")
+
+
+def sign(secret: str, body: bytes, timestamp: str) -> str:
+    """The X-Signature the phone computes for a body and timestamp."""
+    return hmac.new(secret.encode(), body + timestamp.encode(), hashlib.sha256).hexdigest()
+
+
+def parse(body: bytes) -> Event:
+    """The event in a webhook body; raises AndroidFormError naming what is wrong."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise AndroidFormError("body is not JSON") from None
+    if not isinstance(data, dict) or not isinstance(data.get("payload"), dict):
+        raise AndroidFormError("expected an object with 'event' and 'payload'")
+    kind = data.get("event")
+    payload = data["payload"]
+    message_id = payload.get("messageId") or payload.get("id")
+    if not isinstance(kind, str) or not isinstance(message_id, str) or not message_id:
+        raise AndroidFormError("event or payload.messageId missing")
+    if kind != "sms:received":
+        return Event(kind=kind, message_id=message_id, state_error=str(payload.get("reason", "")))
+    sender = payload.get("phoneNumber") or payload.get("sender")
+    if not isinstance(sender, str) or not isinstance(payload.get("message"), str):
+        raise AndroidFormError("sms:received needs payload.phoneNumber and payload.message")
+    inbound = Inbound(
+        channel="android",
+        sender=sender,
+        text=payload["message"],
+        external_id=message_id,
+        to=str(payload.get("recipient") or ""),
+    )
+    return Event(kind=kind, message_id=message_id, inbound=inbound)
