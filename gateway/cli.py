@@ -9,12 +9,14 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from gateway import directory
+from menus import engine
 
 
 def register(app: Flask) -> None:
     """Attach the command groups to the app's `flask` CLI."""
     app.cli.add_command(directory_group)
     app.cli.add_command(keys_group)
+    app.cli.add_command(menus_group)
 
 
 directory_group = AppGroup("directory", help="Check the directory of districts and responders.")
@@ -47,4 +49,28 @@ def keys_rotate() -> None:
     click.echo(
         f"rotated {report.fields} fields in {report.records} records; "
         f"re-keyed {report.rekeyed} phone profiles. Older keys can now be removed from DATA_KEY."
+    )
+
+
+menus_group = AppGroup("menus", help="Check the USSD menus and their translations.")
+
+
+@menus_group.command("check")
+def menus_check() -> None:
+    """Render every screen in every language, every page and hint, and check its byte budget."""
+    service = current_app.extensions["hamdam"].service
+    try:
+        menus = engine.load()
+    except engine.MenuError as error:
+        click.echo(str(error), err=True)
+        raise SystemExit(1) from None
+    problems = engine.check(menus, service.sources)
+    for problem in problems:
+        click.echo(problem, err=True)
+    if problems:
+        raise SystemExit(1)
+    click.echo(
+        f"menus ok: {len(menus.screens)} screens in {len(engine.LANGS)} languages fit their "
+        f"USSD budget (182 GSM-7 / 80 UCS-2 characters), with {len(service.sources['districts'])}"
+        " districts from the directory"
     )

@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
+import time
 
 import redis
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, Response, current_app, jsonify, request
 
+from gateway.channels import africastalking, android, twilio
+from gateway.channels.base import Reply
 from gateway.store import queue_depths
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("webhooks", __name__)
 
+USSD_REFUSED = "END"  # a valid USSD answer that shows nothing
+
 
 def _context():
     return current_app.extensions["hamdam"]
+
+
+def _plain(body: str, status: int = 200) -> Response:
+    return Response(body, status=status, mimetype="text/plain")
 
 
 @blueprint.get("/")
@@ -35,3 +45,63 @@ def healthz():
         body = {"status": "unavailable", "redis": {"reachable": False}}
         return jsonify(body), 503
     return jsonify({"status": "ok", "redis": {"reachable": True}, "queues": depths})
+
+
+@blueprint.post("/ussd/africastalking")
+def ussd_africastalking():
+    """One USSD hop: always a `CON`/`END` body, 403 for a wrong key, 400 for a broken form."""
+    context = _context()
+    key = request.args.get("key", "")
+    if not hmac.compare_digest(key.encode(), context.settings.ussd_key.encode()):
+        log.warning("ussd: wrong or missing key")
+        return _plain(USSD_REFUSED + " wrong or missing key", 403)
+    try:
+        hop = africastalking.parse(request.form)
+    except africastalking.UssdFormError as error:
+        return _plain(f"{USSD_REFUSED} {error}", 400)
+    reply: Reply = context.service.handle_ussd(hop.session_id, hop.phone, hop.text)
+    return _plain(africastalking.render(reply))
+
+
+@blueprint.post("/sms/twilio")
+def sms_twilio():
+    """An inbound SMS from Twilio: signature checked, deduplicated, answered with TwiML."""
+    context = _context()
+    settings = context.settings
+    url = twilio.signature_url(settings.public_url, request.path, request.query_string)
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not twilio.valid_signature(settings.twilio_auth_token, url, request.form, signature):
+        log.warning("twilio: signature check failed for %s", request.path)
+        return _plain(
+            "X-Twilio-Signature does not match (check PUBLIC_URL and TWILIO_AUTH_TOKEN)", 403
+        )
+    try:
+        inbound = twilio.parse(request.form)
+    except twilio.TwilioFormError as error:
+        return _plain(f"bad Twilio webhook: {error}", 400)
+    text = context.service.handle_sms(inbound)
+    return Response(twilio.twiml(text), mimetype="text/xml")
+
+
+@blueprint.post("/sms/android")
+def sms_android():
+    """A webhook event from SMS Gateway for Android: signature and freshness checked."""
+    context = _context()
+    body = request.get_data()
+    try:
+        android.verify(
+            context.settings.android_webhook_secret,
+            body,
+            request.headers.get("X-Signature", ""),
+            request.headers.get("X-Timestamp", ""),
+            time.time(),
+        )
+        event = android.parse(body)
+    except android.AndroidAuthError as error:
+        log.warning("android: %s", error)
+        return _plain(str(error), error.status)
+    except android.AndroidFormError as error:
+        return _plain(f"bad Android webhook: {error}", 400)
+    if event.inbound is not None:
+        context.service.handle_sms(event.inbound)
+    return jsonify({"status": "ok"})

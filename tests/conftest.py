@@ -70,3 +70,51 @@ def app(settings):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+def redis_dump(client: redis.Redis) -> bytes:
+    """Every key and value in the database (RQ's compressed job data unpacked), for scans."""
+    import zlib
+
+    chunks: list[bytes] = []
+    for key in client.scan_iter():
+        chunks.append(key)
+        kind = client.type(key)
+        if kind == b"hash":
+            for field, value in client.hgetall(key).items():
+                chunks += [field, value]
+        elif kind == b"list":
+            chunks += client.lrange(key, 0, -1)
+        elif kind == b"set":
+            chunks += list(client.smembers(key))
+        elif kind == b"zset":
+            chunks += client.zrange(key, 0, -1)
+        elif kind == b"string":
+            chunks.append(client.get(key))
+        elif kind == b"stream":
+            for _, entry in client.xrange(key):
+                for field, value in entry.items():
+                    chunks += [field, value]
+    unpacked = []
+    for chunk in chunks:
+        try:
+            unpacked.append(zlib.decompress(chunk))
+        except zlib.error:
+            pass
+    return b"\n".join(chunks + unpacked)
+
+
+def phone_forms(e164: str) -> list[bytes]:
+    """The ways her number could appear in clear: E.164, national, with 992, spaced."""
+    nsn = e164[-9:]
+    forms = [e164, nsn, "992" + nsn, f"{nsn[:2]} {nsn[2:5]} {nsn[5:]}", nsn[-7:]]
+    return [f.encode() for f in forms]
+
+
+def assert_no_clear(blob: bytes | str, phone: str, inputs: list[str] = ()) -> None:
+    """Fail when her number (any form) or any of her inputs appears in the blob."""
+    data = blob.encode() if isinstance(blob, str) else blob
+    for form in phone_forms(phone):
+        assert form not in data, f"phone form {form!r} found in clear"
+    for text in inputs:
+        assert text.encode() not in data, f"input {text!r} found in clear"

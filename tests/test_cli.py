@@ -37,3 +37,19 @@ def test_keys_rotate_moves_records_to_the_new_key(settings, redis_client):
     assert result.exit_code == 0, result.output
     assert "rotated 1 fields in 1 records; re-keyed 1 phone profiles" in result.output
     assert Store(redis_client, Vault([new])).phone_profile(PHONE) == {"lang": "uz"}
+
+
+def test_menus_check(app):
+    result = app.test_cli_runner().invoke(args=["menus", "check"])
+    assert result.exit_code == 0, result.output
+    assert "fit their USSD budget" in result.output and "7 districts" in result.output
+
+
+def test_menus_check_fails_on_an_over_long_district_name(app, tmp_path):
+    service = app.extensions["hamdam"].service
+    service.sources["districts"].append(
+        ("x", {"tg": "Ҷ" * 90, "ru": "Ж" * 90, "uz": "x", "en": "x"})
+    )
+    result = app.test_cli_runner().invoke(args=["menus", "check"])
+    assert result.exit_code == 1
+    assert "budget 80" in result.output

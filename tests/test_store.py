@@ -4,25 +4,10 @@ from __future__ import annotations
 
 from gateway.privacy import Vault, new_key
 from gateway.store import Store
+from tests.conftest import redis_dump as all_bytes
 
 PHONE = "+992900001234"
 BODY = "Ёрдам лозим"
-
-
-def all_bytes(client) -> bytes:
-    """Every key and value in the database, concatenated, for clear-text scans."""
-    chunks = []
-    for key in client.scan_iter():
-        chunks.append(key)
-        kind = client.type(key)
-        if kind == b"hash":
-            for field, value in client.hgetall(key).items():
-                chunks += [field, value]
-        elif kind == b"list":
-            chunks += client.lrange(key, 0, -1)
-        elif kind == b"string":
-            chunks.append(client.get(key))
-    return b"\n".join(chunks)
 
 
 def test_phone_profile_is_found_by_number_but_stored_without_it(redis_client):

@@ -1,0 +1,248 @@
+"""Use-cases of intake: a USSD hop, an inbound SMS. The webhooks call these; no HTTP in here."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from gateway import cases, keywords
+from gateway.channels.base import Inbound, Reply
+from gateway.directory import Directory
+from gateway.phone import PhoneError, normalise
+from gateway.store import Store
+from menus import engine
+
+log = logging.getLogger(__name__)
+
+# Shown when something inside failed: neutral, fits 80 UCS-2 characters, no hint of a service.
+ERROR_END = "Хатогӣ. Баъдтар такрор кунед. / Ошибка. Повторите позже."
+NOTE_WINDOW = 24 * 3600  # an SMS within a day of her case is added to it as a note
+NOTE_MAX = 1000
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-phone limits on inbound traffic."""
+
+    cases_per_hour: int = 5
+    sms_per_hour: int = 30
+
+
+class Service:
+    """Intake: turns USSD hops and SMS into menu screens, cases, suppressions and notes."""
+
+    def __init__(
+        self,
+        store: Store,
+        directory: Directory,
+        menus: engine.Menus,
+        *,
+        session_ttl: int = 180,
+        limits: Limits = Limits(),  # noqa: B008 - frozen value object
+        unknown_reply: str = "",
+        clock: Callable[[], float] = time.time,
+    ):
+        self.store = store
+        self.directory = directory
+        self.menus = menus
+        self.session_ttl = session_ttl
+        self.limits = limits
+        self.unknown_reply = unknown_reply
+        self.clock = clock
+        self.sources = {"districts": [(d.id, dict(d.names)) for d in directory.districts.values()]}
+        self.code_words = {
+            word: lang
+            for org in directory.organisations.values()
+            for word, lang in keywords.fold_code_words(org.code_words).items()
+        }
+
+    # ---- USSD ----------------------------------------------------------------------------------
+    def handle_ussd(self, session: str, raw_phone: str, text: str) -> Reply:
+        """The screen for this hop; a neutral END on any failure, never an exception."""
+        try:
+            phone = normalise(raw_phone)
+        except PhoneError as error:
+            log.warning("ussd: unusable phoneNumber (%s)", error)
+            return Reply(ERROR_END, end=True)
+        try:
+            if not self.store.ussd_lock(session):
+                log.warning("ussd: session busy, answering neutrally")
+                return Reply(ERROR_END, end=True)
+            try:
+                return self._ussd(session, phone, text)
+            finally:
+                self.store.ussd_unlock(session)
+        except Exception:
+            log.exception("ussd: step failed")
+            return Reply(ERROR_END, end=True)
+
+    def _ussd(self, session: str, phone: str, text: str) -> Reply:
+        saved, last, reply = self.store.ussd_session(session)
+        digest = self.store.vault.digest(session + "\0" + text)
+        if reply is not None and last == digest:
+            return Reply(reply["text"], end=reply["end"])  # the aggregator delivered it twice
+        if saved is None:
+            result = self._first_hop(phone, text)
+        else:
+            result = self._advance(phone, saved["menu"], _new_input(saved["text"], text))
+        if result.end:
+            self.store.keep_resumable(phone, None)
+        else:
+            self.store.keep_resumable(phone, result.state)
+        lang = result.state.get("lang")
+        if lang and self.store.phone_profile(phone).get("lang") != lang:
+            self.store.update_phone_profile(phone, lang=lang)
+        self.store.save_ussd_session(
+            session,
+            {"menu": result.state, "text": text},
+            digest,
+            {"text": result.text, "end": result.end},
+            self.session_ttl,
+        )
+        return Reply(result.text, end=result.end)
+
+    def _first_hop(self, phone: str, text: str) -> engine.Step:
+        # Her language, once chosen, is remembered by the keyed hash of her number.
+        lang = self.store.phone_profile(phone).get("lang")
+        if text == "":
+            saved = self.store.resumable(phone)
+            if saved:
+                return engine.resume_screen(self.menus, saved)
+            return engine.start(self.menus, lang, self.sources)
+        # Our session record is gone (expired, or Redis restarted) but the aggregator's is not:
+        # replay her inputs from the first screen, the path is deterministic.
+        result = engine.start(self.menus, lang, self.sources)
+        for part in text.split("*"):
+            if result.end:
+                break
+            result = self._advance(phone, result.state, part)
+        return result
+
+    def _advance(self, phone: str, state: dict, typed: str) -> engine.Step:
+        result = engine.step(self.menus, state, typed, self.sources)
+        if result.action is None:
+            return result
+        lang = result.state.get("lang") or "tg"
+        screen = result.state["screen"]
+        if result.action == "submit":
+            ref = self.open_case(phone, result.answers, "ussd", lang)
+            params = {"ref": ref} if ref else {"ref": "-"}
+            text = engine.render_end(self.menus, "busy" if ref is None else screen, lang, **params)
+        else:
+            params = self._status(phone, result.answers.get("ref", ""), lang)
+            text = engine.render_end(self.menus, screen, lang, **params)
+        return engine.Step(text=text, end=True, state=result.state, answers=result.answers)
+
+    def _status(self, phone: str, ref: str, lang: str) -> dict[str, str]:
+        case = self.store.case_by_ref(ref)
+        # Only her own phone learns anything, so references cannot be probed from elsewhere.
+        if case is not None and self.store.case_phone(case.id) != phone:
+            case = None
+        word = engine.word(self.menus, f"status.{cases.status_word(case)}", lang)
+        return {"ref": ref, "status_word": word}
+
+    # ---- cases ---------------------------------------------------------------------------------
+    def open_case(self, phone: str, answers: dict, channel: str, lang: str) -> str | None:
+        """Open a case for her and enqueue its alerts; the reference, or None over her limit."""
+        if not self.store.within_rate("case", phone, self.limits.cases_per_hour):
+            log.warning("case limit reached for a phone; no case opened")
+            return None
+        case_id = uuid.uuid4().hex
+        ref = self.store.reserve_ref(case_id)
+        case = cases.new_case(
+            id=case_id, ref=ref, answers=answers, channel=channel, lang=lang, now=self.clock()
+        )
+        self.store.open_case(case, phone)
+        log.info("case %s opened: %s, %s, via %s", case.ref, case.kind, case.urgency, channel)
+        return ref
+
+    # ---- SMS -----------------------------------------------------------------------------------
+    def handle_sms(self, inbound: Inbound) -> str:
+        """The reply text for an inbound SMS ('' for none); repeats of a provider id do nothing."""
+        if not self.store.first_delivery(inbound.channel, inbound.external_id):
+            log.info("%s: duplicate delivery ignored", inbound.channel)
+            return ""
+        try:
+            return self._sms(inbound)
+        except Exception:
+            # Let the provider's retry (or fallback URL) deliver it again.
+            self.store.forget_delivery(inbound.channel, inbound.external_id)
+            raise
+
+    def _sms(self, inbound: Inbound) -> str:
+        try:
+            phone = normalise(inbound.sender)
+        except PhoneError as error:
+            log.warning("%s: unusable sender (%s)", inbound.channel, error)
+            return ""
+        if not self.store.within_rate("sms", phone, self.limits.sms_per_hour):
+            log.warning("%s: inbound limit reached for a phone", inbound.channel)
+            return ""
+        command = keywords.parse(inbound.text, self.code_words)
+        handler = self._sms_handlers.get(command.name, Service._sms_text)
+        return handler(self, phone, command, inbound)
+
+    def _sms_responder(self, phone: str, command: keywords.Command, inbound: Inbound) -> str:
+        responder = self.directory.by_phone(phone)
+        if responder is None:
+            self.store.audit("command_ignored", reason="unregistered sender", command=command.name)
+            return ""
+        self.store.audit(
+            "responder_command", responder=responder.id, command=command.name, ref=command.ref
+        )
+        return ""
+
+    def _sms_stop(self, phone: str, command: keywords.Command, inbound: Inbound) -> str:
+        self.store.suppress(phone)
+        self.store.schedule_purge(phone)
+        self.store.audit("consent_withdrawn", command=command.name, channel=inbound.channel)
+        return ""
+
+    def _sms_help(self, phone: str, command: keywords.Command, inbound: Inbound) -> str:
+        profile = self.store.phone_profile(phone)
+        district = profile.get("district") or self._default_district(inbound.to)
+        lang = command.lang or profile.get("lang") or "tg"
+        answers = {"kind": "callback", "district": district, "consent": "group", "call": "any"}
+        self.open_case(phone, answers, "sms", lang)
+        return ""
+
+    def _sms_text(self, phone: str, command: keywords.Command, inbound: Inbound) -> str:
+        last = self.store.phone_profile(phone).get("last_case")
+        case = self.store.case(last) if last else None
+        if case and case.state != "closed" and self.clock() - case.created < NOTE_WINDOW:
+            self.store.add_note(case.id, inbound.text[:NOTE_MAX])
+            return ""
+        return self.unknown_reply
+
+    _sms_handlers = {
+        "accept": _sms_responder,
+        "decline": _sms_responder,
+        "done": _sms_responder,
+        "stop": _sms_stop,
+        "delete": _sms_stop,
+        "help": _sms_help,
+        "code": _sms_help,
+    }
+
+    def _default_district(self, to: str) -> str:
+        try:
+            number = normalise(to) if to else ""
+        except PhoneError:
+            number = ""
+        orgs = list(self.directory.organisations.values())
+        for org in orgs:
+            if number and number in org.numbers:
+                return org.default_district or ""
+        return next((o.default_district for o in orgs if o.default_district), "")
+
+
+def _new_input(previous: str, text: str) -> str:
+    """What she typed on this hop: the text minus the inputs already handled."""
+    if previous == "":
+        return text
+    if text.startswith(previous + "*"):
+        return text[len(previous) + 1 :]
+    return text.rsplit("*", 1)[-1]

@@ -1,0 +1,285 @@
+"""USSD intake over HTTP against a real Redis: every language, every kind of bad input."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+
+import pytest
+from rq import Queue
+
+from config.settings import Settings
+from gateway.app import create_app
+from gateway.localredis import free_port
+from gateway.text import fits_ussd, ussd_budget, ussd_length
+from tests.conftest import assert_no_clear, make_env, redis_dump
+
+SURVIVOR = "+992900009101"
+LANG_CHOICE = {"tg": "1", "ru": "2", "uz": "3", "en": "4"}
+# The example directory's districts in file order; Vakhsh is the first.
+DONE = {
+    "tg": "Ташаккур",
+    "ru": "Спасибо",
+    "uz": "Rahmat",
+    "en": "Thank you",
+}
+
+
+class UssdPhone:
+    """A basic phone talking to the endpoint as the aggregator would: text accumulates."""
+
+    def __init__(self, client, key: str, number: str = SURVIVOR):
+        self.client, self.key, self.number = client, key, number
+        self.session, self.inputs = "", []
+        self.screens: list[str] = []
+
+    def post(self, text: str, session: str | None = None):
+        form = {
+            "sessionId": session or self.session,
+            "serviceCode": "*384*1234#",
+            "phoneNumber": self.number,
+            "networkCode": "43612",
+            "text": text,
+        }
+        return self.client.post(f"/ussd/africastalking?key={self.key}", data=form)
+
+    def dial(self) -> str:
+        self.session, self.inputs = "ATUid_" + uuid.uuid4().hex, []
+        return self._show(self.post(""))
+
+    def press(self, *keys: str) -> str:
+        body = ""
+        for key in keys:
+            self.inputs.append(key)
+            body = self._show(self.post("*".join(self.inputs)))
+        return body
+
+    def _show(self, response) -> str:
+        assert response.status_code == 200
+        assert response.mimetype == "text/plain"
+        body = response.get_data(as_text=True)
+        assert body.startswith(("CON ", "END ")), body
+        screen = body[4:]
+        assert fits_ussd(screen), f"{ussd_length(screen)} > {ussd_budget(screen)}: {screen!r}"
+        self.screens.append(body)
+        return body
+
+
+@pytest.fixture
+def phone(client, settings):
+    return UssdPhone(client, settings.ussd_key)
+
+
+def store_of(app):
+    return app.extensions["hamdam"].store
+
+
+def open_cases(app):
+    store = store_of(app)
+    return [store.case(i.decode()) for i in store.redis.zrange("hd:cases:open", 0, -1)]
+
+
+def ref_in(body: str) -> str:
+    found = re.findall(r"\d{4,6}", body)
+    assert found, body
+    return found[-1]
+
+
+@pytest.mark.parametrize("lang", ["tg", "ru", "uz", "en"])
+def test_whole_help_flow_in_each_language(app, phone, redis_client, caplog, lang):
+    with caplog.at_level(logging.DEBUG):
+        assert phone.dial().startswith("CON ")
+        phone.press(LANG_CHOICE[lang], "1", "2")  # language, ask for help, legal question
+        phone.press("1")  # the first district
+        phone.press("2")  # also the mahalla committee
+        end = phone.press("2")  # only daytime calls
+    assert end.startswith("END ") and DONE[lang] in end
+    ref = ref_in(end)
+    [case] = open_cases(app)
+    assert (case.ref, case.kind, case.urgency) == (ref, "legal", "normal")
+    assert (case.district, case.consent, case.call) == ("vakhsh", "mahalla", "day")
+    assert (case.channel, case.lang) == ("ussd", lang)
+    assert Queue("alerts", connection=redis_client).job_ids == [f"plan-{case.id}"]
+    assert store_of(app).case_phone(case.id) == SURVIVOR
+    inputs = ["*".join(phone.inputs), "*".join(phone.inputs[:4])]
+    assert_no_clear(redis_dump(redis_client), SURVIVOR, inputs)
+    assert_no_clear(caplog.text, SURVIVOR, inputs)
+    for word in ("насилие", "violence", "zo'ravonlik", "Hamdam", "shelter"):
+        assert all(word.lower() not in s.lower() for s in phone.screens)
+
+
+def test_first_screen_offers_only_languages(phone):
+    first = phone.dial()
+    assert first.startswith("CON ")
+    for name in ("Тоҷикӣ", "Русский", "O'zbekcha", "English"):
+        assert name in first
+
+
+def test_language_is_remembered_for_the_phone(app, phone):
+    phone.dial()
+    phone.press("2", "0")  # Russian, then exit
+    second = phone.dial()
+    assert "Тоҷикӣ" not in second  # straight to the menu, in Russian
+    assert re.search("[а-я]", second)
+    assert store_of(app).phone_profile(SURVIVOR)["lang"] == "ru"
+
+
+def test_danger_now_skips_the_consent_question(app, phone):
+    phone.dial()
+    phone.press("4", "1", "1")  # English, help, urgent
+    end = phone.press("1", "1")  # district, call any time
+    assert end.startswith("END ")
+    [case] = open_cases(app)
+    assert (case.kind, case.urgency, case.consent, case.call) == (
+        "danger",
+        "urgent",
+        "group",
+        "any",
+    )
+    assert len(phone.inputs) == 5
+
+
+def test_check_status_by_reference_only_from_her_phone(app, client, settings, phone):
+    phone.dial()
+    ref = ref_in(phone.press("4", "1", "2", "1", "1", "3"))
+    phone.dial()
+    answer = phone.press("2", ref)  # remembered English: menu, check, reference
+    assert answer.startswith("END ") and ref in answer and "received" in answer.lower()
+    stranger = UssdPhone(client, settings.ussd_key, "+992900009102")
+    stranger.dial()
+    other = stranger.press("4", "2", ref)
+    assert other.startswith("END ") and "not found" in other.lower()
+
+
+def test_dropped_session_resumes_where_she_stopped(app, phone):
+    phone.dial()
+    phone.press("4", "1", "3", "1")  # English, help, a place to stay, district: now on consent
+    resumed = phone.dial()  # the network dropped her; she dials again
+    assert resumed.startswith("CON ") and "continue" in resumed.lower()
+    consent_again = phone.press("1")
+    assert "police" in consent_again.lower()
+    end = phone.press("1", "3")
+    assert end.startswith("END ")
+    [case] = open_cases(app)
+    assert (case.kind, case.district, case.consent) == ("shelter", "vakhsh", "group")
+
+
+def test_back_and_paging_and_hint(app, phone):
+    phone.dial()
+    kind = phone.press("1", "1")  # Tajik: the district list needs two pages
+    district = phone.press("2")
+    assert phone.press("#") == kind  # back to the kind question
+    assert phone.press("2") == district
+    page2 = phone.press("00")
+    assert page2 != district and page2.startswith("CON ")
+    hinted = phone.press("x")
+    assert hinted.startswith("CON ") and hinted != page2
+    phone.press("7")  # the last district, numbered across pages
+    phone.press("1")
+    end = phone.press("1")
+    [case] = open_cases(app)
+    assert end.startswith("END ") and case.district == "dushanbe"
+
+
+@pytest.mark.parametrize("lang", ["tg", "ru", "uz", "en"])
+def test_zero_exits_from_every_screen(app, client, settings, lang):
+    paths = [[], ["1"], ["1", "2"], ["1", "2", "1"], ["1", "2", "1", "1"], ["2"]]
+    for n, path in enumerate(paths):
+        phone = UssdPhone(client, settings.ussd_key, f"+99290000920{n}")  # no remembered language
+        phone.dial()
+        phone.press(LANG_CHOICE[lang], *path)
+        end = phone.press("0")
+        assert end.startswith("END "), (path, end)
+        assert not re.search(r"\d{4}", end)
+    assert open_cases(app) == []
+
+
+@pytest.mark.parametrize(
+    "junk",
+    ["x" * 5000, "\x00\xff\x01", "🙂🙂", "", "١٢", "1" * 200, "*" * 50],
+    ids=["5kb", "binary", "emoji", "empty", "arabic-digits", "long-digits", "stars"],
+)
+def test_garbage_input_reshows_the_screen(app, phone, junk):
+    phone.dial()
+    before = phone.press("4")
+    after = phone.press(junk)
+    assert after.startswith("CON ")
+    assert junk not in after or junk == ""
+    assert before.splitlines()[-1] == after.splitlines()[-1]
+    assert open_cases(app) == []
+
+
+def test_duplicate_delivery_gets_same_screen_and_one_case(app, phone, redis_client):
+    phone.dial()
+    phone.press("4", "1", "2", "1", "1")
+    text = "*".join([*phone.inputs, "2"])
+    first = phone.post(text).get_data(as_text=True)
+    again = phone.post(text).get_data(as_text=True)
+    assert first == again and first.startswith("END ")
+    assert len(open_cases(app)) == 1
+    assert len(Queue("alerts", connection=redis_client).job_ids) == 1
+
+
+def test_lost_session_state_is_replayed_from_the_text(app, phone, redis_client):
+    phone.dial()
+    phone.press("4", "1", "2")
+    for key in redis_client.scan_iter("hd:ussd:*"):
+        redis_client.delete(key)  # as if Redis lost it
+    phone.press("1", "1")
+    end = phone.press("1")
+    assert end.startswith("END ")
+    [case] = open_cases(app)
+    assert case.kind == "legal"
+
+
+def test_rate_limit_answers_neutrally(app, phone):
+    for _ in range(6):
+        phone.dial()
+        end = phone.press("4", "1", "5", "1", "1", "3")
+    assert end.startswith("END ") and not re.search(r"\d{4}", end)
+    assert len(open_cases(app)) == 5
+
+
+def test_wrong_key_is_403_and_nothing_stored(client, redis_client):
+    phone = UssdPhone(client, "not-the-key")
+    phone.session = "ATUid_x"
+    response = phone.post("")
+    assert response.status_code == 403
+    assert response.get_data(as_text=True).startswith("END")
+    assert redis_client.dbsize() == 0
+    response = client.post("/ussd/africastalking", data={"sessionId": "s", "phoneNumber": "1"})
+    assert response.status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("form", "reason"),
+    [
+        ({"phoneNumber": SURVIVOR, "text": ""}, "sessionId is missing"),
+        ({"sessionId": "abc", "text": ""}, "phoneNumber is missing"),
+        ({"sessionId": "a" * 500, "phoneNumber": SURVIVOR}, "sessionId is not a plausible"),
+    ],
+)
+def test_malformed_form_is_400_with_valid_end(client, settings, form, reason):
+    response = client.post(f"/ussd/africastalking?key={settings.ussd_key}", data=form)
+    assert response.status_code == 400
+    body = response.get_data(as_text=True)
+    assert body.startswith("END ") and reason in body
+
+
+def test_unusable_phone_number_gets_neutral_end(phone):
+    phone.number = "not a phone"
+    phone.session = "ATUid_y"
+    body = phone.post("").get_data(as_text=True)
+    assert body.startswith("END ")
+
+
+def test_internal_error_still_answers_end_and_logs_no_number(tmp_path, caplog):
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    app = create_app(Settings.from_env(make_env(dead, tmp_path)))
+    phone = UssdPhone(app.test_client(), app.extensions["hamdam"].settings.ussd_key)
+    with caplog.at_level(logging.ERROR):
+        body = phone.dial()
+    assert body.startswith("END ")
+    assert "ussd: step failed" in caplog.text
+    assert_no_clear(caplog.text, SURVIVOR)
