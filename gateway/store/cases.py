@@ -1,0 +1,137 @@
+"""Cases, references and the audit trail."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from rq import Queue, Retry
+
+from gateway.cases import Case, candidate_refs
+from gateway.store.keys import AUDIT, CASE, OPEN_CASES, PHONE, REF, RESUME
+
+
+class CaseStore:
+    """Cases, references and the audit trail."""
+
+    redis: Any
+    vault: Any
+
+    # ---- audit trail ---------------------------------------------------------------------------
+    def audit(self, event: str, **fields: str) -> str:
+        """Append an event to the audit stream; returns its stream id."""
+        entry = {
+            "event": event,
+            "at": f"{time.time():.3f}",
+            **{k: str(v) for k, v in fields.items()},
+        }
+        return self.redis.xadd(AUDIT, entry).decode()
+
+    def audit_trail(self, count: int = 1000) -> list[dict[str, str]]:
+        """The newest audit entries, oldest first."""
+        rows = self.redis.xrevrange(AUDIT, count=count)
+        return [{k.decode(): v.decode() for k, v in row.items()} for _, row in reversed(rows)]
+
+    # ---- cases -------------------------------------------------------------------------------
+    def reserve_ref(self, case_id: str, refs: Iterable[str] | None = None) -> str:
+        """A reference unique among cases not yet closed, now bound to case_id."""
+        for ref in refs or candidate_refs():
+            if self.redis.set(REF.format(ref=ref), case_id, nx=True):
+                return ref
+        raise RuntimeError("no free reference after many tries")
+
+    def open_case(self, case: Case, phone: str) -> None:
+        """Store the case with her number encrypted and enqueue its alert planning, atomically."""
+        queue = Queue("alerts", connection=self.redis)
+        key = CASE.format(id=case.id)
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.multi()  # explicit, because RQ's enqueue expects a pipeline already in MULTI
+            pipe.hset(key, mapping={**case.to_fields(), "enc:phone": self.vault.encrypt(phone)})
+            pipe.zadd(OPEN_CASES, {case.id: case.created})
+            queue.enqueue_call(
+                "workers.jobs.plan_alerts",
+                args=(case.id,),
+                job_id=f"plan-{case.id}",
+                description=f"plan alerts for case {case.ref}",
+                timeout=60,
+                retry=Retry(max=3, interval=[5, 30, 120]),
+                failure_ttl=30 * 86400,
+                pipeline=pipe,
+            )
+            pipe.execute()
+        profile = self.phone_profile(phone)
+        cases = [c for c in profile.get("cases", "").split(",") if c] + [case.id]
+        self.update_phone_profile(
+            phone, district=case.district, last_case=case.id, cases=",".join(cases[-20:])
+        )
+
+    def case(self, case_id: str) -> Case | None:
+        """The case, without personal data, or None."""
+        raw = self.redis.hgetall(CASE.format(id=case_id))
+        if not raw:
+            return None
+        fields = {k.decode(): v.decode() for k, v in raw.items()}
+        return Case.from_fields({k: v for k, v in fields.items() if not k.startswith("enc:")})
+
+    def case_by_ref(self, ref: str) -> Case | None:
+        """The not-yet-closed case with this reference, or None."""
+        case_id = self.redis.get(REF.format(ref=ref))
+        return self.case(case_id.decode()) if case_id else None
+
+    def case_phone(self, case_id: str) -> str | None:
+        """Her number for a case (decrypted), or None once purged."""
+        token = self.redis.hget(CASE.format(id=case_id), "enc:phone")
+        return self.vault.decrypt(token) if token else None
+
+    def add_note(self, case_id: str, text: str) -> int:
+        """Append something she wrote to the case, encrypted; returns the note's number."""
+        key = CASE.format(id=case_id)
+        number = self.redis.hincrby(key, "notes", 1)
+        self.redis.hset(key, f"enc:note:{number}", self.vault.encrypt(text))
+        return number
+
+    def notes(self, case_id: str) -> list[str]:
+        """What she wrote after opening the case, decrypted, oldest first."""
+        raw = self.redis.hgetall(CASE.format(id=case_id))
+        notes = {k.decode(): v for k, v in raw.items() if k.startswith(b"enc:note:")}
+        return [self.vault.decrypt(notes[k]) for k in sorted(notes, key=lambda k: int(k[9:]))]
+
+    def suppress(self, phone: str) -> None:
+        """Record her STOP: nothing more is sent to this phone."""
+        self.update_phone_profile(phone, stop="1")
+
+    def suppressed(self, phone: str) -> bool:
+        """True when she asked that nothing more be sent to her."""
+        return self.phone_profile(phone).get("stop") == "1"
+
+    def schedule_purge(self, phone: str) -> None:
+        """Enqueue the purge of her data (cases' personal fields, notes, session traces)."""
+        digest = self.vault.digest(phone)
+        Queue("alerts", connection=self.redis).enqueue_call(
+            "workers.jobs.purge_phone",
+            args=(digest,),
+            job_id=f"purge-{digest}",
+            description="purge a phone's data",
+            timeout=120,
+            retry=Retry(max=5, interval=[10, 60, 300, 900, 1800]),
+        )
+
+    def purge_phone(self, digest: str) -> int:
+        """Remove her number and words from every case of hers; keep only her STOP. Cases purged."""
+        key = PHONE.format(digest=digest)
+        profile = {k.decode(): v for k, v in self.redis.hgetall(key).items()}
+        case_ids = [c for c in profile.get("cases", b"").decode().split(",") if c]
+        with self.redis.pipeline(transaction=True) as pipe:
+            for case_id in case_ids:
+                case_key = CASE.format(id=case_id)
+                fields = [f for f in self.redis.hkeys(case_key) if f.startswith(b"enc:")]
+                if fields:
+                    pipe.hdel(case_key, *fields)
+                pipe.hset(case_key, "purged", "1")
+            pipe.delete(RESUME.format(digest=digest))
+            extra = [f for f in profile if f not in ("enc:phone", "stop")]
+            if extra:
+                pipe.hdel(key, *extra)
+            pipe.execute()
+        return len(case_ids)

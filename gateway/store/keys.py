@@ -1,0 +1,27 @@
+"""Every Redis key format of the gateway: the one place that knows them.
+
+Survivors' numbers and inputs are stored only as Fernet tokens in hash fields named `enc:*`;
+records about a phone are found by its keyed hash (privacy.Vault.digest), never by the number.
+"""
+
+# ---- key formats (the only place that knows them) ------------------------------------------
+PREFIX = "hd:"
+PHONE = PREFIX + "phone:{digest}"  # hash: enc:phone, lang, ... (profile of one phone)
+MESSAGE = PREFIX + "msg:{id}"  # hash: enc:to, enc:body, route, state, segments, created
+OUTBOX = PREFIX + "outbox"  # list of message ids written by the console channel (newest first)
+OUTBOX_MAX = 500
+ENCRYPTED_FIELD = "enc:"
+USSD_SESSION = PREFIX + "ussd:{session}"  # hash: enc:state, enc:reply, last (digest of text)
+USSD_LOCK = PREFIX + "ussdlock:{session}"  # string, serialises duplicate deliveries of a hop
+RESUME = PREFIX + "resume:{digest}"  # string: encrypted menu state of a dropped session
+SEEN = PREFIX + "seen:{channel}:{id}"  # string: inbound provider ids already handled (dedupe)
+CASE = PREFIX + "case:{id}"  # hash: Case fields, enc:phone, enc:note:N
+REF = PREFIX + "ref:{ref}"  # string: case id, while the case is not closed
+OPEN_CASES = PREFIX + "cases:open"  # sorted set: case id -> created
+RATE = PREFIX + "rate:{what}:{digest}:{window}"  # counter per phone and hour
+AUDIT = PREFIX + "audit"  # stream: who did what, when (ids and kinds only, never numbers)
+SEEN_TTL = 7 * 86400
+RESUME_TTL = 300
+
+# RQ queues, by role. One queue per worker keeps RQ on its crash-safe BLMOVE path.
+QUEUES = ("alerts",)
