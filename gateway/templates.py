@@ -1,0 +1,122 @@
+"""SMS texts to responders, per language: the minimum a responder needs, nothing of hers.
+
+An alert carries the reference, kind, urgency, coarse place, the safe-contact instruction and
+how to accept; never her number, name or words. Every text fits two UCS-2 segments (134
+characters) with the longest district name and a 6-digit reference: tests/test_templates.py.
+"""
+
+from __future__ import annotations
+
+from gateway.text import measure
+
+LANGS = ("tg", "ru", "uz", "en")
+MAX_SEGMENTS = 2
+
+KIND = {
+    "tg": {
+        "danger": "хатари фаврӣ",
+        "legal": "маслиҳати ҳуқуқӣ",
+        "shelter": "ҷойи бехатар",
+        "money": "пул ё кор",
+        "talk": "суҳбат",
+        "callback": "занги бозгашт",
+    },
+    "ru": {
+        "danger": "опасность сейчас",
+        "legal": "юридический вопрос",
+        "shelter": "безопасное жильё",
+        "money": "деньги или работа",
+        "talk": "поговорить",
+        "callback": "просит перезвонить",
+    },
+    "uz": {
+        "danger": "xavf hozir",
+        "legal": "huquqiy maslahat",
+        "shelter": "xavfsiz joy",
+        "money": "pul yoki ish",
+        "talk": "suhbat",
+        "callback": "qayta qo'ng'iroq",
+    },
+    "en": {
+        "danger": "danger now",
+        "legal": "legal advice",
+        "shelter": "a safe place to stay",
+        "money": "money or work",
+        "talk": "someone to talk to",
+        "callback": "asks to be called back",
+    },
+}
+URGENT = {"tg": "ФАВРӢ ", "ru": "СРОЧНО ", "uz": "SHOSHILINCH ", "en": "URGENT "}
+CONTACT = {
+    "tg": {"any": "Ҳар вақт занг задан мумкин.", "day": "Танҳо рӯзона занг занед.",
+           "none": "Занг назанед."},
+    "ru": {"any": "Звонить можно всегда.", "day": "Звонить только днём.", "none": "Не звонить."},
+    "uz": {"any": "Istalgan vaqt qo'ng'iroq mumkin.", "day": "Faqat kunduzi qo'ng'iroq qiling.",
+           "none": "Qo'ng'iroq qilmang."},
+    "en": {"any": "Safe to call any time.", "day": "Call only in daytime.",
+           "none": "Do not call her."},
+}  # fmt: skip
+TEXT = {
+    "tg": {
+        "alert": "{urgency}#{ref}: {kind}, {district}. {contact} Барои қабул: OK {ref}",
+        "details": "#{ref} аз они шумо. Рақам: {phone}. {contact} Баъд: ТАМОМ {ref}",
+        "details_nocall": "#{ref} аз они шумо. Ӯ хоҳиш кард: занг назанед, SMS нафиристед. "
+        "Баъд: ТАМОМ {ref}",
+        "taken": "#{ref}-ро шахси дигар гирифт. Ташаккур.",
+        "late": "#{ref} аллакай гирифта шудааст.",
+        "closed": "#{ref} баста шуд. Ташаккур.",
+        "declined": "#{ref}: фаҳмидем, ташаккур.",
+        "reminder": "Ёдрас: #{ref} ({kind}, {district}) интизор аст. OK {ref}",
+    },
+    "ru": {
+        "alert": "{urgency}#{ref}: {kind}, {district}. {contact} Принять: OK {ref}",
+        "details": "#{ref} за вами. Номер: {phone}. {contact} Закрыть: ГОТОВО {ref}",
+        "details_nocall": "#{ref} за вами. Она просила не звонить и не писать. "
+        "Закрыть: ГОТОВО {ref}",
+        "taken": "#{ref} принял другой. Спасибо.",
+        "late": "#{ref} уже принят другим.",
+        "closed": "#{ref} закрыт. Спасибо.",
+        "declined": "#{ref}: отмечено, спасибо.",
+        "reminder": "Напоминание: #{ref} ({kind}, {district}) ждёт. OK {ref}",
+    },
+    "uz": {
+        "alert": "{urgency}#{ref}: {kind}, {district}. {contact} Qabul: OK {ref}",
+        "details": "#{ref} sizda. Raqam: {phone}. {contact} Yopish: TAYYOR {ref}",
+        "details_nocall": "#{ref} sizda. U qo'ng'iroq va SMS so'ramadi. Yopish: TAYYOR {ref}",
+        "taken": "#{ref} boshqa kishi oldi. Rahmat.",
+        "late": "#{ref} allaqachon olingan.",
+        "closed": "#{ref} yopildi. Rahmat.",
+        "declined": "#{ref}: qayd etildi, rahmat.",
+        "reminder": "Eslatma: #{ref} ({kind}, {district}) kutmoqda. OK {ref}",
+    },
+    "en": {
+        "alert": "{urgency}#{ref}: {kind}, {district}. {contact} To take it reply OK {ref}",
+        "details": "#{ref} is yours. Number: {phone}. {contact} When done reply DONE {ref}",
+        "details_nocall": "#{ref} is yours. She asked not to be called or texted. "
+        "When done reply DONE {ref}",
+        "taken": "#{ref} was taken by another responder. Thank you.",
+        "late": "#{ref} is already taken by another responder.",
+        "closed": "#{ref} is closed. Thank you.",
+        "declined": "#{ref}: noted, thank you.",
+        "reminder": "Reminder: #{ref} ({kind}, {district}) is still waiting. OK {ref}",
+    },
+}
+
+
+def render(name: str, lang: str, **params: str) -> str:
+    """The text `name` in `lang` (English when the language is unknown)."""
+    lang = lang if lang in TEXT else "en"
+    kind = params.pop("kind", "")
+    call = params.pop("call", "")
+    values = {
+        "kind": KIND[lang].get(kind, kind),
+        "contact": CONTACT[lang].get(call, ""),
+        "urgency": URGENT[lang] if params.pop("urgency", "") == "urgent" else "",
+        **params,
+    }
+    return TEXT[lang][name].format(**values)
+
+
+def over_budget(body: str) -> bool:
+    """True when a text needs more than MAX_SEGMENTS segments (an operator's long name can)."""
+    return measure(body).segments > MAX_SEGMENTS

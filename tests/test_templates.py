@@ -1,0 +1,50 @@
+"""Responder texts: every one, in every language, fits two segments and carries nothing of hers."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from config.settings import ROOT
+from gateway import templates
+from gateway.directory import load
+from gateway.text import measure
+
+DISTRICTS = load(ROOT / "config" / "directory.example.yaml").districts
+LONGEST = {
+    lang: max((d.names[lang] for d in DISTRICTS.values()), key=len) for lang in templates.LANGS
+}
+
+
+@pytest.mark.parametrize(
+    ("lang", "name"), list(itertools.product(templates.LANGS, templates.TEXT["en"]))
+)
+def test_every_text_fits_two_segments(lang, name):
+    for kind, call in itertools.product(templates.KIND["en"], templates.CONTACT["en"]):
+        body = templates.render(
+            name,
+            lang,
+            ref="999999",
+            kind=kind,
+            urgency="urgent",
+            call=call,
+            district=LONGEST[lang],
+            phone="+992900009999",
+        )
+        assert measure(body).segments <= 2, (len(body), body)
+        assert "{" not in body
+
+
+def test_alert_carries_the_minimum():
+    body = templates.render(
+        "alert", "en", ref="4821", kind="legal", urgency="normal", call="day", district="Vakhsh"
+    )
+    assert body == "#4821: legal advice, Vakhsh. Call only in daytime. To take it reply OK 4821"
+
+
+def test_every_language_has_every_text_and_word():
+    for lang in templates.LANGS:
+        assert templates.TEXT[lang].keys() == templates.TEXT["en"].keys()
+        assert templates.KIND[lang].keys() == templates.KIND["en"].keys()
+        assert templates.CONTACT[lang].keys() == templates.CONTACT["en"].keys()
