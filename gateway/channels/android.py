@@ -11,7 +11,7 @@ import hmac
 import json
 from dataclasses import dataclass
 
-from gateway.channels.base import Inbound
+from gateway.channels.base import Inbound, Outbound, SendResult
 
 MAX_SKEW = 300  # seconds a signed request stays acceptable (replay window)
 
@@ -86,3 +86,63 @@ def parse(body: bytes) -> Event:
         to=str(payload.get("recipient") or ""),
     )
     return Event(kind=kind, message_id=message_id, inbound=inbound)
+
+
+# Event types -> our message states (the phone reports per message, keyed by our message id).
+STATUS = {"sms:sent": "sent", "sms:delivered": "delivered", "sms:failed": "failed"}
+HTTP_TIMEOUT = 10
+
+
+class AndroidSender:
+    """Sends through the SMS Gateway for Android API (POST /messages, GET /messages/{id}).
+
+    The PyPI client `android-sms-gateway` makes its requests without a timeout, so a phone that
+    stops answering would hang a worker; these two calls are made here with explicit timeouts.
+    Our message id is passed as the gateway's message id, which makes a resend idempotent.
+    """
+
+    name = "android"
+
+    def __init__(self, url: str, user: str, password: str, validity: int = 3600):
+        import requests
+
+        self.url = url.rstrip("/")
+        self.session = requests.Session()
+        self.session.auth = (user, password)
+        self.validity = validity
+
+    def send(self, message: Outbound) -> SendResult:
+        """Hand the message to the phone; 5xx, 429 and network errors are retryable."""
+        import requests
+
+        payload = {
+            "id": message.message_id,
+            "textMessage": {"text": message.body},
+            "phoneNumbers": [message.to],
+            "withDeliveryReport": True,
+            "ttl": self.validity,
+        }
+        try:
+            response = self.session.post(f"{self.url}/messages", json=payload, timeout=HTTP_TIMEOUT)
+        except requests.RequestException as error:
+            return SendResult(ok=False, retryable=True, error=f"android {type(error).__name__}")
+        if response.status_code in (200, 201, 202):
+            return SendResult(ok=True, provider_id=message.message_id)
+        retryable = response.status_code >= 500 or response.status_code == 429
+        return SendResult(ok=False, retryable=retryable, error=f"android {response.status_code}")
+
+    def find(self, message: Outbound, since: float) -> str | None:
+        """The gateway's id for this message when the phone already has it, else None."""
+        import requests
+
+        try:
+            response = self.session.get(
+                f"{self.url}/messages/{message.message_id}", timeout=HTTP_TIMEOUT
+            )
+        except requests.RequestException:
+            raise ConnectionError("android: cannot check an earlier send") from None
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise ConnectionError(f"android: checking an earlier send gave {response.status_code}")
+        return message.message_id

@@ -45,6 +45,20 @@ class SendResult:
     error: str = ""
 
 
+# Message states, ranked so a status update never moves a message backwards.
+STATE_RANK = {
+    "new": 0,
+    "sending": 1,
+    "queued": 2,
+    "sent": 3,
+    "unknown": 4,
+    "delivered": 5,
+    "undelivered": 5,
+    "failed": 5,
+    "dropped": 5,
+}
+
+
 class Sender(Protocol):
     """A route that sends SMS: Twilio, an Android phone gateway, or the console."""
 
@@ -52,4 +66,8 @@ class Sender(Protocol):
 
     def send(self, message: Outbound) -> SendResult:
         """The result of handing the message to the provider."""
+        ...
+
+    def find(self, message: Outbound, since: float) -> str | None:
+        """The provider id of an earlier send of this message, if the provider has one."""
         ...

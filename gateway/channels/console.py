@@ -32,3 +32,7 @@ class ConsoleSender:
             size.encoding,
         )
         return SendResult(ok=True, provider_id="console-" + message.message_id)
+
+    def find(self, message: Outbound, since: float) -> str | None:
+        """The outbox entry of an earlier send of this message, if any."""
+        return "console-" + message.message_id if self.store.in_outbox(message.message_id) else None

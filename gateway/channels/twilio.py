@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from gateway.channels.base import Inbound
+from gateway.channels.base import Inbound, Outbound, SendResult
 
 
 class TwilioFormError(ValueError):
@@ -51,3 +51,101 @@ def twiml(text: str = "") -> str:
     if text:
         response.message(text)
     return str(response)
+
+
+# Twilio REST error codes that no retry can fix (https://www.twilio.com/docs/api/errors).
+PERMANENT_CODES = {
+    20003: "authentication failed",
+    21211: "invalid To number",
+    21212: "invalid From number",
+    21408: "no permission to send to this region",
+    21606: "From number cannot send SMS",
+    21608: "trial account: unverified To number",
+    21610: "recipient has opted out (STOP)",
+    21612: "cannot route to this number",
+    21614: "To number cannot receive SMS",
+    21635: "To number is a landline",
+}
+# Status callback values -> our message states (https://www.twilio.com/docs/messaging/api/message-resource).
+STATUS = {
+    "accepted": "queued",
+    "scheduled": "queued",
+    "queued": "queued",
+    "sending": "queued",
+    "sent": "sent",
+    "delivered": "delivered",
+    "read": "delivered",
+    "undelivered": "undelivered",
+    "failed": "failed",
+    "canceled": "failed",
+}
+HTTP_TIMEOUT = 10
+
+
+class TwilioSender:
+    """Sends through the Twilio REST API at TWILIO_API_URL, with a timeout on every call."""
+
+    name = "twilio"
+
+    def __init__(
+        self,
+        account_sid: str,
+        auth_token: str,
+        sender: str,
+        api_url: str,
+        status_url: str = "",
+        validity: int = 3600,
+    ):
+        from twilio.http.http_client import TwilioHttpClient
+        from twilio.rest import Client
+
+        # A non-empty environment: an empty dict would make the SDK fall back to os.environ,
+        # where TWILIO_REGION/TWILIO_EDGE would rewrite our API host.
+        self.client = Client(
+            account_sid,
+            auth_token,
+            http_client=TwilioHttpClient(timeout=HTTP_TIMEOUT),
+            environment={"HAMDAM": "1"},
+        )
+        self.client.api.base_url = api_url
+        self.sender = sender
+        self.status_url = status_url
+        self.validity = validity
+
+    def send(self, message: Outbound) -> SendResult:
+        """Create the message; 5xx, 429 and network errors are retryable, listed codes are not."""
+        from twilio.base.exceptions import TwilioException, TwilioRestException
+
+        callback = f"{self.status_url}?m={message.message_id}" if self.status_url else None
+        try:
+            created = self.client.messages.create(
+                to=message.to,
+                from_=self.sender,
+                body=message.body,
+                status_callback=callback,
+                validity_period=self.validity,
+            )
+        except TwilioRestException as error:
+            reason = PERMANENT_CODES.get(error.code or 0)
+            retryable = reason is None and (error.status >= 500 or error.status == 429)
+            return SendResult(
+                ok=False, retryable=retryable, error=f"twilio {error.status}/{error.code}"
+            )
+        except (TwilioException, OSError) as error:
+            return SendResult(ok=False, retryable=True, error=f"twilio {type(error).__name__}")
+        return SendResult(ok=True, provider_id=created.sid)
+
+    def find(self, message: Outbound, since: float) -> str | None:
+        """A message Twilio already holds for this recipient and body since `since`, if any."""
+        from datetime import UTC, datetime, timedelta
+
+        from twilio.base.exceptions import TwilioException
+
+        after = datetime.fromtimestamp(since, UTC) - timedelta(minutes=1)
+        try:
+            for found in self.client.messages.list(to=message.to, date_sent_after=after, limit=50):
+                if found.body == message.body:
+                    return found.sid
+        except (TwilioException, OSError):
+            raise ConnectionError("twilio: cannot list messages to check an earlier send") from None
+        return None

@@ -1,0 +1,172 @@
+"""Fake SMS providers on loopback: the Twilio REST API and the SMS Gateway for Android API.
+
+Real HTTP servers in a thread: the code under test talks to them exactly as to the real thing.
+Each can be scripted to fail (`fail_next`) or to hold requests until released (`hold`).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+
+@dataclass
+class Sent:
+    """One message the fake provider accepted."""
+
+    id: str
+    to: str
+    body: str
+    extra: dict = field(default_factory=dict)
+    at: float = field(default_factory=time.time)
+
+
+class FakeProvider:
+    """Shared machinery: a threaded HTTP server, scripted failures, held requests, a log."""
+
+    def __init__(self):
+        self.sent: list[Sent] = []
+        self.requests: list[tuple[str, str]] = []
+        self.failures: list[tuple[int, dict]] = []
+        self.lock = threading.Lock()
+        self.held = threading.Event()
+        self.held.set()
+        self.holding = threading.Event()
+        provider = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # keep test output clean
+                pass
+
+            def do_GET(self):  # noqa: N802 - http.server naming
+                provider._serve(self, "GET")
+
+            def do_POST(self):  # noqa: N802
+                provider._serve(self, "POST")
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.held.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+    def fail_next(self, status: int, body: dict | None = None, times: int = 1) -> None:
+        """Answer the next `times` sends with this status and JSON body."""
+        with self.lock:
+            self.failures += [(status, body or {})] * times
+
+    def hold(self) -> None:
+        """Keep the next sends waiting (the connection open) until release()."""
+        self.held.clear()
+
+    def release(self) -> None:
+        self.held.set()
+
+    def to(self, phone: str) -> list[Sent]:
+        """Messages accepted for one phone."""
+        return [s for s in self.sent if s.to == phone]
+
+    def _serve(self, handler: BaseHTTPRequestHandler, method: str) -> None:
+        length = int(handler.headers.get("Content-Length") or 0)
+        raw = handler.rfile.read(length) if length else b""
+        with self.lock:
+            self.requests.append((method, handler.path))
+        status, payload = self.handle(method, handler.path, raw, handler)
+        body = json.dumps(payload).encode()
+        try:
+            handler.send_response(status)
+            handler.send_header("Content-Type", "application/json")
+            handler.send_header("Content-Length", str(len(body)))
+            handler.end_headers()
+            handler.wfile.write(body)
+        except OSError:
+            pass  # the client went away (a killed worker)
+
+    def _scripted(self) -> tuple[int, dict] | None:
+        with self.lock:
+            return self.failures.pop(0) if self.failures else None
+
+    def _wait_if_held(self, sent: Sent | None) -> None:
+        if not self.held.is_set():
+            self.holding.set()
+            self.held.wait(120)
+
+    def handle(self, method, path, raw, handler):  # pragma: no cover - overridden
+        raise NotImplementedError
+
+
+class FakeTwilio(FakeProvider):
+    """POST/GET /2010-04-01/Accounts/{sid}/Messages.json as Twilio answers them."""
+
+    def handle(self, method, path, raw, handler):
+        parts = urlsplit(path)
+        if not parts.path.endswith("/Messages.json"):
+            return 404, {"code": 20404, "message": "not found", "status": 404}
+        if method == "GET":
+            to = parse_qs(parts.query).get("To", [""])[0]
+            found = [self._resource(s) for s in self.sent if not to or s.to == to]
+            return 200, {"messages": found, "next_page_uri": None, "page": 0, "uri": parts.path}
+        form = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
+        scripted = self._scripted()
+        if scripted:
+            status, body = scripted
+            return status, {"status": status, "message": "scripted failure", **body}
+        sent = Sent(
+            id="SM" + uuid.uuid4().hex, to=form.get("To", ""), body=form.get("Body", ""), extra=form
+        )
+        with self.lock:
+            self.sent.append(sent)  # Twilio has the message once it has read the request
+        self._wait_if_held(sent)
+        return 201, self._resource(sent)
+
+    @staticmethod
+    def _resource(sent: Sent) -> dict:
+        return {
+            "sid": sent.id,
+            "status": "queued",
+            "to": sent.to,
+            "from": sent.extra.get("From", ""),
+            "body": sent.body,
+            "num_segments": "1",
+            "date_created": time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime(sent.at)),
+        }
+
+
+class FakeAndroid(FakeProvider):
+    """POST /messages and GET /messages/{id} as SMS Gateway for Android answers them."""
+
+    def handle(self, method, path, raw, handler):
+        parts = urlsplit(path).path.rstrip("/").split("/")
+        if method == "GET" and len(parts) >= 2 and parts[-2] == "messages":
+            found = [s for s in self.sent if s.id == parts[-1]]
+            if not found:
+                return 404, {"message": "message not found"}
+            return 200, {"id": found[0].id, "state": "Sent", "recipients": []}
+        if method != "POST" or parts[-1] != "messages":
+            return 404, {"message": "not found"}
+        data = json.loads(raw)
+        scripted = self._scripted()
+        if scripted:
+            return scripted
+        message_id = data.get("id") or uuid.uuid4().hex
+        with self.lock:
+            duplicate = any(s.id == message_id for s in self.sent)
+            if not duplicate:
+                for phone in data["phoneNumbers"]:
+                    self.sent.append(Sent(message_id, phone, data["textMessage"]["text"], data))
+        self._wait_if_held(None)
+        recipients = [{"phoneNumber": p, "state": "Pending"} for p in data["phoneNumbers"]]
+        return 202, {"id": message_id, "state": "Pending", "recipients": recipients}
