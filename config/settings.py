@@ -53,6 +53,11 @@ class Settings:
     escalate_after_urgent: int = 180
     retention_days: int = 90
     session_ttl: int = 180
+    remind_every: int = 900
+    send_retry_delays: tuple[int, ...] = (10, 30, 90)
+    send_rate: int = 1
+    receipt_timeout: int = 3600
+    sms_validity: int = 3600
     log_level: str = "INFO"
     generated: tuple[str, ...] = field(default=(), compare=False)
 
@@ -101,6 +106,11 @@ class Settings:
             escalate_after_urgent=r.integer("ESCALATE_AFTER_URGENT", 180, low=10),
             retention_days=r.integer("RETENTION_DAYS", 90, low=1),
             session_ttl=r.integer("SESSION_TTL", 180, low=30, high=3600),
+            remind_every=r.integer("REMIND_EVERY", 900, low=10),
+            send_retry_delays=r.delays("SEND_RETRY_DELAYS", (10, 30, 90)),
+            send_rate=r.integer("SEND_RATE", 1, low=1, high=1000),
+            receipt_timeout=r.integer("RECEIPT_TIMEOUT", 3600, low=10),
+            sms_validity=r.integer("SMS_VALIDITY", 3600, low=60, high=36000),
             log_level=r.choice("LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
             generated=tuple(sorted(k for k in dev if not env.get(k))),
         )
@@ -141,6 +151,20 @@ class _Reader:
             upper = f" and at most {high}" if high is not None else ""
             raise ConfigError(name, f"expected at least {low}{upper}, got {number}")
         return number
+
+    def delays(self, name: str, default: tuple[int, ...]) -> tuple[int, ...]:
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            delays = tuple(int(part) for part in value.split(","))
+        except ValueError:
+            raise ConfigError(
+                name, f"expected seconds separated by commas, got {value!r}"
+            ) from None
+        if not delays or min(delays) < 1 or len(delays) > 10:
+            raise ConfigError(name, "expected 1 to 10 delays of at least 1 second")
+        return delays
 
     def path(self, name: str, default: Path) -> Path:
         value = self.raw(name)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
+from typing import Protocol
 
 KINDS = ("danger", "legal", "shelter", "money", "talk", "callback")
 CONSENTS = ("group", "mahalla", "police")  # each includes the ones before it
@@ -130,3 +131,31 @@ def candidate_refs(rng: random.Random | None = None) -> Iterator[str]:
     for digits, tries in ((4, 20), (5, 20), (6, 60)):
         for _ in range(tries):
             yield str(rng.randrange(10 ** (digits - 1), 10**digits))
+
+
+class Contact(Protocol):
+    """What routing needs of a responder (gateway.directory.Responder fits)."""
+
+    id: str
+    role: str
+    tier: int
+
+
+def plan_alerts(
+    case: Case, responders: Iterable[Contact], duty: Contact | None
+) -> list[tuple[Contact, ...]]:
+    """Who to alert, tier by tier: her district's responders her consent allows, then duty."""
+    allowed = [
+        r
+        for r in responders
+        if r.role != "duty" and r.id not in case.exclude and case.allows(r.role)
+    ]
+    plan = [tuple(r for r in allowed if r.tier == t) for t in sorted({r.tier for r in allowed})]
+    if duty is not None and duty.id not in case.exclude:
+        plan.append((duty,))
+    return plan
+
+
+def deadline(case: Case, normal: int, urgent: int) -> int:
+    """Seconds a tier has to accept this case before the next one is alerted."""
+    return urgent if case.urgency == "urgent" else normal

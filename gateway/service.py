@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from gateway import cases, keywords
 from gateway.channels.base import Inbound, Reply
 from gateway.directory import Directory
+from gateway.dispatch import Dispatcher
 from gateway.phone import PhoneError, normalise
 from gateway.store import Store
 from menus import engine
@@ -39,6 +40,7 @@ class Service:
         store: Store,
         directory: Directory,
         menus: engine.Menus,
+        dispatcher: Dispatcher,
         *,
         session_ttl: int = 180,
         limits: Limits = Limits(),  # noqa: B008 - frozen value object
@@ -48,6 +50,7 @@ class Service:
         self.store = store
         self.directory = directory
         self.menus = menus
+        self.dispatcher = dispatcher
         self.session_ttl = session_ttl
         self.limits = limits
         self.unknown_reply = unknown_reply
@@ -190,9 +193,12 @@ class Service:
         if responder is None:
             self.store.audit("command_ignored", reason="unregistered sender", command=command.name)
             return ""
-        self.store.audit(
-            "responder_command", responder=responder.id, command=command.name, ref=command.ref
-        )
+        act = {
+            "accept": self.dispatcher.accept,
+            "decline": self.dispatcher.decline,
+            "done": self.dispatcher.close,
+        }[command.name]
+        act(responder, command.ref)
         return ""
 
     def _sms_stop(self, phone: str, command: keywords.Command, inbound: Inbound) -> str:

@@ -63,24 +63,43 @@ def ussd_africastalking():
     return _plain(africastalking.render(reply))
 
 
+def _twilio_refusal() -> Response | None:
+    settings = _context().settings
+    url = twilio.signature_url(settings.public_url, request.path, request.query_string)
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if twilio.valid_signature(settings.twilio_auth_token, url, request.form, signature):
+        return None
+    log.warning("twilio: signature check failed for %s", request.path)
+    return _plain("X-Twilio-Signature does not match (check PUBLIC_URL and TWILIO_AUTH_TOKEN)", 403)
+
+
 @blueprint.post("/sms/twilio")
 def sms_twilio():
     """An inbound SMS from Twilio: signature checked, deduplicated, answered with TwiML."""
     context = _context()
-    settings = context.settings
-    url = twilio.signature_url(settings.public_url, request.path, request.query_string)
-    signature = request.headers.get("X-Twilio-Signature", "")
-    if not twilio.valid_signature(settings.twilio_auth_token, url, request.form, signature):
-        log.warning("twilio: signature check failed for %s", request.path)
-        return _plain(
-            "X-Twilio-Signature does not match (check PUBLIC_URL and TWILIO_AUTH_TOKEN)", 403
-        )
+    if (refusal := _twilio_refusal()) is not None:
+        return refusal
     try:
         inbound = twilio.parse(request.form)
     except twilio.TwilioFormError as error:
         return _plain(f"bad Twilio webhook: {error}", 400)
     text = context.service.handle_sms(inbound)
     return Response(twilio.twiml(text), mimetype="text/xml")
+
+
+@blueprint.post("/sms/twilio/status")
+def sms_twilio_status():
+    """A delivery status callback for a message we sent; states only ever move forward."""
+    context = _context()
+    if (refusal := _twilio_refusal()) is not None:
+        return refusal
+    state = twilio.STATUS.get(request.form.get("MessageStatus", ""))
+    sid = request.form.get("MessageSid", "")
+    mid = request.args.get("m") or context.store.message_by_provider("twilio", sid)
+    if state is None or not mid:
+        return _plain("unknown MessageStatus or message", 400)
+    context.service.dispatcher.status(mid, state, error=request.form.get("ErrorCode", ""))
+    return Response(status=204)
 
 
 @blueprint.post("/sms/android")
@@ -104,4 +123,8 @@ def sms_android():
         return _plain(f"bad Android webhook: {error}", 400)
     if event.inbound is not None:
         context.service.handle_sms(event.inbound)
+    elif event.kind in android.STATUS:
+        context.service.dispatcher.status(
+            event.message_id, android.STATUS[event.kind], error=event.state_error
+        )
     return jsonify({"status": "ok"})

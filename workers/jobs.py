@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import functools
 
+from rq import get_current_job
+
 from config.settings import load
 from gateway import logs
 from gateway.compose import build_service
+from gateway.dispatch import GiveUp
 from gateway.service import Service
 
 
@@ -15,6 +18,32 @@ def _service() -> Service:
     settings = load()
     logs.configure(settings.log_level)
     return build_service(settings)
+
+
+def plan_alerts(case_id: str) -> str:
+    """Alert the first tier of a new case and start its escalation timer."""
+    return _service().dispatcher.start(case_id)
+
+
+def send_message(message_id: str) -> str:
+    """Send one stored message through the routes; retried by RQ on RetryLater."""
+    try:
+        return _service().dispatcher.deliver(message_id)
+    except GiveUp:
+        job = get_current_job()
+        if job is not None:
+            job.retries_left = 0  # every route refused: retrying cannot help, an operator can
+        raise
+
+
+def escalate(case_id: str, tier: int) -> str:
+    """Alert the next tier of a case nobody accepted (re-checked atomically)."""
+    return _service().dispatcher.escalate(case_id, tier)
+
+
+def expire_receipt(message_id: str) -> str:
+    """Mark a message without a delivery receipt as unknown."""
+    return _service().dispatcher.expire_receipt(message_id)
 
 
 def purge_phone(digest: str) -> int:

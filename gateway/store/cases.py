@@ -9,7 +9,44 @@ from typing import Any
 from rq import Queue, Retry
 
 from gateway.cases import Case, candidate_refs
-from gateway.store.keys import AUDIT, CASE, OPEN_CASES, PHONE, REF, RESUME
+from gateway.store.keys import (
+    ALERTED,
+    AUDIT,
+    CASE,
+    CLOSED_REF,
+    DECLINED,
+    OPEN_CASES,
+    PHONE,
+    REF,
+    RESUME,
+)
+
+# Escalation: move an open case to the next tier only from the tier before it.
+MOVE_TIER = """
+if redis.call('HGET', KEYS[1], 'state') ~= 'open' then return 0 end
+if tonumber(redis.call('HGET', KEYS[1], 'tier') or '-1') ~= tonumber(ARGV[2]) - 1 then return 0 end
+redis.call('HSET', KEYS[1], 'tier', ARGV[2])
+return 1
+"""
+# First accept wins: compare-and-set on the case state.
+TAKE = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if state == 'open' then
+  redis.call('HSET', KEYS[1], 'state', 'taken', 'taken_by', ARGV[2], 'taken_at', ARGV[3])
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  return 'won'
+end
+if redis.call('HGET', KEYS[1], 'taken_by') == ARGV[2] then return 'mine' end
+return 'taken'
+"""
+CLOSE = """
+if redis.call('HGET', KEYS[1], 'state') ~= 'taken' then return 0 end
+if redis.call('HGET', KEYS[1], 'taken_by') ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'closed', 'closed_at', ARGV[3])
+redis.call('DEL', KEYS[2])
+redis.call('SET', KEYS[3], ARGV[1], 'EX', ARGV[4])
+return 1
+"""
 
 
 class CaseStore:
@@ -47,7 +84,10 @@ class CaseStore:
         key = CASE.format(id=case.id)
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.multi()  # explicit, because RQ's enqueue expects a pipeline already in MULTI
-            pipe.hset(key, mapping={**case.to_fields(), "enc:phone": self.vault.encrypt(phone)})
+            pipe.hset(
+                key,
+                mapping={**case.to_fields(), "tier": -1, "enc:phone": self.vault.encrypt(phone)},
+            )
             pipe.zadd(OPEN_CASES, {case.id: case.created})
             queue.enqueue_call(
                 "workers.jobs.plan_alerts",
@@ -75,8 +115,8 @@ class CaseStore:
         return Case.from_fields({k: v for k, v in fields.items() if not k.startswith("enc:")})
 
     def case_by_ref(self, ref: str) -> Case | None:
-        """The not-yet-closed case with this reference, or None."""
-        case_id = self.redis.get(REF.format(ref=ref))
+        """The case with this reference (an open one first, else a recently closed one)."""
+        case_id = self.redis.get(REF.format(ref=ref)) or self.redis.get(CLOSED_REF.format(ref=ref))
         return self.case(case_id.decode()) if case_id else None
 
     def case_phone(self, case_id: str) -> str | None:
@@ -135,3 +175,54 @@ class CaseStore:
                 pipe.hdel(key, *extra)
             pipe.execute()
         return len(case_ids)
+
+    # ---- alerting and acceptance ------------------------------------------------------------
+    def mark_alerted(self, case_id: str, responder_ids: list[str]) -> None:
+        """Record that these responders were alerted for the case (so they may accept it)."""
+        if responder_ids:
+            self.redis.sadd(ALERTED.format(case=case_id), *responder_ids)
+
+    def alerted(self, case_id: str) -> set[str]:
+        """Ids of the responders alerted for the case."""
+        return {m.decode() for m in self.redis.smembers(ALERTED.format(case=case_id))}
+
+    def mark_declined(self, case_id: str, responder_id: str) -> set[str]:
+        """Record a NO; returns everyone who declined the case so far."""
+        key = DECLINED.format(case=case_id)
+        self.redis.sadd(key, responder_id)
+        return {m.decode() for m in self.redis.smembers(key)}
+
+    def case_tier(self, case_id: str) -> int:
+        """The index of the last tier alerted (-1 before the first)."""
+        return int(self.redis.hget(CASE.format(id=case_id), "tier") or -1)
+
+    def move_to_tier(self, case_id: str, tier: int) -> bool:
+        """Atomically move an open case from tier-1 to tier; False if taken, closed or moved."""
+        return bool(self._cas(keys=[CASE.format(id=case_id)], args=["tier", tier]))
+
+    def take(self, case_id: str, responder_id: str) -> str:
+        """First OK wins: 'won', 'mine' (already hers/his), or 'taken' (someone else's)."""
+        return self._take(
+            keys=[CASE.format(id=case_id), OPEN_CASES],
+            args=[case_id, responder_id, f"{time.time():.3f}"],
+        ).decode()
+
+    def close(self, case_id: str, responder_id: str, ref: str, keep: int) -> bool:
+        """Close a case taken by this responder; its ref is freed and kept for status checks."""
+        closed = self._close(
+            keys=[CASE.format(id=case_id), REF.format(ref=ref), CLOSED_REF.format(ref=ref)],
+            args=[case_id, responder_id, f"{time.time():.3f}", keep],
+        )
+        return bool(closed)
+
+    @property
+    def _cas(self):
+        return self.redis.register_script(MOVE_TIER)
+
+    @property
+    def _take(self):
+        return self.redis.register_script(TAKE)
+
+    @property
+    def _close(self):
+        return self.redis.register_script(CLOSE)

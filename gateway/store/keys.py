@@ -7,7 +7,7 @@ records about a phone are found by its keyed hash (privacy.Vault.digest), never 
 # ---- key formats (the only place that knows them) ------------------------------------------
 PREFIX = "hd:"
 PHONE = PREFIX + "phone:{digest}"  # hash: enc:phone, lang, ... (profile of one phone)
-MESSAGE = PREFIX + "msg:{id}"  # hash: enc:to, enc:body, route, state, segments, created
+MESSAGE = PREFIX + "msg:{id}"  # hash: enc:to, enc:body, purpose, case, recipient, state, route…
 OUTBOX = PREFIX + "outbox"  # list of message ids written by the console channel (newest first)
 OUTBOX_MAX = 500
 ENCRYPTED_FIELD = "enc:"
@@ -20,6 +20,11 @@ REF = PREFIX + "ref:{ref}"  # string: case id, while the case is not closed
 OPEN_CASES = PREFIX + "cases:open"  # sorted set: case id -> created
 RATE = PREFIX + "rate:{what}:{digest}:{window}"  # counter per phone and hour
 AUDIT = PREFIX + "audit"  # stream: who did what, when (ids and kinds only, never numbers)
+CLOSED_REF = PREFIX + "closedref:{ref}"  # string: case id of a closed case, for status checks
+ALERTED = PREFIX + "alerted:{case}"  # set: responder ids alerted for a case (may accept it)
+DECLINED = PREFIX + "declined:{case}"  # set: responder ids who answered NO
+PROVIDER = PREFIX + "provider:{route}:{provider_id}"  # string: message id of a provider's id
+SEND_SLOT = PREFIX + "sendslot:{route}:{second}"  # counter: sends on a route in one second
 SEEN_TTL = 7 * 86400
 RESUME_TTL = 300
 

@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
-from gateway.store.keys import ENCRYPTED_FIELD, MESSAGE, OUTBOX, OUTBOX_MAX
+from rq import Queue, Retry
+from rq.exceptions import DuplicateJobError
+
+from gateway.channels.base import STATE_RANK
+from gateway.store.keys import ENCRYPTED_FIELD, MESSAGE, OUTBOX, OUTBOX_MAX, PROVIDER, SEND_SLOT
+from gateway.text import measure
+
+# Moves a message's state forward only: ARGV[1] new state, ARGV[2] JSON rank table, then
+# field/value pairs to set with it. Status callbacks arrive out of order; this is their guard.
+ADVANCE = """
+local ranks = cjson.decode(ARGV[2])
+local current = redis.call('HGET', KEYS[1], 'state')
+if not current then return 0 end
+if (ranks[ARGV[1]] or 0) <= (ranks[current] or 0) then return 0 end
+redis.call('HSET', KEYS[1], 'state', ARGV[1])
+for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+return 1
+"""
 
 
 class MessageStore:
@@ -14,6 +33,10 @@ class MessageStore:
 
     redis: Any
     vault: Any
+
+    @property
+    def _advance(self):
+        return self.redis.register_script(ADVANCE)
 
     # ---- outbound messages ------------------------------------------------------------------
     def add_message(self, to: str, body: str, route: str, segments: int, state: str) -> str:
@@ -57,3 +80,113 @@ class MessageStore:
         """The newest console-channel messages, decrypted, newest first."""
         ids = [i.decode() for i in self.redis.lrange(OUTBOX, 0, limit - 1)]
         return [m for m in (self.message(i) for i in ids) if m is not None]
+
+    def in_outbox(self, message_id: str) -> bool:
+        """True when the console route already recorded this message."""
+        return self.redis.lpos(OUTBOX, message_id) is not None
+
+    # ---- alert messages ---------------------------------------------------------------------
+    def create_message(self, message_id: str, to: str, body: str, **fields: str) -> bool:
+        """Store a message under its deterministic id unless it exists; True when created."""
+        key = MESSAGE.format(id=message_id)
+        if not self.redis.hsetnx(key, "created", f"{time.time():.3f}"):
+            return False
+        size = measure(body)
+        self.redis.hset(
+            key,
+            mapping={
+                ENCRYPTED_FIELD + "to": self.vault.encrypt(to),
+                ENCRYPTED_FIELD + "body": self.vault.encrypt(body),
+                "state": "new",
+                "route_index": 0,
+                "segments": size.segments,
+                "encoding": size.encoding,
+                **fields,
+            },
+        )
+        return True
+
+    def enqueue_send(self, message_id: str, delays: list[int], at_front: bool = False) -> bool:
+        """Queue the send job of a message (id only); False when that job already exists."""
+        queue = Queue("alerts", connection=self.redis)
+        try:
+            queue.enqueue_call(
+                "workers.jobs.send_message",
+                args=(message_id,),
+                job_id=f"send-{message_id}",
+                description=f"send message {message_id}",
+                timeout=60,
+                retry=Retry(max=len(delays), interval=delays),
+                failure_ttl=30 * 86400,
+                result_ttl=86400,
+                unique=True,
+                at_front=at_front,
+            )
+        except DuplicateJobError:
+            return False
+        return True
+
+    def set_message(self, message_id: str, **fields: str | int | float) -> None:
+        """Update plain fields of a message."""
+        self.redis.hset(MESSAGE.format(id=message_id), mapping=fields)
+
+    def clear_message_field(self, message_id: str, *names: str) -> None:
+        """Remove plain fields of a message."""
+        self.redis.hdel(MESSAGE.format(id=message_id), *names)
+
+    def count_attempt(self, message_id: str, route: str) -> int:
+        """Record one more attempt on a route (in flight until cleared); returns the count."""
+        key = MESSAGE.format(id=message_id)
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hincrby(key, f"attempts:{route}", 1)
+            pipe.hset(key, mapping={"inflight": route, "inflight_at": f"{time.time():.3f}"})
+            count, _ = pipe.execute()
+        return count
+
+    def advance_message(self, message_id: str, state: str, **fields: str) -> bool:
+        """Move a message to `state` unless it is already as far or further; True when moved."""
+        moved = self._advance(
+            keys=[MESSAGE.format(id=message_id)],
+            args=[state, json.dumps(STATE_RANK), *[x for kv in fields.items() for x in kv]],
+        )
+        return bool(moved)
+
+    def record_provider(self, route: str, provider_id: str, message_id: str) -> None:
+        """Remember which message a provider id belongs to, for status callbacks."""
+        self.redis.set(
+            PROVIDER.format(route=route, provider_id=provider_id), message_id, ex=30 * 86400
+        )
+
+    def message_by_provider(self, route: str, provider_id: str) -> str | None:
+        """The message id for a provider's id, or None."""
+        found = self.redis.get(PROVIDER.format(route=route, provider_id=provider_id))
+        return found.decode() if found else None
+
+    def send_slot(self, route: str, per_second: int, now: float | None = None) -> float:
+        """Take a send slot on the route (shared by all workers); seconds to wait if none."""
+        now = time.time() if now is None else now
+        key = SEND_SLOT.format(route=route, second=int(now))
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, 2)
+            count, _ = pipe.execute()
+        return 0.0 if count <= per_second else 1.0 - (now % 1.0)
+
+    def schedule(self, func: str, args: tuple, at: float, job_id: str) -> bool:
+        """Run a job at a unix time (needs a worker with --with-scheduler); False if it exists."""
+        queue = Queue("alerts", connection=self.redis)
+        when = datetime.fromtimestamp(at, UTC)
+        job = queue.create_job(
+            func,
+            args=args,
+            job_id=job_id,
+            timeout=60,
+            retry=Retry(max=3, interval=[10, 30, 60]),
+            failure_ttl=30 * 86400,
+            result_ttl=86400,
+        )
+        try:
+            queue.schedule_job(job, when, unique=True)
+        except DuplicateJobError:
+            return False
+        return True

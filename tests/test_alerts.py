@@ -1,0 +1,319 @@
+"""Alerts end to end in one process: HTTP in, real Redis, real RQ worker, real HTTP out."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import pytest
+from rq import Queue, SimpleWorker
+from rq.job import Job
+from rq.registry import FailedJobRegistry, ScheduledJobRegistry
+from twilio.request_validator import RequestValidator
+
+from config.settings import Settings
+from gateway.app import create_app
+from gateway.channels.android import sign
+from gateway.text import measure
+from tests.conftest import assert_no_clear, make_env, redis_dump
+from tests.fakes import FakeAndroid, FakeTwilio
+from tests.test_ussd import UssdPhone
+
+TOKEN = "twilio-test-auth-token"
+SECRET = "android-test-signing-key"
+PUBLIC = "https://gateway.example.org"
+SURVIVOR = "+992900009301"
+GROUP_1, GROUP_2, MAHALLA = "+992900001001", "+992900001002", "+992900001003"
+COORDINATOR, POLICE, DUTY = "+992900001090", "+992900001004", "+992900001000"
+
+
+@pytest.fixture
+def twilio_fake():
+    fake = FakeTwilio()
+    yield fake
+    fake.close()
+
+
+@pytest.fixture
+def android_fake():
+    fake = FakeAndroid()
+    yield fake
+    fake.close()
+
+
+@pytest.fixture
+def env(redis_url, redis_client, tmp_path, twilio_fake, android_fake):
+    return make_env(
+        redis_url,
+        tmp_path,
+        SMS_ROUTES="twilio,android",
+        TWILIO_ACCOUNT_SID="AC00000000000000000000000000000000",
+        TWILIO_AUTH_TOKEN=TOKEN,
+        TWILIO_FROM="+15005550006",
+        TWILIO_API_URL=twilio_fake.url,
+        ANDROID_GATEWAY_URL=android_fake.url,
+        ANDROID_GATEWAY_USER="gateway",
+        ANDROID_GATEWAY_PASSWORD="gateway-password",
+        ANDROID_WEBHOOK_SECRET=SECRET,
+        SEND_RETRY_DELAYS="1",
+        SEND_RATE="100",
+    )
+
+
+@pytest.fixture
+def app(env, monkeypatch):
+    from workers import jobs
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)  # the worker's jobs read the same environment
+    jobs._service.cache_clear()
+    yield create_app(Settings.from_env(env))
+    jobs._service.cache_clear()
+
+
+def work(app, scheduled: str = "") -> None:
+    """Run every queued job; with `scheduled`, first make due scheduled jobs with that prefix."""
+    redis = app.extensions["hamdam"].store.redis
+    queue = Queue("alerts", connection=redis)
+    if scheduled:
+        registry = ScheduledJobRegistry(queue=queue)
+        for job_id in registry.get_job_ids():
+            if job_id.startswith(scheduled):
+                registry.remove(job_id)
+                queue.enqueue_job(Job.fetch(job_id, connection=redis))
+    SimpleWorker([queue], connection=redis).work(burst=True)
+
+
+def retry_due(app) -> None:
+    """Let RQ's own scheduler re-enqueue retries whose interval has passed, then work."""
+    time.sleep(1.1)
+    redis = app.extensions["hamdam"].store.redis
+    queue = Queue("alerts", connection=redis)
+    SimpleWorker([queue], connection=redis).work(burst=True, with_scheduler=True)
+
+
+def ask_for_help(app, kind="2", consent="1", call="1", phone=SURVIVOR) -> str:
+    """Walk the English USSD flow for Vakhsh; returns her reference."""
+    settings = app.extensions["hamdam"].settings
+    ussd = UssdPhone(app.test_client(), settings.ussd_key, phone)
+    ussd.dial()
+    keys = ["4", "1", kind, "1"] + ([] if kind == "1" else [consent]) + [call]
+    end = ussd.press(*keys)
+    assert end.startswith("END "), end
+    return end.split()[-1]
+
+
+def sms_from(app, phone: str, body: str) -> None:
+    """An inbound SMS through the signed Twilio webhook."""
+    form = {
+        "MessageSid": "SM" + str(time.time_ns()),
+        "From": phone,
+        "To": "+992900000100",
+        "Body": body,
+    }
+    sig = RequestValidator(TOKEN).compute_signature(PUBLIC + "/sms/twilio", form)
+    response = app.test_client().post("/sms/twilio", data=form, headers={"X-Twilio-Signature": sig})
+    assert response.status_code == 200
+
+
+def recipients(fake) -> list[str]:
+    return sorted(s.to for s in fake.sent)
+
+
+def test_first_tier_follows_her_consent(app, twilio_fake, redis_client, caplog):
+    with caplog.at_level(logging.DEBUG):
+        ref = ask_for_help(app, consent="1")  # her group only
+        work(app)
+    assert recipients(twilio_fake) == [GROUP_1, GROUP_2]
+    for sent in twilio_fake.sent:
+        assert ref in sent.body and f"OK {ref}" in sent.body
+        assert measure(sent.body).segments <= 2
+        assert "900009301" not in sent.body
+        assert sent.extra["ValidityPeriod"] == "3600"
+        assert sent.extra["StatusCallback"].startswith(PUBLIC + "/sms/twilio/status?m=")
+    assert_no_clear(redis_dump(redis_client), SURVIVOR)
+    assert_no_clear(caplog.text, SURVIVOR)
+
+
+def test_mahalla_consent_adds_the_mahalla_contact(app, twilio_fake):
+    ask_for_help(app, consent="2")
+    work(app)
+    assert recipients(twilio_fake) == [GROUP_1, GROUP_2, MAHALLA]
+
+
+def test_first_ok_wins_and_gets_her_number(app, twilio_fake):
+    ref = ask_for_help(app, consent="1", call="2")  # daytime calls only
+    work(app)
+    sms_from(app, GROUP_2, f"ok {ref}")
+    sms_from(app, GROUP_1, f"OK {ref}")  # too late
+    work(app)
+    [details] = [s for s in twilio_fake.to(GROUP_2) if "yours" in s.body or "Рақам" in s.body]
+    assert SURVIVOR in details.body
+    taken = [s.body for s in twilio_fake.to(GROUP_1)]
+    assert len(taken) == 3  # the alert, "taken by another", then "already taken" for her late OK
+    assert all(SURVIVOR not in body for body in taken)
+    store = app.extensions["hamdam"].store
+    case = store.case_by_ref(ref)
+    assert (case.state, case.taken_by) == ("taken", "vakhsh-group-2")
+
+
+def test_no_number_when_she_said_do_not_call(app, twilio_fake):
+    ref = ask_for_help(app, call="3")
+    work(app)
+    sms_from(app, GROUP_1, f"OK {ref}")
+    work(app)
+    assert all(SURVIVOR not in s.body for s in twilio_fake.sent)
+
+
+def test_unalerted_or_unregistered_ok_does_nothing(app, twilio_fake):
+    ref = ask_for_help(app, consent="1")
+    work(app)
+    before = len(twilio_fake.sent)
+    sms_from(app, MAHALLA, f"OK {ref}")  # registered but not alerted (no mahalla consent)
+    sms_from(app, "+992900009399", f"OK {ref}")  # not registered
+    work(app)
+    assert len(twilio_fake.sent) == before
+    assert app.extensions["hamdam"].store.case_by_ref(ref).state == "open"
+    events = [e["event"] for e in app.extensions["hamdam"].store.audit_trail()]
+    assert events.count("command_ignored") == 2
+
+
+def test_silence_escalates_tier_by_tier_then_reminds_duty(app, twilio_fake):
+    ref = ask_for_help(app, consent="3")  # police allowed
+    work(app)
+    assert recipients(twilio_fake) == [GROUP_1, GROUP_2, MAHALLA]
+    work(app, scheduled="esc-")
+    assert twilio_fake.to(COORDINATOR)
+    work(app, scheduled="esc-")
+    assert twilio_fake.to(POLICE)
+    work(app, scheduled="esc-")
+    assert twilio_fake.to(DUTY)
+    work(app, scheduled="esc-")
+    reminders = twilio_fake.to(DUTY)
+    assert len(reminders) == 2 and "Ёдрас" in reminders[1].body and ref in reminders[1].body
+
+
+def test_escalation_stops_once_taken(app, twilio_fake):
+    ref = ask_for_help(app)
+    work(app)
+    sms_from(app, GROUP_1, f"OK {ref}")
+    work(app)
+    sent = len(twilio_fake.sent)
+    work(app, scheduled="esc-")
+    assert len(twilio_fake.sent) == sent and not twilio_fake.to(COORDINATOR)
+
+
+def test_whole_tier_declining_escalates_at_once(app, twilio_fake):
+    ref = ask_for_help(app, consent="1")
+    work(app)
+    sms_from(app, GROUP_1, f"NO {ref}")
+    sms_from(app, GROUP_2, f"не {ref}")
+    work(app)
+    assert twilio_fake.to(COORDINATOR)
+
+
+def test_done_closes_and_status_says_closed(app, twilio_fake):
+    ref = ask_for_help(app)
+    work(app)
+    sms_from(app, GROUP_1, f"OK {ref}")
+    sms_from(app, GROUP_2, f"DONE {ref}")  # not the accepter: ignored
+    work(app)
+    assert app.extensions["hamdam"].store.case_by_ref(ref).state == "taken"
+    sms_from(app, GROUP_1, f"ТАМОМ {ref}")
+    work(app)
+    assert app.extensions["hamdam"].store.case_by_ref(ref).state == "closed"
+    ussd = UssdPhone(app.test_client(), app.extensions["hamdam"].settings.ussd_key, SURVIVOR)
+    ussd.dial()
+    assert "closed" in ussd.press("2", ref).lower()
+
+
+def test_provider_500_is_retried_and_delivered_once(app, twilio_fake, android_fake):
+    twilio_fake.fail_next(500, {"code": 20500}, times=2)
+    ask_for_help(app, consent="1")
+    work(app)
+    assert twilio_fake.sent == []
+    retry_due(app)
+    assert recipients(twilio_fake) == [GROUP_1, GROUP_2]
+    assert android_fake.sent == []
+    retry_due(app)
+    assert recipients(twilio_fake) == [GROUP_1, GROUP_2]  # no second copy
+
+
+def test_permanent_error_fails_over_to_the_next_route(app, twilio_fake, android_fake):
+    twilio_fake.fail_next(400, {"code": 21211}, times=2)
+    ask_for_help(app, consent="1")
+    work(app)
+    assert twilio_fake.sent == []
+    assert recipients(android_fake) == [GROUP_1, GROUP_2]
+
+
+def test_exhausted_route_fails_over_and_total_failure_lands_in_failed_registry(
+    app, twilio_fake, android_fake, redis_client
+):
+    twilio_fake.fail_next(503, times=20)
+    android_fake.fail_next(400, times=20)
+    ask_for_help(app, consent="1")
+    work(app)
+    retry_due(app)
+    failed = FailedJobRegistry(queue=Queue("alerts", connection=redis_client))
+    assert len(failed.get_job_ids()) == 2
+    assert twilio_fake.sent == [] and android_fake.sent == []
+    job = Job.fetch(failed.get_job_ids()[0], connection=redis_client)
+    assert job.args[0] not in (GROUP_1, GROUP_2) and len(job.args) == 1
+
+
+def test_status_callbacks_never_go_backwards(app, twilio_fake):
+    ask_for_help(app, consent="1")
+    work(app)
+    sent = twilio_fake.sent[0]
+    path = sent.extra["StatusCallback"][len(PUBLIC) :]
+    client = app.test_client()
+    for status in ("delivered", "sent", "queued"):
+        form = {"MessageSid": sent.id, "MessageStatus": status}
+        sig = RequestValidator(TOKEN).compute_signature(PUBLIC + path, form)
+        response = client.post(path, data=form, headers={"X-Twilio-Signature": sig})
+        assert response.status_code == 204
+    mid = path.split("m=")[1]
+    assert app.extensions["hamdam"].store.message(mid)["state"] == "delivered"
+    bad = client.post(path, data={"MessageSid": sent.id, "MessageStatus": "sent"})
+    assert bad.status_code == 403
+
+
+def test_android_status_events_and_unknown_after_timeout(app, twilio_fake, android_fake):
+    twilio_fake.fail_next(400, {"code": 21610}, times=2)  # opted out on Twilio
+    ask_for_help(app, consent="1")
+    work(app)
+    store = app.extensions["hamdam"].store
+    first, second = android_fake.sent
+    body = b'{"event":"sms:delivered","payload":{"messageId":"' + first.id.encode() + b'"}}'
+    stamp = str(int(time.time()))
+    response = app.test_client().post(
+        "/sms/android",
+        data=body,
+        headers={"X-Timestamp": stamp, "X-Signature": sign(SECRET, body, stamp)},
+    )
+    assert response.status_code == 200
+    assert store.message(first.id)["state"] == "delivered"
+    work(app, scheduled="rcpt-")
+    assert store.message(second.id)["state"] == "unknown"
+    assert store.message(first.id)["state"] == "delivered"
+
+
+def test_alert_for_a_taken_case_is_dropped_not_sent(app, twilio_fake):
+    twilio_fake.fail_next(500, times=2)
+    ref = ask_for_help(app, consent="1")
+    work(app)  # both alerts wait for a retry
+    store = app.extensions["hamdam"].store
+    case = store.case_by_ref(ref)
+    assert store.take(case.id, "vakhsh-group-1") == "won"
+    retry_due(app)
+    assert twilio_fake.sent == []
+
+
+def test_send_rate_is_shared_per_route(app):
+    store = app.extensions["hamdam"].store
+    now = time.time() // 1 + 0.25
+    waits = [store.send_slot("twilio", 2, now) for _ in range(3)]
+    assert waits == [0, 0, 0.75]
+    assert store.send_slot("android", 2, now) == 0  # each route has its own budget
+    assert store.send_slot("twilio", 2, now + 1) == 0  # the next second
