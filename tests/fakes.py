@@ -37,6 +37,7 @@ class FakeProvider:
         self.held = threading.Event()
         self.held.set()
         self.holding = threading.Event()
+        self.holding_port = 0
         provider = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -99,8 +100,9 @@ class FakeProvider:
         with self.lock:
             return self.failures.pop(0) if self.failures else None
 
-    def _wait_if_held(self, sent: Sent | None) -> None:
+    def _wait_if_held(self, handler: BaseHTTPRequestHandler) -> None:
         if not self.held.is_set():
+            self.holding_port = handler.client_address[1]  # finds the sending process
             self.holding.set()
             self.held.wait(120)
 
@@ -129,7 +131,7 @@ class FakeTwilio(FakeProvider):
         )
         with self.lock:
             self.sent.append(sent)  # Twilio has the message once it has read the request
-        self._wait_if_held(sent)
+        self._wait_if_held(handler)
         return 201, self._resource(sent)
 
     @staticmethod
@@ -167,6 +169,6 @@ class FakeAndroid(FakeProvider):
             if not duplicate:
                 for phone in data["phoneNumbers"]:
                     self.sent.append(Sent(message_id, phone, data["textMessage"]["text"], data))
-        self._wait_if_held(None)
+        self._wait_if_held(handler)
         recipients = [{"phoneNumber": p, "state": "Pending"} for p in data["phoneNumbers"]]
         return 202, {"id": message_id, "state": "Pending", "recipients": recipients}

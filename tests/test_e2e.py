@@ -1,0 +1,235 @@
+"""End to end with real processes: the Procfile's web and worker (with scheduler), real Redis,
+fake Twilio and Android gateways on loopback, everything driven over HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import psutil
+import pytest
+import redis
+import requests
+from rq import Worker
+
+from config.settings import ROOT
+from gateway.channels.android import sign
+from gateway.localredis import free_port
+from tests.conftest import assert_no_clear, make_env, redis_dump
+from tests.fakes import FakeAndroid, FakeTwilio
+
+SECRET = "android-test-signing-key"
+GROUP_1, GROUP_2, COORDINATOR = "+992900001001", "+992900001002", "+992900001090"
+
+
+def procfile() -> dict[str, str]:
+    lines = (ROOT / "Procfile").read_text().splitlines()
+    return dict(line.split(": ", 1) for line in lines if line.strip())
+
+
+def wait_for(check, timeout: float = 30.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Gateway:
+    """The Procfile's processes with their logs, and the fakes they talk to."""
+
+    def __init__(self, redis_url: str, var: Path):
+        self.twilio, self.android = FakeTwilio(), FakeAndroid()
+        self.port = free_port()
+        self.redis_url = redis_url
+        self.env = make_env(
+            redis_url,
+            var,
+            SMS_ROUTES="twilio,android",
+            TWILIO_ACCOUNT_SID="AC00000000000000000000000000000000",
+            TWILIO_AUTH_TOKEN="twilio-test-auth-token",
+            TWILIO_FROM="+15005550006",
+            TWILIO_API_URL=self.twilio.url,
+            ANDROID_GATEWAY_URL=self.android.url,
+            ANDROID_GATEWAY_USER="gateway",
+            ANDROID_GATEWAY_PASSWORD="gateway-password",
+            ANDROID_WEBHOOK_SECRET=SECRET,
+            SEND_RETRY_DELAYS="1",
+            SEND_RATE="50",
+            ESCALATE_AFTER="10",
+            ESCALATE_AFTER_URGENT="10",
+            PORT=str(self.port),
+            HOST="127.0.0.1",
+            PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"],
+            PYTHONUNBUFFERED="1",
+        )
+        self.logs = var / "logs"
+        self.logs.mkdir(parents=True)
+        self.procs = {}
+        for name, command in procfile().items():
+            with (self.logs / f"{name}.log").open("w") as out:
+                self.procs[name] = self._start(command, out)
+        self.base = f"http://127.0.0.1:{self.port}"
+        client = redis.Redis.from_url(redis_url)
+        wait_for(self._healthy, 30, "web /healthz")
+        wait_for(lambda: Worker.all(connection=client), 30, "an RQ worker")
+
+    def _start(self, command: str, out) -> subprocess.Popen:
+        return subprocess.Popen(
+            ["sh", "-c", f"exec {command}"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def _healthy(self) -> bool:
+        try:
+            return requests.get(self.base + "/healthz", timeout=2).status_code == 200
+        except requests.ConnectionError:
+            return False
+
+    def stop(self) -> str:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.procs.values():
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+        self.twilio.close()
+        self.android.close()
+        return "\n".join(p.read_text() for p in sorted(self.logs.iterdir()))
+
+    def ask_for_help(self, phone: str, consent: str = "1", call: str = "1") -> str:
+        session, inputs, body = uuid.uuid4().hex, [], ""
+        for key in ["", "4", "1", "2", "1", consent, call]:
+            if key:
+                inputs.append(key)
+            form = {
+                "sessionId": session,
+                "serviceCode": "*384#",
+                "phoneNumber": phone,
+                "networkCode": "43612",
+                "text": "*".join(inputs),
+            }
+            body = requests.post(
+                f"{self.base}/ussd/africastalking?key={self.env['USSD_KEY']}", data=form, timeout=5
+            ).text
+        assert body.startswith("END "), body
+        return body.split()[-1]
+
+    def sms(self, phone: str, text: str) -> None:
+        event = {
+            "event": "sms:received",
+            "payload": {
+                "messageId": uuid.uuid4().hex,
+                "phoneNumber": phone,
+                "message": text,
+                "receivedAt": "2026-11-21T10:00:00+05:00",
+            },
+        }
+        body = json.dumps(event).encode()
+        stamp = str(int(time.time()))
+        headers = {"X-Timestamp": stamp, "X-Signature": sign(SECRET, body, stamp)}
+        response = requests.post(f"{self.base}/sms/android", data=body, headers=headers, timeout=5)
+        assert response.status_code == 200, response.text
+
+
+@pytest.fixture(scope="module")
+def gateway(redis_url, tmp_path_factory):
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    running = Gateway(redis_url, tmp_path_factory.mktemp("e2e"))
+    yield running
+    running.logs_text = running.stop()
+    client.flushdb()
+
+
+def about(fake, ref: str, phone: str) -> list:
+    return [s for s in fake.sent if s.to == phone and f"#{ref}" in s.body]
+
+
+def test_alert_accept_taken(gateway):
+    survivor = "+992900009501"
+    ref = gateway.ask_for_help(survivor, consent="1", call="1")
+    wait_for(lambda: about(gateway.twilio, ref, GROUP_2), what="tier-1 alerts")
+    wait_for(lambda: about(gateway.twilio, ref, GROUP_1), what="tier-1 alerts")
+    alerted = {s.to for s in gateway.twilio.sent if f"#{ref}" in s.body}
+    assert alerted == {GROUP_1, GROUP_2}  # her consent: her group only
+    gateway.sms(GROUP_1, f"OK {ref}")
+    wait_for(lambda: len(about(gateway.twilio, ref, GROUP_2)) == 2, what="'taken' to the other")
+    details = wait_for(
+        lambda: (
+            len(about(gateway.twilio, ref, GROUP_1)) == 2 and about(gateway.twilio, ref, GROUP_1)
+        ),
+        what="details to the accepter",
+    )
+    assert survivor in details[1].body
+    assert all(survivor not in s.body for s in about(gateway.twilio, ref, GROUP_2))
+
+
+def test_silence_escalates_after_the_deadline(gateway):
+    ref = gateway.ask_for_help("+992900009502")
+    wait_for(lambda: about(gateway.twilio, ref, GROUP_1), what="tier-1 alerts")
+    assert not about(gateway.twilio, ref, COORDINATOR)
+    wait_for(lambda: about(gateway.twilio, ref, COORDINATOR), timeout=40, what="tier 2")
+
+
+def test_provider_500_then_201_is_delivered_once(gateway):
+    gateway.twilio.fail_next(500, {"code": 20500})
+    ref = gateway.ask_for_help("+992900009503")
+    wait_for(
+        lambda: about(gateway.twilio, ref, GROUP_1) and about(gateway.twilio, ref, GROUP_2),
+        what="both alerts after a retry",
+    )
+    time.sleep(2)  # any duplicate would have arrived by now
+    assert len(about(gateway.twilio, ref, GROUP_1)) == 1
+    assert len(about(gateway.twilio, ref, GROUP_2)) == 1
+
+
+def test_permanent_error_fails_over_to_android(gateway):
+    gateway.twilio.fail_next(400, {"code": 21211}, times=2)
+    ref = gateway.ask_for_help("+992900009504")
+    wait_for(
+        lambda: about(gateway.android, ref, GROUP_1) and about(gateway.android, ref, GROUP_2),
+        what="alerts through the Android route",
+    )
+    assert not about(gateway.twilio, ref, GROUP_1) and not about(gateway.twilio, ref, GROUP_2)
+
+
+def test_worker_killed_mid_send_still_sends_once(gateway):
+    gateway.twilio.holding.clear()
+    gateway.twilio.hold()
+    ref = gateway.ask_for_help("+992900009505")
+    assert gateway.twilio.holding.wait(20), "no send reached the provider"
+    port = gateway.twilio.holding_port
+    [sender] = [c.pid for c in psutil.net_connections("tcp") if c.laddr and c.laddr.port == port]
+    os.kill(sender, signal.SIGKILL)  # the process in the middle of the send
+    gateway.twilio.release()
+    wait_for(
+        lambda: about(gateway.twilio, ref, GROUP_1) and about(gateway.twilio, ref, GROUP_2),
+        timeout=40,
+        what="both alerts after the crash",
+    )
+    time.sleep(3)
+    assert len(about(gateway.twilio, ref, GROUP_1)) == 1
+    assert len(about(gateway.twilio, ref, GROUP_2)) == 1
+
+
+def test_nothing_of_hers_in_redis_logs_or_jobs(gateway, redis_url):
+    blob = redis_dump(redis.Redis.from_url(redis_url))
+    logs = "\n".join(p.read_text() for p in sorted(gateway.logs.iterdir()))
+    for n in range(1, 6):
+        assert_no_clear(blob, f"+99290000950{n}")
+        assert_no_clear(logs, f"+99290000950{n}")
