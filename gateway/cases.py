@@ -10,6 +10,9 @@ from typing import Protocol
 KINDS = ("danger", "legal", "shelter", "money", "talk", "callback")
 CONSENTS = ("group", "mahalla", "police")  # each includes the ones before it
 CALLS = ("any", "day", "none")
+SMS = ("no", "yes")  # may we send her one neutral SMS
+LOCAL_UTC_OFFSET = 5 * 3600  # Tajikistan: UTC+5 all year
+DAYTIME = (9, 18)  # local hours when an SMS to her is least likely to be seen by others
 CHANNELS = ("ussd", "sms")
 STATES = ("open", "taken", "closed")
 URGENT_KINDS = frozenset({"danger", "callback"})
@@ -35,6 +38,7 @@ class Case:
     channel: str
     lang: str
     created: float
+    sms: str = "no"
     state: str = "open"
     taken_by: str = ""
     closed_at: float = 0.0
@@ -60,6 +64,7 @@ class Case:
             channel=fields["channel"],
             lang=fields["lang"],
             created=float(fields["created"]),
+            sms=fields.get("sms", "no"),
             state=fields.get("state", "open"),
             taken_by=fields.get("taken_by", ""),
             closed_at=float(fields.get("closed_at") or 0.0),
@@ -80,7 +85,9 @@ def new_case(
     kind = answers.get("kind", "")
     consent = answers.get("consent", "group")
     call = answers.get("call", "none")
+    sms = answers.get("sms", "no")
     for name, value, allowed in (
+        ("sms", sms, SMS),
         ("kind", kind, KINDS),
         ("consent", consent, CONSENTS),
         ("call", call, CALLS),
@@ -103,6 +110,7 @@ def new_case(
         channel=channel,
         lang=lang,
         created=now,
+        sms=sms,
     )
 
 
@@ -159,3 +167,16 @@ def plan_alerts(
 def deadline(case: Case, normal: int, urgent: int) -> int:
     """Seconds a tier has to accept this case before the next one is alerted."""
     return urgent if case.urgency == "urgent" else normal
+
+
+def sms_time(case: Case, now: float) -> float:
+    """When an SMS to her may go: now if she allows any time, else the next local daytime."""
+    if case.call == "any":
+        return now
+    local = now + LOCAL_UTC_OFFSET
+    day_start = local - local % 86400
+    start, end = day_start + DAYTIME[0] * 3600, day_start + DAYTIME[1] * 3600
+    if start <= local < end:
+        return now
+    nxt = start if local < start else start + 86400
+    return nxt - LOCAL_UTC_OFFSET

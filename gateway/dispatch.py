@@ -80,6 +80,8 @@ class Dispatcher:
             return "nobody"
         self.store.move_to_tier(case_id, 0)
         self._alert(case, tiers[0], "alert")
+        if case.sms == "yes":
+            self._acknowledge(case)
         # The timer runs from the moment the case opened, whatever the sends do.
         due = case.created + self._deadline(case)
         self.store.schedule("workers.jobs.escalate", (case_id, 1), due, f"esc-{case_id}-1")
@@ -126,6 +128,20 @@ class Dispatcher:
                 district=name,
             )
             self._queue(case.id, purpose, responder, body)
+
+    def _acknowledge(self, case: cases.Case) -> None:
+        # Only because she asked for it, one neutral text, inside her safe window.
+        phone = self.store.case_phone(case.id)
+        if phone is None or self.store.suppressed(phone):
+            return
+        mid = message_id(case.id, "ack", "survivor")
+        body = templates.acknowledgement(case.lang, case.ref)
+        self.store.create_message(mid, phone, body, purpose="ack", case=case.id, recipient="")
+        at = cases.sms_time(case, self.clock())
+        if at <= self.clock():
+            self.store.enqueue_send(mid, self._retry_plan())
+        else:
+            self.store.schedule("workers.jobs.send_message", (mid,), at, f"send-{mid}")
 
     def _queue(self, case_id: str, purpose: str, responder: Responder, body: str) -> None:
         mid = message_id(case_id, purpose, responder.id)
@@ -252,6 +268,12 @@ class Dispatcher:
         if not self.store.within_rate("out", message["to"], self.timing.out_per_hour):
             return "loop protection: too many messages to this phone this hour"
         purpose = message.get("purpose", "")
+        if purpose == "ack":
+            case = self.store.case(message.get("case", ""))
+            if self.store.suppressed(message["to"]):
+                return "she asked for no more messages"
+            if case is None or cases.sms_time(case, self.clock()) > self.clock():
+                return "outside her safe window"
         if purpose == "alert" or purpose.startswith("reminder"):
             case = self.store.case(message.get("case", ""))
             if case is None or case.state != "open":

@@ -103,6 +103,20 @@ TEXT = {
 }
 
 
+# The only text ever sent to her: neutral (no service, no topic), one segment in every language.
+SURVIVOR_TEXT = {
+    "tg": "Рамз {ref}: қабул шуд. Ташаккур.",
+    "ru": "Код {ref}: принято. Спасибо.",
+    "uz": "Kod {ref}: qabul qilindi. Rahmat.",
+    "en": "Code {ref}: received. Thank you.",
+}
+
+
+def acknowledgement(lang: str, ref: str) -> str:
+    """The neutral acknowledgement for her, in her language."""
+    return SURVIVOR_TEXT.get(lang, SURVIVOR_TEXT["tg"]).format(ref=ref)
+
+
 def render(name: str, lang: str, **params: str) -> str:
     """The text `name` in `lang` (English when the language is unknown)."""
     lang = lang if lang in TEXT else "en"

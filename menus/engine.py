@@ -60,7 +60,7 @@ __all__ = [
 ]
 
 ACTIONS = ("submit", "status")  # names the service maps to functions; the engine never runs them
-FIELDS = ("lang", "kind", "district", "consent", "call", "ref")  # answers a flow may record
+FIELDS = ("lang", "kind", "district", "consent", "call", "sms", "ref")  # answers a flow may record
 HERE = Path(__file__).resolve().parent
 HISTORY_MAX = 20  # flows are shallow: the cap only keeps a looping flow's state small
 INPUT_MAX = 64  # longer input is junk whatever it says, so it is not even stripped

@@ -92,12 +92,12 @@ def retry_due(app) -> None:
     SimpleWorker([queue], connection=redis).work(burst=True, with_scheduler=True)
 
 
-def ask_for_help(app, kind="2", consent="1", call="1", phone=SURVIVOR) -> str:
+def ask_for_help(app, kind="2", consent="1", call="1", phone=SURVIVOR, sms="1") -> str:
     """Walk the English USSD flow for Vakhsh; returns her reference."""
     settings = app.extensions["hamdam"].settings
     ussd = UssdPhone(app.test_client(), settings.ussd_key, phone)
     ussd.dial()
-    keys = ["4", "1", kind, "1"] + ([] if kind == "1" else [consent]) + [call]
+    keys = ["4", "1", kind, "1"] + ([] if kind == "1" else [consent]) + [call, sms]
     end = ussd.press(*keys)
     assert end.startswith("END "), end
     return end.split()[-1]
@@ -317,3 +317,21 @@ def test_send_rate_is_shared_per_route(app):
     assert waits == [0, 0, 0.75]
     assert store.send_slot("android", 2, now) == 0  # each route has its own budget
     assert store.send_slot("twilio", 2, now + 1) == 0  # the next second
+
+
+def test_her_acknowledgement_only_when_she_asked(app, twilio_fake):
+    ref = ask_for_help(app, call="1", sms="2")  # calls any time, one SMS please
+    ask_for_help(app, call="1", sms="1", phone="+992900009302")
+    work(app)
+    [ack] = twilio_fake.to(SURVIVOR)
+    assert ack.body == f"Code {ref}: received. Thank you."
+    assert measure(ack.body).segments == 1
+    assert twilio_fake.to("+992900009302") == []
+
+
+def test_no_acknowledgement_after_stop(app, twilio_fake):
+    ask_for_help(app, call="1", sms="2")
+    sms_from(app, SURVIVOR, "STOP")
+    work(app)
+    assert twilio_fake.to(SURVIVOR) == []
+    assert recipients(twilio_fake) == [GROUP_1, GROUP_2]

@@ -108,3 +108,24 @@ def test_references_start_with_four_digits_and_grow():
     refs = list(cases.candidate_refs(random.Random(1)))
     assert all(len(r) == 4 for r in refs[:20])
     assert all(len(r) == 5 for r in refs[20:40]) and all(len(r) == 6 for r in refs[40:])
+
+
+DUSHANBE = 5 * 3600  # UTC+5
+
+
+@pytest.mark.parametrize(
+    ("call", "local_hour", "wait_hours"),
+    [
+        ("any", 23, 0),
+        ("day", 10, 0),
+        ("day", 17.5, 0),
+        ("day", 18, 15),
+        ("day", 23, 10),
+        ("none", 3, 6),
+        ("none", 8.5, 0.5),
+    ],
+)
+def test_sms_to_her_waits_for_daytime_unless_any_time(call, local_hour, wait_hours):
+    midnight_utc = 1_790_000_000 - 1_790_000_000 % 86400
+    now = midnight_utc - DUSHANBE + local_hour * 3600  # that local hour, in UTC seconds
+    assert cases.sms_time(case(call=call), now) == now + wait_hours * 3600

@@ -113,7 +113,7 @@ class Gateway:
 
     def ask_for_help(self, phone: str, consent: str = "1", call: str = "1") -> str:
         session, inputs, body = uuid.uuid4().hex, [], ""
-        for key in ["", "4", "1", "2", "1", consent, call]:
+        for key in ["", "4", "1", "2", "1", consent, call, "1"]:
             if key:
                 inputs.append(key)
             form = {

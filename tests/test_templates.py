@@ -48,3 +48,11 @@ def test_every_language_has_every_text_and_word():
         assert templates.TEXT[lang].keys() == templates.TEXT["en"].keys()
         assert templates.KIND[lang].keys() == templates.KIND["en"].keys()
         assert templates.CONTACT[lang].keys() == templates.CONTACT["en"].keys()
+
+
+@pytest.mark.parametrize("lang", templates.LANGS)
+def test_her_acknowledgement_is_one_neutral_segment(lang):
+    body = templates.acknowledgement(lang, "999999")
+    assert measure(body).segments == 1
+    for word in ("hamdam", "help", "violence", "police", "shelter", "помощь", "ёрдам", "yordam"):
+        assert word not in body.casefold()

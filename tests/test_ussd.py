@@ -93,7 +93,8 @@ def test_whole_help_flow_in_each_language(app, phone, redis_client, caplog, lang
         phone.press(LANG_CHOICE[lang], "1", "2")  # language, ask for help, legal question
         phone.press("1")  # the first district
         phone.press("2")  # also the mahalla committee
-        end = phone.press("2")  # only daytime calls
+        phone.press("2")  # only daytime calls
+        end = phone.press("1")  # no SMS
     assert end.startswith("END ") and DONE[lang] in end
     ref = ref_in(end)
     [case] = open_cases(app)
@@ -128,7 +129,7 @@ def test_language_is_remembered_for_the_phone(app, phone):
 def test_danger_now_skips_the_consent_question(app, phone):
     phone.dial()
     phone.press("4", "1", "1")  # English, help, urgent
-    end = phone.press("1", "1")  # district, call any time
+    end = phone.press("1", "1", "1")  # district, call any time, no SMS
     assert end.startswith("END ")
     [case] = open_cases(app)
     assert (case.kind, case.urgency, case.consent, case.call) == (
@@ -137,12 +138,13 @@ def test_danger_now_skips_the_consent_question(app, phone):
         "group",
         "any",
     )
-    assert len(phone.inputs) == 5
+    assert case.sms == "no"
+    assert len(phone.inputs) == 6
 
 
 def test_check_status_by_reference_only_from_her_phone(app, client, settings, phone):
     phone.dial()
-    ref = ref_in(phone.press("4", "1", "2", "1", "1", "3"))
+    ref = ref_in(phone.press("4", "1", "2", "1", "1", "3", "1"))
     phone.dial()
     answer = phone.press("2", ref)  # remembered English: menu, check, reference
     assert answer.startswith("END ") and ref in answer and "received" in answer.lower()
@@ -159,10 +161,11 @@ def test_dropped_session_resumes_where_she_stopped(app, phone):
     assert resumed.startswith("CON ") and "continue" in resumed.lower()
     consent_again = phone.press("1")
     assert "police" in consent_again.lower()
-    end = phone.press("1", "3")
+    end = phone.press("1", "3", "2")  # group only, do not call, but one SMS is fine
     assert end.startswith("END ")
     [case] = open_cases(app)
     assert (case.kind, case.district, case.consent) == ("shelter", "vakhsh", "group")
+    assert (case.call, case.sms) == ("none", "yes")
 
 
 def test_back_and_paging_and_hint(app, phone):
@@ -176,7 +179,7 @@ def test_back_and_paging_and_hint(app, phone):
     hinted = phone.press("x")
     assert hinted.startswith("CON ") and hinted != page2
     phone.press("7")  # the last district, numbered across pages
-    phone.press("1")
+    phone.press("1", "1")
     end = phone.press("1")
     [case] = open_cases(app)
     assert end.startswith("END ") and case.district == "dushanbe"
@@ -212,8 +215,8 @@ def test_garbage_input_reshows_the_screen(app, phone, junk):
 
 def test_duplicate_delivery_gets_same_screen_and_one_case(app, phone, redis_client):
     phone.dial()
-    phone.press("4", "1", "2", "1", "1")
-    text = "*".join([*phone.inputs, "2"])
+    phone.press("4", "1", "2", "1", "1", "2")
+    text = "*".join([*phone.inputs, "1"])
     first = phone.post(text).get_data(as_text=True)
     again = phone.post(text).get_data(as_text=True)
     assert first == again and first.startswith("END ")
@@ -226,7 +229,7 @@ def test_lost_session_state_is_replayed_from_the_text(app, phone, redis_client):
     phone.press("4", "1", "2")
     for key in redis_client.scan_iter("hd:ussd:*"):
         redis_client.delete(key)  # as if Redis lost it
-    phone.press("1", "1")
+    phone.press("1", "1", "1")
     end = phone.press("1")
     assert end.startswith("END ")
     [case] = open_cases(app)
@@ -236,7 +239,7 @@ def test_lost_session_state_is_replayed_from_the_text(app, phone, redis_client):
 def test_rate_limit_answers_neutrally(app, phone):
     for _ in range(6):
         phone.dial()
-        end = phone.press("4", "1", "5", "1", "1", "3")
+        end = phone.press("4", "1", "5", "1", "1", "3", "1")
     assert end.startswith("END ") and not re.search(r"\d{4}", end)
     assert len(open_cases(app)) == 5
 

@@ -62,6 +62,7 @@ PATHS = {
     "district_now": ["1", "1"],
     "consent": ["1", "2", "1"],
     "call": ["1", "2", "1", "1"],
+    "sms": ["1", "2", "1", "1", "1"],
     "check": ["2"],
 }
 
@@ -168,7 +169,9 @@ def test_whole_help_flow(menus: Menus, lang: str) -> None:
     assert tester.screen == "consent"
     tester.play("2")  # also the mahalla committee
     assert tester.screen == "call"
-    step = tester.play("3")  # do not call
+    tester.play("3")  # do not call
+    assert tester.screen == "sms"
+    step = tester.play("2")  # one neutral SMS is fine
     assert step.end and step.action == "submit"
     assert step.state["screen"] == "done"
     assert step.answers == {
@@ -177,6 +180,7 @@ def test_whole_help_flow(menus: Menus, lang: str) -> None:
         "district": "jami",
         "consent": "mahalla",
         "call": "none",
+        "sms": "yes",
     }
     done = engine.render_end(menus, step.state["screen"], lang, ref="4821")
     assert "4821" in done and fits_ussd(done)
@@ -188,10 +192,11 @@ def test_whole_help_flow(menus: Menus, lang: str) -> None:
     ("kind", "value"), [("2", "legal"), ("3", "shelter"), ("4", "money"), ("5", "talk")]
 )
 def test_every_kind_is_recorded(menus: Menus, lang: str, kind: str, value: str) -> None:
-    step = MenuTester(menus).play(pick_lang(lang), "1", kind, "7", "1", "1")
+    step = MenuTester(menus).play(pick_lang(lang), "1", kind, "7", "1", "1", "1")
     assert step.action == "submit"
     assert step.answers["kind"] == value and step.answers["district"] == "bokhtar"
     assert step.answers["consent"] == "group" and step.answers["call"] == "any"
+    assert step.answers["sms"] == "no"
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -202,7 +207,7 @@ def test_danger_now_skips_consent_and_records_group(menus: Menus, lang: str) -> 
     tester.play("1")
     assert tester.screen == "call"
     assert engine.word(menus, "call.title", lang) in tester.last.text
-    step = tester.play("2")
+    step = tester.play("2", "1")
     assert step.action == "submit"
     assert step.answers == {
         "lang": lang,
@@ -210,6 +215,7 @@ def test_danger_now_skips_consent_and_records_group(menus: Menus, lang: str) -> 
         "district": "dushanbe",
         "consent": "group",
         "call": "day",
+        "sms": "no",
     }
     assert "consent" not in [s.state["screen"] for s in tester.seen]
 
@@ -286,7 +292,7 @@ def test_back_from_the_danger_path_forgets_the_default_consent(menus: Menus) -> 
     assert tester.last.answers["consent"] == "group"
     tester.play("#")
     assert tester.screen == "kind" and "consent" not in tester.last.answers
-    step = tester.play("3", "1", "3", "1")  # shelter, then consent asked: police
+    step = tester.play("3", "1", "3", "1", "1")  # shelter, then consent asked: police
     assert step.action == "submit" and step.answers["consent"] == "police"
 
 
