@@ -15,7 +15,7 @@ ROUTES = ("twilio", "android", "console")
 LANGUAGES = ("tg", "ru", "uz", "en")
 
 # Generated once in development and kept under VAR_DIR, so restarts keep decrypting old data.
-DEV_SECRETS = ("DATA_KEY", "USSD_KEY", "OPERATOR_PASSWORD")
+DEV_SECRETS = ("DATA_KEY", "USSD_KEY", "OPERATOR_PASSWORD", "ANDROID_WEBHOOK_SECRET")
 
 
 class ConfigError(ValueError):
@@ -59,6 +59,7 @@ class Settings:
     receipt_timeout: int = 3600
     sms_validity: int = 3600
     log_level: str = "INFO"
+    simulator: bool = True
     generated: tuple[str, ...] = field(default=(), compare=False)
 
     @property
@@ -99,7 +100,9 @@ class Settings:
             android_gateway_password=r.text(
                 "ANDROID_GATEWAY_PASSWORD", "", needed="android" in routes
             ),
-            android_webhook_secret=r.text("ANDROID_WEBHOOK_SECRET", ""),
+            android_webhook_secret=r.text(
+                "ANDROID_WEBHOOK_SECRET", dev.get("ANDROID_WEBHOOK_SECRET", "")
+            ),
             operator_user=r.text("OPERATOR_USER", "operator"),
             operator_password=r.secret("OPERATOR_PASSWORD", dev.get("OPERATOR_PASSWORD"), 12),
             escalate_after=r.integer("ESCALATE_AFTER", 600, low=10),
@@ -112,6 +115,7 @@ class Settings:
             receipt_timeout=r.integer("RECEIPT_TIMEOUT", 3600, low=10),
             sms_validity=r.integer("SMS_VALIDITY", 3600, low=60, high=36000),
             log_level=r.choice("LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
+            simulator=r.flag("SIMULATOR", not production),
             generated=tuple(sorted(k for k in dev if not env.get(k))),
         )
         return cls(**values)
@@ -151,6 +155,14 @@ class _Reader:
             upper = f" and at most {high}" if high is not None else ""
             raise ConfigError(name, f"expected at least {low}{upper}, got {number}")
         return number
+
+    def flag(self, name: str, default: bool) -> bool:
+        value = self.raw(name)
+        if value is None:
+            return default
+        if value.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+            raise ConfigError(name, f"expected 1 or 0, got {value!r}")
+        return value.lower() in ("1", "true", "yes", "on")
 
     def delays(self, name: str, default: tuple[int, ...]) -> tuple[int, ...]:
         value = self.raw(name)
@@ -253,6 +265,8 @@ def _dev_secrets(var_dir: Path, env: dict[str, str]) -> dict[str, str]:
             "DATA_KEY": urlsafe_b64encode(secrets.token_bytes(32)).decode(),
             "USSD_KEY": secrets.token_urlsafe(24),
             "OPERATOR_PASSWORD": secrets.token_urlsafe(12),
+            # Lets the simulator sign its SMS exactly as the Android gateway app would.
+            "ANDROID_WEBHOOK_SECRET": secrets.token_urlsafe(24),
         }
         stored.update({k: fresh[k] for k in missing})
         var_dir.mkdir(parents=True, exist_ok=True)

@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -16,41 +14,22 @@ import psutil
 import pytest
 import redis
 import requests
-from rq import Worker
 
-from config.settings import ROOT
 from gateway.channels.android import sign
-from gateway.localredis import free_port
 from tests.conftest import assert_no_clear, make_env, redis_dump
 from tests.fakes import FakeAndroid, FakeTwilio
+from tests.processes import Processes, wait_for
 
 SECRET = "android-test-signing-key"
 GROUP_1, GROUP_2, COORDINATOR = "+992900001001", "+992900001002", "+992900001090"
 
 
-def procfile() -> dict[str, str]:
-    lines = (ROOT / "Procfile").read_text().splitlines()
-    return dict(line.split(": ", 1) for line in lines if line.strip())
-
-
-def wait_for(check, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-class Gateway:
-    """The Procfile's processes with their logs, and the fakes they talk to."""
+class Gateway(Processes):
+    """The Procfile's processes talking to fake Twilio and Android gateways."""
 
     def __init__(self, redis_url: str, var: Path):
         self.twilio, self.android = FakeTwilio(), FakeAndroid()
-        self.port = free_port()
-        self.redis_url = redis_url
-        self.env = make_env(
+        env = make_env(
             redis_url,
             var,
             SMS_ROUTES="twilio,android",
@@ -66,50 +45,13 @@ class Gateway:
             SEND_RATE="50",
             ESCALATE_AFTER="10",
             ESCALATE_AFTER_URGENT="10",
-            PORT=str(self.port),
-            HOST="127.0.0.1",
-            PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"],
-            PYTHONUNBUFFERED="1",
         )
-        self.logs = var / "logs"
-        self.logs.mkdir(parents=True)
-        self.procs = {}
-        for name, command in procfile().items():
-            with (self.logs / f"{name}.log").open("w") as out:
-                self.procs[name] = self._start(command, out)
-        self.base = f"http://127.0.0.1:{self.port}"
-        client = redis.Redis.from_url(redis_url)
-        wait_for(self._healthy, 30, "web /healthz")
-        wait_for(lambda: Worker.all(connection=client), 30, "an RQ worker")
+        super().__init__(env, var)
 
-    def _start(self, command: str, out) -> subprocess.Popen:
-        return subprocess.Popen(
-            ["sh", "-c", f"exec {command}"],
-            cwd=ROOT,
-            env=self.env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def _healthy(self) -> bool:
-        try:
-            return requests.get(self.base + "/healthz", timeout=2).status_code == 200
-        except requests.ConnectionError:
-            return False
-
-    def stop(self) -> str:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in self.procs.values():
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+    def stop(self) -> None:
+        super().stop()
         self.twilio.close()
         self.android.close()
-        return "\n".join(p.read_text() for p in sorted(self.logs.iterdir()))
 
     def ask_for_help(self, phone: str, consent: str = "1", call: str = "1") -> str:
         session, inputs, body = uuid.uuid4().hex, [], ""
@@ -152,7 +94,7 @@ def gateway(redis_url, tmp_path_factory):
     client.flushdb()
     running = Gateway(redis_url, tmp_path_factory.mktemp("e2e"))
     yield running
-    running.logs_text = running.stop()
+    running.stop()
     client.flushdb()
 
 
@@ -229,7 +171,7 @@ def test_worker_killed_mid_send_still_sends_once(gateway):
 
 def test_nothing_of_hers_in_redis_logs_or_jobs(gateway, redis_url):
     blob = redis_dump(redis.Redis.from_url(redis_url))
-    logs = "\n".join(p.read_text() for p in sorted(gateway.logs.iterdir()))
+    logs = gateway.log_text()
     for n in range(1, 6):
         assert_no_clear(blob, f"+99290000950{n}")
         assert_no_clear(logs, f"+99290000950{n}")

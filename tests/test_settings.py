@@ -22,8 +22,19 @@ def test_development_defaults_generate_secrets_once(tmp_path):
     assert first.operator_password == second.operator_password
     stored = tmp_path / "secrets.json"
     assert stored.stat().st_mode & 0o777 == 0o600
-    assert set(json.loads(stored.read_text())) == {"DATA_KEY", "USSD_KEY", "OPERATOR_PASSWORD"}
-    assert first.generated == ("DATA_KEY", "OPERATOR_PASSWORD", "USSD_KEY")
+    assert set(json.loads(stored.read_text())) == {
+        "DATA_KEY",
+        "USSD_KEY",
+        "OPERATOR_PASSWORD",
+        "ANDROID_WEBHOOK_SECRET",
+    }
+    assert first.generated == (
+        "ANDROID_WEBHOOK_SECRET",
+        "DATA_KEY",
+        "OPERATOR_PASSWORD",
+        "USSD_KEY",
+    )
+    assert first.android_webhook_secret
 
 
 def test_explicit_environment_wins_over_generated(tmp_path):
