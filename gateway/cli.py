@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import getpass
 from pathlib import Path
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from gateway import directory
 from menus import engine
@@ -17,6 +18,8 @@ def register(app: Flask) -> None:
     app.cli.add_command(directory_group)
     app.cli.add_command(keys_group)
     app.cli.add_command(menus_group)
+    app.cli.add_command(audit_group)
+    app.cli.add_command(replay)
 
 
 directory_group = AppGroup("directory", help="Check the directory of districts and responders.")
@@ -74,3 +77,42 @@ def menus_check() -> None:
         f"USSD budget (182 GSM-7 / 80 UCS-2 characters), with {len(service.sources['districts'])}"
         " districts from the directory"
     )
+
+
+audit_group = AppGroup("audit", help="The hash-chained audit trail.")
+
+
+@audit_group.command("verify")
+def audit_verify() -> None:
+    """Check every entry of the audit trail against the chain; exit 1 naming the first break."""
+    verdict = current_app.extensions["hamdam"].store.verify_audit()
+    if not verdict.ok:
+        click.echo(f"audit trail BROKEN after {verdict.entries} good entries: {verdict.problem}")
+        raise SystemExit(1)
+    click.echo(f"audit trail intact: {verdict.entries} entries, chain verified")
+
+
+@click.command("replay")
+@click.option("--case", "ref", help="Only the failed messages of the case with this reference.")
+@click.option("--reason", required=True, help="Why you replay (kept in the audit trail).")
+@click.option("--by", default=lambda: getpass.getuser(), show_default="your login name")
+@with_appcontext
+def replay(ref: str | None, reason: str, by: str) -> None:
+    """Send failed messages again, once each; already-sent, stale or STOPped ones are dropped."""
+    context = current_app.extensions["hamdam"]
+    store, dispatcher = context.store, context.service.dispatcher
+    case_id = ""
+    if ref:
+        case = store.case_by_ref(ref)
+        if case is None:
+            click.echo(f"no case with reference {ref}", err=True)
+            raise SystemExit(1)
+        case_id = case.id
+    jobs = store.failed_jobs()
+    if case_id:
+        jobs = [j for j in jobs if store.job_case(j) == case_id]
+    if not jobs:
+        click.echo("nothing to replay: no failed jobs" + (f" for case {ref}" if ref else ""))
+        return
+    for n, job_id in enumerate(jobs, 1):
+        click.echo(f"[{n}/{len(jobs)}] {job_id}: {dispatcher.replay(job_id, who=by, why=reason)}")

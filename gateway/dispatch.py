@@ -174,7 +174,7 @@ class Dispatcher:
         self.store.audit("accepted", case=case.id, responder=responder.id)
         phone = self.store.case_phone(case.id)
         if case.call != "none" and phone:
-            self._reply(case, "details", responder, phone=phone)
+            self._reply(case, "details", responder, phone=phone, call=case.call)
         else:
             self._reply(case, "details_nocall", responder)
         for other in sorted(self.store.alerted(case.id) - {responder.id}):
@@ -256,6 +256,7 @@ class Dispatcher:
                 self._sent(mid, sender.name, result.provider_id)
                 return "sent"
             log.warning("message %s on %s: %s", mid, sender.name, result.error)
+            self.store.count_send(sender.name, "error")
             self.store.set_message(mid, error=result.error)
             if result.retryable and attempts <= len(self.timing.retry_delays):
                 raise RetryLater(f"{sender.name}: {result.error}")
@@ -264,8 +265,8 @@ class Dispatcher:
         self.store.advance_message(mid, "failed")
         raise GiveUp(f"message {mid}: every route failed")
 
-    def _stale(self, message: dict[str, str]) -> str:
-        if not self.store.within_rate("out", message["to"], self.timing.out_per_hour):
+    def _stale(self, message: dict[str, str], count: bool = True) -> str:
+        if count and not self.store.within_rate("out", message["to"], self.timing.out_per_hour):
             return "loop protection: too many messages to this phone this hour"
         purpose = message.get("purpose", "")
         if purpose == "ack":
@@ -287,10 +288,40 @@ class Dispatcher:
     def _sent(self, mid: str, route: str, provider_id: str) -> None:
         self.store.set_message(mid, provider_id=provider_id, route=route, sent_at=self.clock())
         self.store.advance_message(mid, "queued")
+        self.store.count_send(route, "queued")
         self.store.record_provider(route, provider_id, mid)
         due = self.clock() + self.timing.receipt_timeout
         self.store.schedule("workers.jobs.expire_receipt", (mid,), due, f"rcpt-{mid}")
         log.info("message %s handed to %s", mid, route)
+
+    # ---- replay ------------------------------------------------------------------------------
+    def replay(self, job_id: str, who: str, why: str) -> str:
+        """Requeue one failed job once, safely; returns what happened, in words."""
+        if not self.store.is_failed(job_id):
+            return "not in the failed registry: nothing to replay"
+        if not job_id.startswith("send-"):
+            self.store.requeue_failed(job_id, [10, 30, 60])
+            self.store.audit("replayed", job=job_id, by=who, why=why)
+            return "requeued"
+        mid = job_id[len("send-") :]
+        message = self.store.message(mid)
+        if message is None:
+            self.store.discard_failed(job_id)
+            return "dropped: the message no longer exists"
+        if message.get("provider_id") or message["state"] not in ("new", "failed"):
+            self.store.discard_failed(job_id)
+            self.store.audit("replay_refused", message=mid, by=who, why="already sent")
+            return "dropped: already handed to a provider, not sent again"
+        stale = self._stale(message, count=False)
+        if stale:
+            self.store.discard_failed(job_id)
+            self.store.advance_message(mid, "dropped", error=stale)
+            self.store.audit("replay_refused", message=mid, by=who, why=stale)
+            return f"dropped: {stale}"
+        self.store.reset_message(mid)
+        self.store.requeue_failed(job_id, self._retry_plan())
+        self.store.audit("replayed", message=mid, case=message.get("case", ""), by=who, why=why)
+        return "requeued"
 
     # ---- delivery status -----------------------------------------------------------------------
     def status(self, mid: str, state: str, error: str = "") -> bool:
@@ -299,6 +330,9 @@ class Dispatcher:
         moved = self.store.advance_message(mid, state, **fields)
         if moved:
             log.info("message %s is %s", mid, state)
+            message = self.store.message(mid)
+            if message is not None:
+                self.store.count_send(message.get("route", "none"), state)
         return moved
 
     def expire_receipt(self, mid: str) -> str:

@@ -159,6 +159,9 @@ class Service:
             id=case_id, ref=ref, answers=answers, channel=channel, lang=lang, now=self.clock()
         )
         self.store.open_case(case, phone)
+        self.store.audit(
+            "case_opened", case=case.id, kind=case.kind, district=case.district, channel=channel
+        )
         log.info("case %s opened: %s, %s, via %s", case.ref, case.kind, case.urgency, channel)
         return ref
 

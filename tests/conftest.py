@@ -118,3 +118,8 @@ def assert_no_clear(blob: bytes | str, phone: str, inputs: list[str] = ()) -> No
         assert form not in data, f"phone form {form!r} found in clear"
     for text in inputs:
         assert text.encode() not in data, f"input {text!r} found in clear"
+
+
+def stored_keys(client: redis.Redis) -> list[bytes]:
+    """Keys holding state (request-latency metrics aside, which every answer records)."""
+    return [k for k in client.scan_iter() if not k.startswith(b"hd:metrics:")]

@@ -149,6 +149,7 @@ def test_first_ok_wins_and_gets_her_number(app, twilio_fake):
     work(app)
     [details] = [s for s in twilio_fake.to(GROUP_2) if "yours" in s.body or "Рақам" in s.body]
     assert SURVIVOR in details.body
+    assert "Call only in daytime." in details.body or "Танҳо рӯзона" in details.body
     taken = [s.body for s in twilio_fake.to(GROUP_1)]
     assert len(taken) == 3  # the alert, "taken by another", then "already taken" for her late OK
     assert all(SURVIVOR not in body for body in taken)

@@ -156,7 +156,12 @@ def test_worker_killed_mid_send_still_sends_once(gateway):
     ref = gateway.ask_for_help("+992900009505")
     assert gateway.twilio.holding.wait(20), "no send reached the provider"
     port = gateway.twilio.holding_port
-    [sender] = [c.pid for c in psutil.net_connections("tcp") if c.laddr and c.laddr.port == port]
+    server = gateway.twilio.server.server_address[1]
+    [sender] = {
+        c.pid
+        for c in psutil.net_connections("tcp")
+        if c.laddr and c.raddr and c.laddr.port == port and c.raddr.port == server and c.pid
+    }
     os.kill(sender, signal.SIGKILL)  # the process in the middle of the send
     gateway.twilio.release()
     wait_for(

@@ -14,7 +14,7 @@ from twilio.request_validator import RequestValidator
 from config.settings import Settings
 from gateway.app import create_app
 from gateway.channels.android import sign
-from tests.conftest import assert_no_clear, make_env, redis_dump
+from tests.conftest import assert_no_clear, make_env, redis_dump, stored_keys
 
 RECORDED = Path(__file__).parent / "recorded"
 TOKEN = "twilio-test-auth-token"
@@ -104,7 +104,7 @@ def test_twilio_bad_signature_is_403_and_nothing_stored(app, redis_client, signa
     response = post_twilio(app.test_client(), twilio_form(), signature=signature)
     assert response.status_code == 403
     assert "PUBLIC_URL" in response.get_data(as_text=True)
-    assert redis_client.dbsize() == 0
+    assert stored_keys(redis_client) == []
 
 
 def test_twilio_signature_uses_public_url_and_raw_query(app):
@@ -151,7 +151,7 @@ def test_android_help_opens_case_in_district_of_her_number(app, redis_client):
 def test_android_rejects_unsigned_or_stale(app, redis_client, timestamp, signature, status):
     response = post_android(app.test_client(), android_body(), timestamp, signature)
     assert response.status_code == status
-    assert redis_client.dbsize() == 0
+    assert stored_keys(redis_client) == []
 
 
 def test_android_garbage_body_is_400(app):

@@ -5,15 +5,17 @@ from __future__ import annotations
 import redis
 
 from gateway.privacy import Vault
+from gateway.store.audit import AuditStore, Verdict
 from gateway.store.cases import CaseStore
 from gateway.store.keys import QUEUES
 from gateway.store.messages import MessageStore
+from gateway.store.metrics import MetricStore
 from gateway.store.phones import PhoneStore, RotationReport
 
-__all__ = ["RotationReport", "Store", "queue_depths"]
+__all__ = ["RotationReport", "Store", "Verdict", "queue_depths"]
 
 
-class Store(PhoneStore, CaseStore, MessageStore):
+class Store(PhoneStore, CaseStore, MessageStore, AuditStore, MetricStore):
     """Redis-backed state, with personal data encrypted on the way in."""
 
     def __init__(self, client: redis.Redis, vault: Vault):

@@ -11,14 +11,15 @@ from rq import Queue, Retry
 from gateway.cases import Case, candidate_refs
 from gateway.store.keys import (
     ALERTED,
-    AUDIT,
     CASE,
+    CLOSED_COUNT,
     CLOSED_REF,
     DECLINED,
     OPEN_CASES,
     PHONE,
     REF,
     RESUME,
+    TAKEN_CASES,
 )
 
 # Escalation: move an open case to the next tier only from the tier before it.
@@ -34,6 +35,7 @@ local state = redis.call('HGET', KEYS[1], 'state')
 if state == 'open' then
   redis.call('HSET', KEYS[1], 'state', 'taken', 'taken_by', ARGV[2], 'taken_at', ARGV[3])
   redis.call('ZREM', KEYS[2], ARGV[1])
+  redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
   return 'won'
 end
 if redis.call('HGET', KEYS[1], 'taken_by') == ARGV[2] then return 'mine' end
@@ -45,6 +47,8 @@ if redis.call('HGET', KEYS[1], 'taken_by') ~= ARGV[2] then return 0 end
 redis.call('HSET', KEYS[1], 'state', 'closed', 'closed_at', ARGV[3])
 redis.call('DEL', KEYS[2])
 redis.call('SET', KEYS[3], ARGV[1], 'EX', ARGV[4])
+redis.call('ZREM', KEYS[4], ARGV[1])
+redis.call('INCR', KEYS[5])
 return 1
 """
 
@@ -54,21 +58,6 @@ class CaseStore:
 
     redis: Any
     vault: Any
-
-    # ---- audit trail ---------------------------------------------------------------------------
-    def audit(self, event: str, **fields: str) -> str:
-        """Append an event to the audit stream; returns its stream id."""
-        entry = {
-            "event": event,
-            "at": f"{time.time():.3f}",
-            **{k: str(v) for k, v in fields.items()},
-        }
-        return self.redis.xadd(AUDIT, entry).decode()
-
-    def audit_trail(self, count: int = 1000) -> list[dict[str, str]]:
-        """The newest audit entries, oldest first."""
-        rows = self.redis.xrevrange(AUDIT, count=count)
-        return [{k.decode(): v.decode() for k, v in row.items()} for _, row in reversed(rows)]
 
     # ---- cases -------------------------------------------------------------------------------
     def reserve_ref(self, case_id: str, refs: Iterable[str] | None = None) -> str:
@@ -203,14 +192,20 @@ class CaseStore:
     def take(self, case_id: str, responder_id: str) -> str:
         """First OK wins: 'won', 'mine' (already hers/his), or 'taken' (someone else's)."""
         return self._take(
-            keys=[CASE.format(id=case_id), OPEN_CASES],
+            keys=[CASE.format(id=case_id), OPEN_CASES, TAKEN_CASES],
             args=[case_id, responder_id, f"{time.time():.3f}"],
         ).decode()
 
     def close(self, case_id: str, responder_id: str, ref: str, keep: int) -> bool:
         """Close a case taken by this responder; its ref is freed and kept for status checks."""
         closed = self._close(
-            keys=[CASE.format(id=case_id), REF.format(ref=ref), CLOSED_REF.format(ref=ref)],
+            keys=[
+                CASE.format(id=case_id),
+                REF.format(ref=ref),
+                CLOSED_REF.format(ref=ref),
+                TAKEN_CASES,
+                CLOSED_COUNT,
+            ],
             args=[case_id, responder_id, f"{time.time():.3f}", keep],
         )
         return bool(closed)

@@ -10,6 +10,7 @@ from typing import Any
 
 from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError
+from rq.job import Job
 
 from gateway.channels.base import STATE_RANK
 from gateway.store.keys import ENCRYPTED_FIELD, MESSAGE, OUTBOX, OUTBOX_MAX, PROVIDER, SEND_SLOT
@@ -190,3 +191,42 @@ class MessageStore:
         except DuplicateJobError:
             return False
         return True
+
+    # ---- failed jobs and replay -------------------------------------------------------------
+    def failed_jobs(self) -> list[str]:
+        """Ids of the jobs in the alerts queue's failed registry."""
+        queue = Queue("alerts", connection=self.redis)
+        return queue.failed_job_registry.get_job_ids()
+
+    def job_case(self, job_id: str) -> str:
+        """The case a send job's message belongs to ('' for other jobs)."""
+        if not job_id.startswith("send-"):
+            return ""
+        found = self.redis.hget(MESSAGE.format(id=job_id[len("send-") :]), "case")
+        return found.decode() if found else ""
+
+    def is_failed(self, job_id: str) -> bool:
+        """True when the job sits in the failed registry (what a replay needs)."""
+        return job_id in Queue("alerts", connection=self.redis).failed_job_registry
+
+    def requeue_failed(self, job_id: str, delays: list[int]) -> None:
+        """Requeue a failed job with its retries restored (RQ's own requeue leaves it none)."""
+        queue = Queue("alerts", connection=self.redis)
+        job = Job.fetch(job_id, connection=self.redis)
+        job.retries_left = len(delays)
+        job.retry_intervals = delays
+        job.save()
+        queue.failed_job_registry.requeue(job)
+
+    def discard_failed(self, job_id: str) -> None:
+        """Take a job out of the failed registry for good (its message must not be sent)."""
+        queue = Queue("alerts", connection=self.redis)
+        queue.failed_job_registry.remove(job_id, delete_job=True)
+
+    def reset_message(self, message_id: str) -> None:
+        """Put a never-sent message back to 'new' for a replay, on the first route."""
+        key = MESSAGE.format(id=message_id)
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, mapping={"state": "new", "route_index": 0})
+            pipe.hdel(key, "inflight", "inflight_at", "error")
+            pipe.execute()

@@ -1,0 +1,141 @@
+"""Operator pages: the RQ dashboard at /rq behind login, safe replay, and /metrics."""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import urlsplit
+
+import redis
+import rq_dashboard
+from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
+
+from gateway.auth import challenge, operator_ok
+from gateway.store import queue_depths
+
+blueprint = Blueprint("operator", __name__)
+
+# Dashboard endpoints that change state. Requeue is taken over by our replay (which restores
+# retries and re-checks the guard, the case and her STOP); delete and empty are switched off.
+REQUEUE_ONE = "rq_dashboard.requeue_job_view"
+REQUEUE_ALL = "rq_dashboard.requeue_all"
+PROTECTED = {"rq_dashboard", "operator"}
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+def mount(app: Flask) -> None:
+    """Mount the dashboard and /metrics, both behind operator login and a same-origin check."""
+    settings = app.extensions["hamdam"].settings
+    app.config["RQ_DASHBOARD_REDIS_URL"] = settings.redis_url
+    app.config["RQ_DASHBOARD_DISABLE_DELETE"] = True  # a deleted send job is a lost alert
+    app.config["RQ_DASHBOARD_POLL_INTERVAL"] = 5000
+    # Not nested in another blueprint: its templates build URLs as 'rq_dashboard.static'.
+    app.register_blueprint(rq_dashboard.blueprint, url_prefix="/rq")
+    rq_dashboard.web.setup_rq_connection(app)
+    app.register_blueprint(blueprint)
+    app.before_request(_guard)
+    app.before_request(_start_timer)
+    app.after_request(_record_latency)
+
+
+def _guard() -> Response | None:
+    if request.blueprint not in PROTECTED:
+        return None
+    context = current_app.extensions["hamdam"]
+    settings = context.settings
+    if not operator_ok(settings.operator_user, settings.operator_password):
+        if request.authorization is not None:
+            context.store.audit_login(ok=False)
+        return challenge()
+    context.store.audit_login(ok=True, user=settings.operator_user)
+    changes = request.method not in ("GET", "HEAD")
+    if request.endpoint == REQUEUE_ALL and not changes:
+        return Response("use POST\n", 405, mimetype="text/plain")
+    if changes and not _same_origin(settings.public_url):
+        return Response("cross-site request refused\n", 403, mimetype="text/plain")
+    if request.endpoint in (REQUEUE_ONE, REQUEUE_ALL):
+        return _replay()
+    return None
+
+
+def _same_origin(public_url: str) -> bool:
+    """True for requests a page of ours sent (Origin, else Referer, matches our own host)."""
+    ours = {_origin(request.host_url), _origin(public_url)}
+    origin = request.headers.get("Origin")
+    if origin:
+        return _origin(origin) in ours
+    referer = request.headers.get("Referer")
+    return bool(referer) and _origin(referer) in ours
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def _replay() -> Response:
+    context = current_app.extensions["hamdam"]
+    dispatcher = context.service.dispatcher
+    who = context.settings.operator_user
+    if request.endpoint == REQUEUE_ONE:
+        job_id = request.view_args["job_id"]
+        outcome = dispatcher.replay(job_id, who=who, why="requeue from the dashboard")
+        return jsonify(status="OK", outcome=outcome)
+    outcomes = [
+        dispatcher.replay(job_id, who=who, why="requeue all from the dashboard")
+        for job_id in context.store.failed_jobs()
+    ]
+    return jsonify(status="OK", count=outcomes.count("requeued"), outcomes=outcomes)
+
+
+def _start_timer() -> None:
+    g.started = time.perf_counter()
+
+
+def _record_latency(response: Response) -> Response:
+    started = g.pop("started", None)
+    if started is not None and request.endpoint and request.endpoint.startswith("webhooks."):
+        elapsed = time.perf_counter() - started
+        try:
+            current_app.extensions["hamdam"].store.observe_latency(
+                request.endpoint.split(".", 1)[1], elapsed, LATENCY_BUCKETS
+            )
+        except (redis.ConnectionError, redis.TimeoutError):
+            pass  # a metric is never worth failing an answer (a USSD one above all)
+    return response
+
+
+@blueprint.get("/metrics")
+def metrics() -> Response:
+    """Prometheus text format: queues, cases, alerts waiting, sends, webhook latency."""
+    store = current_app.extensions["hamdam"].store
+    lines = [
+        "# HELP hamdam_queue_jobs Jobs per RQ queue and registry.",
+        "# TYPE hamdam_queue_jobs gauge",
+    ]
+    for queue, counts in queue_depths(store.redis).items():
+        for registry, count in counts.items():
+            lines.append(f'hamdam_queue_jobs{{queue="{queue}",registry="{registry}"}} {count}')
+    lines += ["# HELP hamdam_cases Cases by state.", "# TYPE hamdam_cases gauge"]
+    for state, count in store.case_counts().items():
+        lines.append(f'hamdam_cases{{state="{state}"}} {count}')
+    lines += [
+        "# HELP hamdam_alerts_awaiting_acceptance Responders alerted for cases still open.",
+        "# TYPE hamdam_alerts_awaiting_acceptance gauge",
+        f"hamdam_alerts_awaiting_acceptance {store.alerts_awaiting()}",
+        "# HELP hamdam_sends_total Messages by route and state reached.",
+        "# TYPE hamdam_sends_total counter",
+    ]
+    for (route, state), count in sorted(store.send_counts().items()):
+        lines.append(f'hamdam_sends_total{{route="{route}",state="{state}"}} {count}')
+    lines += [
+        "# HELP hamdam_webhook_seconds Time to answer a webhook.",
+        "# TYPE hamdam_webhook_seconds histogram",
+    ]
+    for endpoint, histogram in sorted(store.latency_histograms(LATENCY_BUCKETS).items()):
+        for bound, count in histogram["buckets"]:
+            lines.append(
+                f'hamdam_webhook_seconds_bucket{{endpoint="{endpoint}",le="{bound}"}} {count}'
+            )
+        lines.append(f'hamdam_webhook_seconds_sum{{endpoint="{endpoint}"}} {histogram["sum"]}')
+        lines.append(f'hamdam_webhook_seconds_count{{endpoint="{endpoint}"}} {histogram["count"]}')
+    return Response("\n".join(lines) + "\n", mimetype="text/plain; version=0.0.4")

@@ -1,0 +1,78 @@
+"""Counters and histograms for /metrics, kept in Redis so every process adds to the same ones."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.store.keys import (
+    ALERTED,
+    CLOSED_COUNT,
+    LOGIN_SEEN,
+    METRIC_LATENCY,
+    METRIC_SENDS,
+    OPEN_CASES,
+    TAKEN_CASES,
+)
+
+
+class MetricStore:
+    """What /metrics reports, and the audit of operator logins."""
+
+    redis: Any
+
+    def count_send(self, route: str, state: str) -> None:
+        """Count a message reaching a state on a route."""
+        self.redis.hincrby(METRIC_SENDS, f"{route}|{state}", 1)
+
+    def send_counts(self) -> dict[tuple[str, str], int]:
+        """(route, state) -> messages counted."""
+        raw = self.redis.hgetall(METRIC_SENDS)
+        return {tuple(k.decode().split("|", 1)): int(v) for k, v in raw.items()}
+
+    def observe_latency(self, endpoint: str, seconds: float, buckets: tuple[float, ...]) -> None:
+        """Add one webhook answer time to its endpoint's histogram."""
+        key = METRIC_LATENCY.format(endpoint=endpoint)
+        with self.redis.pipeline(transaction=False) as pipe:
+            for bound in buckets:
+                if seconds <= bound:
+                    pipe.hincrby(key, str(bound), 1)
+            pipe.hincrby(key, "+Inf", 1)
+            pipe.hincrbyfloat(key, "sum", seconds)
+            pipe.execute()
+
+    def latency_histograms(self, buckets: tuple[float, ...]) -> dict[str, dict]:
+        """endpoint -> cumulative buckets, sum and count."""
+        out = {}
+        prefix = METRIC_LATENCY.format(endpoint="")
+        for key in self.redis.scan_iter(match=prefix + "*"):
+            raw = {k.decode(): v.decode() for k, v in self.redis.hgetall(key).items()}
+            bounds = [*map(str, buckets), "+Inf"]
+            out[key.decode()[len(prefix) :]] = {
+                "buckets": [(b, int(raw.get(b, 0))) for b in bounds],
+                "sum": float(raw.get("sum", 0)),
+                "count": int(raw.get("+Inf", 0)),
+            }
+        return out
+
+    def case_counts(self) -> dict[str, int]:
+        """Cases open (waiting for a responder), taken and closed."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zcard(OPEN_CASES)
+            pipe.zcard(TAKEN_CASES)
+            pipe.get(CLOSED_COUNT)
+            opened, taken, closed = pipe.execute()
+        return {"open": opened, "taken": taken, "closed": int(closed or 0)}
+
+    def alerts_awaiting(self) -> int:
+        """Responders alerted for cases that nobody has accepted yet."""
+        open_ids = [i.decode() for i in self.redis.zrange(OPEN_CASES, 0, -1)]
+        with self.redis.pipeline(transaction=False) as pipe:
+            for case_id in open_ids:
+                pipe.scard(ALERTED.format(case=case_id))
+            return sum(pipe.execute())
+
+    def audit_login(self, ok: bool, user: str = "") -> None:
+        """Audit operator logins: a success at most every 10 minutes, failures once a minute."""
+        outcome, every = ("ok", 600) if ok else ("failed", 60)
+        if self.redis.set(LOGIN_SEEN.format(outcome=outcome), "1", nx=True, ex=every):
+            self.audit("operator_login" if ok else "operator_login_failed", user=user)

@@ -1,0 +1,205 @@
+"""Operators: the real RQ dashboard over HTTP, safe replay, audit chain, metrics."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from rq import Queue
+from rq.job import Job
+
+from gateway.store.keys import AUDIT
+from tests.test_alerts import (  # noqa: F401 - fixtures
+    GROUP_1,
+    GROUP_2,
+    android_fake,
+    app,
+    ask_for_help,
+    env,
+    retry_due,
+    sms_from,
+    twilio_fake,
+    work,
+)
+
+ORIGIN = "http://localhost"
+
+
+def login(flask_app) -> dict[str, str]:
+    settings = flask_app.extensions["hamdam"].settings
+    token = f"{settings.operator_user}:{settings.operator_password}".encode()
+    return {"Authorization": "Basic " + base64.b64encode(token).decode(), "Origin": ORIGIN}
+
+
+def fail_both_alerts(app, twilio_fake, android_fake) -> list[str]:  # noqa: F811
+    """A case whose two alerts failed every route and every retry: two failed jobs."""
+    twilio_fake.fail_next(503, times=40)
+    android_fake.fail_next(503, times=40)
+    ask_for_help(app, consent="1")
+    work(app)
+    for _ in range(4):
+        retry_due(app)
+    failed = app.extensions["hamdam"].store.failed_jobs()
+    assert len(failed) == 2
+    twilio_fake.failures.clear()
+    android_fake.failures.clear()
+    return failed
+
+
+DASHBOARD_URLS = [
+    ("GET", "/rq/"),
+    ("GET", "/rq/0/view/jobs"),
+    ("GET", "/rq/0/view/workers"),
+    ("GET", "/rq/0/data/queues.json"),
+    ("GET", "/rq/0/data/workers.json"),
+    ("GET", "/rq/0/data/jobs/alerts/failed/8/asc/1.json"),
+    ("GET", "/rq/0/data/job/some-job.json"),
+    ("POST", "/rq/job/some-job/requeue"),
+    ("POST", "/rq/job/some-job/delete"),
+    ("GET", "/rq/requeue/alerts"),
+    ("POST", "/rq/requeue/alerts"),
+    ("POST", "/rq/queue/alerts/failed/empty"),
+    ("GET", "/metrics"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), DASHBOARD_URLS)
+def test_every_operator_url_needs_login(app, method, path):  # noqa: F811
+    client = app.test_client()
+    response = client.open(path, method=method)
+    assert response.status_code == 401
+    assert "Basic" in response.headers["WWW-Authenticate"]
+    wrong = {"Authorization": "Basic " + base64.b64encode(b"operator:guess").decode()}
+    assert client.open(path, method=method, headers=wrong).status_code == 401
+
+
+def test_dashboard_pages_work_when_logged_in(app):  # noqa: F811
+    client = app.test_client()
+    assert client.get("/rq/", headers=login(app)).status_code == 200
+    assert client.get("/rq/0/data/queues.json", headers=login(app)).status_code == 200
+
+
+def test_requeue_from_dashboard_sends_once(app, twilio_fake, android_fake, redis_client):  # noqa: F811
+    failed = fail_both_alerts(app, twilio_fake, android_fake)
+    client = app.test_client()
+    listing = client.get("/rq/0/data/jobs/alerts/failed/8/asc/1.json", headers=login(app))
+    descriptions = [job["description"] for job in listing.get_json()["jobs"]]
+    assert all(d.startswith("send message ") for d in descriptions)
+    assert not any(GROUP_1 in d or "900001001" in d for d in descriptions)
+
+    response = client.post(f"/rq/job/{failed[0]}/requeue", headers=login(app))
+    assert response.get_json() == {"status": "OK", "outcome": "requeued"}
+    work(app)
+    assert len(twilio_fake.sent) == 1
+    again = client.post(f"/rq/job/{failed[0]}/requeue", headers=login(app))
+    assert again.get_json()["outcome"].startswith("not in the failed registry")
+    work(app)
+    assert len(twilio_fake.sent) == 1  # never twice
+    job = Job.fetch(failed[0], connection=redis_client)
+    assert job.args == (failed[0][len("send-") :],)
+    trail = app.extensions["hamdam"].store.audit_trail()
+    replayed = [e for e in trail if e["event"] == "replayed"]
+    assert replayed[0]["by"] == "operator" and "dashboard" in replayed[0]["why"]
+
+
+def test_requeue_of_a_stale_alert_is_dropped(app, twilio_fake, android_fake):  # noqa: F811
+    failed = fail_both_alerts(app, twilio_fake, android_fake)
+    store = app.extensions["hamdam"].store
+    case_id = store.job_case(failed[0])
+    store.take(case_id, "vakhsh-group-2")  # someone took it by phone meanwhile
+    response = app.test_client().post(f"/rq/job/{failed[0]}/requeue", headers=login(app))
+    assert response.get_json()["outcome"] == "dropped: case no longer waiting for a responder"
+    work(app)
+    assert twilio_fake.sent == [] and android_fake.sent == []
+    assert failed[0] not in store.failed_jobs()
+
+
+def test_requeue_all_is_post_only_and_same_origin_only(app, twilio_fake, android_fake):  # noqa: F811
+    fail_both_alerts(app, twilio_fake, android_fake)
+    client = app.test_client()
+    assert client.get("/rq/requeue/alerts", headers=login(app)).status_code == 405
+    evil = {**login(app), "Origin": "https://evil.example"}
+    assert client.post("/rq/requeue/alerts", headers=evil).status_code == 403
+    no_origin = {"Authorization": login(app)["Authorization"]}
+    assert client.post("/rq/requeue/alerts", headers=no_origin).status_code == 403
+    response = client.post("/rq/requeue/alerts", headers=login(app))
+    assert response.get_json()["count"] == 2
+    work(app)
+    assert sorted(s.to for s in twilio_fake.sent) == [GROUP_1, GROUP_2]
+
+
+def test_delete_is_disabled(app, twilio_fake, android_fake):  # noqa: F811
+    failed = fail_both_alerts(app, twilio_fake, android_fake)
+    response = app.test_client().post(f"/rq/job/{failed[0]}/delete", headers=login(app))
+    assert response.get_json()["status"] == "DISABLED"
+    assert failed[0] in app.extensions["hamdam"].store.failed_jobs()
+
+
+def test_replay_command_for_one_case(app, twilio_fake, android_fake):  # noqa: F811
+    fail_both_alerts(app, twilio_fake, android_fake)
+    store = app.extensions["hamdam"].store
+    ref = store.case(store.job_case(store.failed_jobs()[0])).ref
+    runner = app.test_cli_runner()
+    missing = runner.invoke(args=["replay", "--case", ref])
+    assert missing.exit_code == 2 and "--reason" in missing.output
+    result = runner.invoke(args=["replay", "--case", ref, "--reason", "provider outage over"])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("requeued") == 2
+    work(app)
+    again = runner.invoke(args=["replay", "--reason", "again"])
+    assert "nothing to replay" in again.output
+    assert sorted(s.to for s in twilio_fake.sent) == [GROUP_1, GROUP_2]
+
+
+def test_audit_chain_verifies_and_detects_tampering(app, redis_client):  # noqa: F811
+    ask_for_help(app)
+    sms_from(app, "+992900009399", "OK 1234")
+    work(app)
+    runner = app.test_cli_runner()
+    ok = runner.invoke(args=["audit", "verify"])
+    assert ok.exit_code == 0 and "intact" in ok.output
+    entries = redis_client.xrange(AUDIT)
+    assert len(entries) >= 2
+    redis_client.delete(AUDIT)  # rewrite the stream with the same ids, one field changed
+    for n, (entry_id, fields) in enumerate(entries):
+        if n == 0:
+            fields = {**fields, b"kind": b"money"}
+        redis_client.xadd(AUDIT, fields, id=entry_id)
+    broken = runner.invoke(args=["audit", "verify"])
+    assert broken.exit_code == 1 and "does not match its hash" in broken.output
+
+
+def test_audit_detects_a_removed_entry(app, redis_client):  # noqa: F811
+    ask_for_help(app)
+    ask_for_help(app, phone="+992900009312")
+    ask_for_help(app, phone="+992900009313")
+    [(_, _), (middle, _), (_, _)] = redis_client.xrange(AUDIT)
+    redis_client.xdel(AUDIT, middle)
+    result = app.test_cli_runner().invoke(args=["audit", "verify"])
+    assert result.exit_code == 1 and "does not follow" in result.output
+
+
+def test_audit_detects_a_removed_newest_entry(app, redis_client):  # noqa: F811
+    ask_for_help(app)
+    [(last_id, _)] = redis_client.xrevrange(AUDIT, count=1)
+    redis_client.xdel(AUDIT, last_id)
+    result = app.test_cli_runner().invoke(args=["audit", "verify"])
+    assert result.exit_code == 1 and "removed" in result.output
+
+
+def test_metrics(app, twilio_fake):  # noqa: F811
+    ref = ask_for_help(app)
+    work(app)
+    sms_from(app, GROUP_1, f"OK {ref}")
+    ask_for_help(app, phone="+992900009311")
+    work(app)
+    text = app.test_client().get("/metrics", headers=login(app)).get_data(as_text=True)
+    assert 'hamdam_queue_jobs{queue="alerts",registry="failed"} 0' in text
+    assert 'hamdam_cases{state="open"} 1' in text
+    assert 'hamdam_cases{state="taken"} 1' in text
+    assert "hamdam_alerts_awaiting_acceptance 2" in text
+    assert 'hamdam_sends_total{route="twilio",state="queued"}' in text
+    assert 'hamdam_webhook_seconds_count{endpoint="ussd_africastalking"}' in text
+    assert 'hamdam_webhook_seconds_bucket{endpoint="sms_twilio",le="+Inf"}' in text
+    assert "900009" not in text
+    assert len(Queue("alerts", connection=app.extensions["hamdam"].store.redis)) == 0
