@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip install --disable-pip-version-check --quiet -c constraints.txt
 
-.PHONY: run test lint fix clean help
+.PHONY: run test lint fix clean help browser
 .DEFAULT_GOAL := help
 
 help:  ## list the targets
@@ -30,7 +30,16 @@ lint: $(VENV)/.dev  ## ruff lint + format check, import-linter contracts
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports --no-cache
 
-test: lint  ## lint, then the whole test suite against a real Redis
+browser:  ## install Debian's chromium for the browser tests if missing (needs root and apt)
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's chromium for the browser tests ..."; \
+	    apt-get update -qq >/dev/null 2>&1; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1 \
+	      || echo "could not install chromium: the browser tests will be skipped"; \
+	  else echo "no chromium and no root to install it: the browser tests will be skipped"; fi; }
+
+test: lint browser  ## lint, then the whole test suite against a real Redis
 	@$(PY) -m pytest; status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$status
 

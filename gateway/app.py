@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from flask import Flask
 
 from config.settings import Settings
-from gateway import cli, logs, webhooks
+from gateway import cli, logs, operator, simulator, webhooks
 from gateway.compose import build_service
 from gateway.service import Service
 from gateway.store import Store
@@ -31,5 +31,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     service = build_service(settings)
     app.extensions["hamdam"] = Context(settings=settings, store=service.store, service=service)
     app.register_blueprint(webhooks.blueprint)
+    simulator.register(app)
+    operator.mount(app)
     cli.register(app)
     return app

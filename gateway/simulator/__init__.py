@@ -1,0 +1,206 @@
+"""The phone simulator: a browser page that plays a woman's phone and responders' phones.
+
+Everything the page does goes through the real webhooks (USSD key check, Android signature,
+dedupe, rate limits) by dispatching the provider's own request through the app's WSGI stack, so
+a training session exercises exactly what a phone on the network would. Outbound SMS are read
+back from the console route's outbox. Registered only when SIMULATOR is on (the development
+default); in production every simulator request needs the operator login.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from datetime import UTC, datetime
+from itertools import takewhile
+
+from flask import Blueprint, Flask, Response, current_app, jsonify, render_template, request
+from werkzeug.test import Client
+
+from gateway import text
+from gateway.auth import challenge, operator_ok
+from gateway.channels.android import sign
+from gateway.phone import PhoneError, normalise
+from gateway.simulator.inboxes import group
+
+blueprint = Blueprint(
+    "simulator",
+    __name__,
+    url_prefix="/simulator",
+    template_folder="templates",
+    static_folder="static",
+)
+
+SERVICE_CODE = "*384#"
+NETWORK_CODE = "43612"
+MAX_USSD_TEXT = 182  # one USSD string; the aggregator never sends more
+MAX_SMS_TEXT = 918  # six UCS-2 parts: more than any phone lets a woman type
+OUTBOX_LIMIT = 200  # newest console messages read per poll
+_SESSION = re.compile(r"[A-Za-z0-9_-]{1,64}")
+SAMPLE_PHONES = tuple(f"+9929000097{n:02d}" for n in range(1, 10))
+
+
+class BadInput(ValueError):
+    """A simulator request the page should not have sent; the message says which field."""
+
+
+def register(app: Flask) -> None:
+    """Serve the simulator from `app` when the settings allow it; otherwise do nothing."""
+    if app.extensions["hamdam"].settings.simulator and blueprint.name not in app.blueprints:
+        app.register_blueprint(blueprint)
+
+
+def _context():
+    return current_app.extensions["hamdam"]
+
+
+@blueprint.before_request
+def _operator_only() -> Response | None:
+    settings = _context().settings
+    if settings.production and not operator_ok(settings.operator_user, settings.operator_password):
+        return challenge()
+    return None
+
+
+@blueprint.after_request
+def _headers(response: Response) -> Response:
+    # The page loads nothing from elsewhere and runs no inline script; message bodies it shows
+    # are never cached by the browser or a proxy.
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; "
+        "form-action 'self'"
+    )
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@blueprint.errorhandler(BadInput)
+def _bad_input(error: BadInput):
+    return jsonify({"error": str(error)}), 400
+
+
+@blueprint.get("")
+def page():
+    """The simulator page: her phone on one side, responders' inboxes on the other."""
+    settings = _context().settings
+    return render_template(
+        "simulator.html",
+        service_code=SERVICE_CODE,
+        sample_phones=SAMPLE_PHONES,
+        # The console route never fails, so routes after it are never used.
+        live_routes=list(takewhile(lambda route: route != "console", settings.sms_routes)),
+    )
+
+
+@blueprint.post("/ussd")
+def ussd():
+    """One USSD hop posted to the real aggregator endpoint; the screen with its budget."""
+    data = _json()
+    phone = _phone(data.get("phone"))
+    session = data.get("session")
+    if not isinstance(session, str) or not _SESSION.fullmatch(session):
+        raise BadInput("session: expected 1 to 64 letters, digits, '-' or '_'")
+    typed = _string(data.get("text", ""), "text", MAX_USSD_TEXT, empty=True)
+    form = {
+        "sessionId": session,
+        "serviceCode": SERVICE_CODE,
+        "phoneNumber": phone,
+        "networkCode": NETWORK_CODE,
+        "text": typed,
+    }
+    settings = _context().settings
+    answer = _client().post(
+        "/ussd/africastalking", query_string={"key": settings.ussd_key}, data=form
+    )
+    body = answer.get_data(as_text=True)
+    kind, _, screen = body.partition(" ")
+    if kind not in ("CON", "END"):
+        kind, screen = "", body
+    return jsonify(
+        status=answer.status_code,
+        body=body,
+        kind=kind,
+        screen=screen,
+        length=text.ussd_length(screen),
+        budget=text.ussd_budget(screen),
+        encoding=text.encoding(screen),
+    )
+
+
+@blueprint.post("/sms")
+def sms():
+    """An SMS from a phone, delivered as the Android gateway app's signed sms:received event."""
+    data = _json()
+    phone = _phone(data.get("phone"))
+    message = _string(data.get("text"), "text", MAX_SMS_TEXT)
+    event = {
+        "event": "sms:received",
+        "payload": {
+            "messageId": "sim-" + uuid.uuid4().hex,
+            "phoneNumber": phone,
+            "message": message,
+            "receivedAt": datetime.now(UTC).isoformat(timespec="seconds"),
+        },
+    }
+    body = json.dumps(event, ensure_ascii=False).encode()
+    stamp = str(int(time.time()))
+    secret = _context().settings.android_webhook_secret
+    headers = {
+        "Content-Type": "application/json",
+        "X-Timestamp": stamp,
+        "X-Signature": sign(secret, body, stamp),
+    }
+    answer = _client().post("/sms/android", data=body, headers=headers)
+    reply = {"status": answer.status_code}
+    if answer.status_code != 200:
+        reply["detail"] = answer.get_data(as_text=True).strip()
+    return jsonify(reply)
+
+
+@blueprint.get("/inboxes")
+def inboxes():
+    """The console outbox grouped by recipient: responders' inboxes, and her phone's if asked."""
+    raw = request.args.get("phone", "")
+    own = _phone(raw) if raw else None
+    context = _context()
+    messages = context.store.outbox(OUTBOX_LIMIT)
+    return jsonify(group(messages, context.service.directory, own))
+
+
+def _client() -> Client:
+    # The app's own WSGI callable (middleware included), in this process: a request over HTTP
+    # to ourselves could wait forever for a free gunicorn sync worker.
+    return Client(current_app._get_current_object())
+
+
+def _json() -> dict:
+    # Requiring a JSON body also keeps other sites out: a cross-site form cannot send one.
+    if not request.is_json:
+        raise BadInput("expected a JSON body (Content-Type: application/json)")
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise BadInput("expected a JSON object")
+    return data
+
+
+def _phone(raw: object) -> str:
+    if not isinstance(raw, str):
+        raise BadInput("phone: expected a phone number")
+    try:
+        return normalise(raw)
+    except PhoneError as error:
+        raise BadInput(f"phone: {error}") from None
+
+
+def _string(raw: object, name: str, limit: int, empty: bool = False) -> str:
+    if not isinstance(raw, str):
+        raise BadInput(f"{name}: expected text")
+    if not raw.strip() and not empty:
+        raise BadInput(f"{name}: empty")
+    if len(raw) > limit:
+        raise BadInput(f"{name}: longer than {limit} characters")
+    return raw

@@ -1,0 +1,179 @@
+"""The simulator page in headless Chromium against the Procfile's processes: one case played from
+her USSD request in Tajik to a responder's OK, keyboard only, on a wide and a 360px screen."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import redis
+
+from config.settings import ROOT
+from tests.conftest import make_env
+from tests.processes import Processes
+
+try:
+    from playwright.sync_api import expect, sync_playwright
+except ImportError:
+    pytest.skip(
+        "the playwright package is missing; install requirements-dev.txt",
+        allow_module_level=True,
+    )
+
+CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.is_file():
+    pytest.skip(
+        "browser tests need Chromium: Chromium not found at /usr/bin/chromium; "
+        "install the Debian package chromium",
+        allow_module_level=True,
+    )
+
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = ROOT / "tests" / "artifacts"
+SURVIVOR = "+992900009721"
+GROUP_1, GROUP_2 = "vakhsh-group-1", "vakhsh-group-2"  # Malika R. and Zarina S., tier 1
+WAIT = 20_000  # ms: the worker sends within a second or two; the page polls every second
+
+# Her keys in Tajik, each with a piece of the screen it leads to.
+PATH = [
+    ("1", "Меню"),  # Тоҷикӣ
+    ("1", "Мавзӯъ:"),  # Маслиҳат пурсидан
+    ("2", "Ноҳия:"),  # Ҳуқуқӣ
+    ("1", "Ба кӣ гӯем?"),  # Вахш
+    ("1", "Занг занем?"),  # Танҳо гурӯҳам
+    ("1", "Ба шумо SMS фиристем?"),  # Ҳар вақт
+    ("1", "Ташаккур. Рақами шумо:"),  # Не
+]
+
+
+@pytest.fixture(scope="module")
+def gateway(redis_url, tmp_path_factory):
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    var = tmp_path_factory.mktemp("simulator")
+    env = make_env(
+        redis_url,
+        var,
+        SIMULATOR="1",
+        ESCALATE_AFTER="3600",
+        ESCALATE_AFTER_URGENT="3600",
+        SEND_RATE="50",
+        ANDROID_WEBHOOK_SECRET="simulator-test-signing-key",
+    )
+    running = Processes(env, var)
+    yield running
+    running.stop()
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as driver:
+        chromium = driver.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, gateway):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on(
+        "response", lambda r: problems.append(f"{r.status} {r.url}") if r.status >= 400 else None
+    )
+    page.goto(gateway.base + "/simulator")
+    yield page
+    context.close()
+    # The bad-number check answers 400 on purpose (seen as a response and as a console line).
+    expected = re.compile(r"^400 .*/simulator/(ussd|inboxes)|status of 400")
+    problems = [p for p in problems if not expected.search(p)]
+    assert not problems, problems  # script errors, CSP refusals, failed requests
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"simulator-{name}.png"), full_page=True)
+
+
+def test_one_case_through_the_page(page):
+    screen, answer = page.locator("#screen"), page.get_by_label("Reply", exact=True)
+    phone = page.get_by_label("Phone number")
+    phone.fill(SURVIVOR)
+    phone.press("Enter")
+    expect(screen).to_contain_text("Тоҷикӣ")
+    expect(page.locator("#kind")).to_have_text("CON")
+    expect(page.locator("#counter")).to_have_text(re.compile(r"^\d+/80 UCS-2$"))
+    for key, shows in PATH:
+        expect(answer).to_be_focused()
+        page.keyboard.type(key)
+        page.keyboard.press("Enter")
+        expect(screen).to_contain_text(shows)
+        if shows == "Ноҳия:":
+            expect(screen).to_contain_text("Вахш")
+            shot(page, "1-district")
+            page.locator(".handset").screenshot(path=str(ARTIFACTS / "simulator-handset.png"))
+    expect(page.locator("#kind")).to_have_text("END")
+    expect(page.get_by_role("button", name=re.compile("^Dial"))).to_be_focused()
+    expect(answer).to_be_disabled()
+    ref = re.search(r"(\d{4,6})$", screen.inner_text().strip()).group(1)
+    assert screen.get_attribute("lang") == "tg"
+
+    first, second = page.locator(f"#inbox-{GROUP_1}"), page.locator(f"#inbox-{GROUP_2}")
+    expect(first).to_contain_text(f"OK {ref}", timeout=WAIT)
+    expect(second).to_contain_text(f"OK {ref}", timeout=WAIT)
+    assert SURVIVOR not in first.inner_text() + second.inner_text()  # an alert carries no number
+    shot(page, "2-alerted")
+
+    reply = page.get_by_label("Reply as Malika R.")
+    reply.fill(f"OK {ref}")
+    reply.press("Enter")
+    expect(first.locator(".result")).to_have_text("Delivered to the gateway.")
+    expect(second).to_contain_text(f"#{ref}-ро шахси дигар гирифт", timeout=WAIT)
+    expect(first).to_contain_text(f"#{ref} аз они шумо", timeout=WAIT)
+    expect(first).to_contain_text(SURVIVOR)  # she said calls are safe: the accepter gets it
+    assert SURVIVOR not in second.inner_text()
+    expect(page.locator("#own-empty")).to_be_visible()  # she asked for no SMS
+    shot(page, "3-taken")
+
+    page.set_viewport_size({"width": 360, "height": 740})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    shot(page, "4-narrow")
+
+
+def test_keyboard_order_and_visible_focus(page):
+    phone = page.get_by_label("Phone number")
+    phone.focus()
+    page.keyboard.press("Tab")
+    dial = page.get_by_role("button", name=re.compile("^Dial"))
+    expect(dial).to_be_focused()
+    outline = dial.evaluate("b => getComputedStyle(b).outlineStyle")
+    assert outline not in ("", "none"), "focused controls must show it"
+    page.keyboard.press("Enter")
+    expect(page.get_by_label("Reply", exact=True)).to_be_focused()
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    hang_up = page.get_by_role("button", name="Hang up")
+    expect(hang_up).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(dial).to_be_focused()
+    expect(page.locator("#screen")).to_have_text("Call ended.")
+    sms = page.get_by_label("Send SMS as this phone")
+    sms.fill("Салом")  # unknown text: the gateway takes it and answers nothing
+    sms.press("Enter")
+    expect(page.locator("#sms-result")).to_have_text("Delivered to the gateway.")
+    bad = page.get_by_label("Phone number")
+    bad.fill("12ab")
+    bad.press("Enter")
+    expect(page.locator("#ussd-error")).to_contain_text("phone: contains letters")

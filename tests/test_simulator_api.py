@@ -1,0 +1,231 @@
+"""The simulator's endpoints over Flask's test client: they reach the real webhooks and checks."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from rq import Queue, SimpleWorker
+
+from config.settings import Settings
+from gateway import simulator
+from gateway.app import create_app
+from tests.conftest import make_env
+
+SURVIVOR, OTHER = "+992900009711", "+992900009712"
+GROUP_1, GROUP_2 = "+992900001001", "+992900001002"
+# Tajik, help, legal advice, Vakhsh, her group only, call any time, and the given SMS answer.
+TAJIK_HELP = ["1", "1", "2", "1", "1", "1"]
+
+
+class Spy:
+    """WSGI middleware recording (path, query) of every request and optionally rewriting it."""
+
+    def __init__(self, app, rewrite=None):
+        self.app, self.rewrite, self.seen = app, rewrite, []
+
+    def __call__(self, environ, start_response):
+        if self.rewrite is not None:
+            self.rewrite(environ)
+        self.seen.append((environ["PATH_INFO"], environ.get("QUERY_STRING", "")))
+        return self.app(environ, start_response)
+
+
+@pytest.fixture
+def env(redis_url, redis_client, tmp_path, monkeypatch):
+    from workers import jobs
+
+    values = make_env(redis_url, tmp_path / "var", SEND_RATE="100", SIMULATOR="1")
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)  # the worker's jobs read the same environment
+    jobs._service.cache_clear()
+    yield values
+    jobs._service.cache_clear()
+
+
+def make_app(env: dict[str, str], **extra: str):
+    app = create_app(Settings.from_env({**env, **extra}))
+    simulator.register(app)
+    return app
+
+
+@pytest.fixture
+def app(env):
+    return make_app(env)
+
+
+def work(app) -> None:
+    """Send everything queued through the console route with a real RQ worker."""
+    redis = app.extensions["hamdam"].store.redis
+    SimpleWorker([Queue("alerts", connection=redis)], connection=redis).work(burst=True)
+
+
+def dial(client, phone: str, keys: list[str], session: str = "sim-test") -> list[dict]:
+    """Every simulator answer of one USSD session typing `keys` in turn."""
+    answers, inputs = [], []
+    for key in ["", *keys]:
+        if key:
+            inputs.append(key)
+        response = client.post(
+            "/simulator/ussd", json={"phone": phone, "session": session, "text": "*".join(inputs)}
+        )
+        assert response.status_code == 200, response.get_data(as_text=True)
+        answers.append(response.get_json())
+    return answers
+
+
+def test_ussd_reaches_the_real_endpoint_and_opens_a_case(app):
+    spy = app.wsgi_app = Spy(app.wsgi_app)
+    answers = dial(app.test_client(), SURVIVOR, [*TAJIK_HELP, "1"])
+    first, last = answers[0], answers[-1]
+    assert first["kind"] == "CON" and "Тоҷикӣ" in first["screen"]
+    assert first["encoding"] == "UCS-2" and first["budget"] == 80
+    assert 0 < first["length"] <= 80 and first["body"] == "CON " + first["screen"]
+    assert all(a["status"] == 200 and a["length"] <= a["budget"] for a in answers)
+    assert last["kind"] == "END"
+    ref = last["screen"].split()[-1]
+    case = app.extensions["hamdam"].store.case_by_ref(ref)
+    assert case is not None and case.district == "vakhsh" and case.kind == "legal"
+    key = app.extensions["hamdam"].settings.ussd_key
+    inner = [query for path, query in spy.seen if path == "/ussd/africastalking"]
+    assert len(inner) == len(answers) and all(query == f"key={key}" for query in inner)
+
+
+def test_the_ussd_key_check_applies(app):
+    def wrong_key(environ):
+        if environ["PATH_INFO"] == "/ussd/africastalking":
+            environ["QUERY_STRING"] = "key=not-the-ussd-key-at-all"
+
+    app.wsgi_app = Spy(app.wsgi_app, wrong_key)
+    answer = dial(app.test_client(), SURVIVOR, [])[0]
+    assert answer["status"] == 403 and answer["kind"] == "END"
+    assert answer["screen"] == "wrong or missing key"
+    redis = app.extensions["hamdam"].store.redis
+    assert not list(redis.scan_iter("hd:ussd:*"))  # nothing stored for a refused hop
+
+
+def test_sms_is_signed_like_the_phone_and_checked(app):
+    client = app.test_client()
+    ref = dial(client, SURVIVOR, [*TAJIK_HELP, "1"])[-1]["screen"].split()[-1]
+    work(app)
+
+    def forged(environ):
+        if environ["PATH_INFO"] == "/sms/android":
+            environ["HTTP_X_SIGNATURE"] = "0" * 64
+
+    app.wsgi_app = spy = Spy(app.wsgi_app, forged)
+    refused = client.post("/simulator/sms", json={"phone": GROUP_1, "text": f"OK {ref}"})
+    assert refused.get_json() == {"status": 403, "detail": "X-Signature does not match the body"}
+    spy.rewrite = None
+    accepted = client.post("/simulator/sms", json={"phone": GROUP_1, "text": f"OK {ref}"})
+    assert accepted.status_code == 200 and accepted.get_json() == {"status": 200}
+    assert app.extensions["hamdam"].store.case_by_ref(ref).state == "taken"
+    assert [path for path, _ in spy.seen].count("/sms/android") == 2
+
+
+def test_inboxes_group_the_console_outbox_by_phone(app):
+    client = app.test_client()
+    ref = dial(client, SURVIVOR, [*TAJIK_HELP, "2"])[-1]["screen"].split()[-1]
+    dial(client, OTHER, [*TAJIK_HELP, "2"], session="sim-other")
+    work(app)
+    client.post("/simulator/sms", json={"phone": GROUP_1, "text": f"OK {ref}"})
+    work(app)
+    data = client.get("/simulator/inboxes", query_string={"phone": "900009711"}).get_json()
+    inboxes = {r["phone"]: r for r in data["responders"]}
+    assert set(inboxes) == {GROUP_1, GROUP_2}  # her consent: her group only
+    mine = [m for m in inboxes[GROUP_1]["messages"] if f"#{ref}" in m["body"]]
+    assert [m["purpose"] for m in mine] == ["alert", "details"]  # newest last
+    assert SURVIVOR in mine[1]["body"] and mine[0]["encoding"] == "UCS-2"
+    other = [m for m in inboxes[GROUP_2]["messages"] if f"#{ref}" in m["body"]]
+    assert [m["purpose"] for m in other] == ["alert", "taken"]
+    assert inboxes[GROUP_1]["name"] == "Malika R." and inboxes[GROUP_1]["lang"] == "tg"
+    assert data["phone"]["phone"] == SURVIVOR
+    assert [m["purpose"] for m in data["phone"]["messages"]] == ["ack"]
+    assert ref in data["phone"]["messages"][0]["body"]
+    assert OTHER not in response_text(client.get("/simulator/inboxes"))
+    assert client.get("/simulator/inboxes").get_json()["phone"] is None
+
+
+def response_text(response) -> str:
+    return response.get_data(as_text=True)
+
+
+def test_page_and_assets(app):
+    client = app.test_client()
+    page = client.get("/simulator")
+    html = response_text(page)
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    assert '<meta charset="utf-8">' in html and '<html lang="en">' in html
+    assert "default-src 'self'" in page.headers["Content-Security-Policy"]
+    assert "http://" not in html and "https://" not in html  # nothing from elsewhere
+    for asset in ("simulator.js", "simulator.css"):
+        response = client.get(f"/simulator/static/{asset}")
+        assert response.status_code == 200, asset
+        response.close()
+
+
+@pytest.mark.parametrize(
+    ("path", "payload", "reason"),
+    [
+        ("/simulator/ussd", {"phone": "90000abcd", "session": "s1", "text": ""}, "letters"),
+        ("/simulator/ussd", {"phone": "12345", "session": "s1", "text": ""}, "too short"),
+        ("/simulator/ussd", {"phone": SURVIVOR, "session": "a b", "text": ""}, "session"),
+        ("/simulator/ussd", {"phone": SURVIVOR, "session": "s1", "text": "1" * 200}, "text"),
+        ("/simulator/sms", {"phone": None, "text": "ЁРДАМ"}, "phone"),
+        ("/simulator/sms", {"phone": SURVIVOR, "text": "  "}, "text: empty"),
+    ],
+)
+def test_bad_input_is_400_with_a_reason(app, path, payload, reason):
+    response = app.test_client().post(path, json=payload)
+    assert response.status_code == 400
+    assert reason in response.get_json()["error"]
+
+
+def test_bad_phone_in_inboxes_and_non_json_are_400(app):
+    client = app.test_client()
+    response = client.get("/simulator/inboxes", query_string={"phone": "+99290000"})
+    assert response.status_code == 400 and "too short" in response.get_json()["error"]
+    form = client.post("/simulator/sms", data={"phone": SURVIVOR, "text": "hi"})
+    assert form.status_code == 400 and "JSON" in form.get_json()["error"]
+
+
+def test_absent_when_the_simulator_is_off(env):
+    app = make_app(env, SIMULATOR="0")
+    client = app.test_client()
+    assert client.get("/simulator").status_code == 404
+    assert client.post("/simulator/ussd", json={}).status_code == 404
+    assert client.get("/simulator/inboxes").status_code == 404
+
+
+def test_production_needs_the_operator_login(env):
+    app = make_app(env, HAMDAM_ENV="production")
+    client = app.test_client()
+    for response in (
+        client.get("/simulator"),
+        client.get("/simulator/static/simulator.js"),
+        client.get("/simulator/inboxes"),
+        client.post("/simulator/ussd", json={"phone": SURVIVOR, "session": "s", "text": ""}),
+    ):
+        assert response.status_code == 401
+        assert response.headers["WWW-Authenticate"].startswith("Basic")
+    wrong = base64.b64encode(b"operator:guess-guess-guess").decode()
+    assert client.get("/simulator", headers={"Authorization": f"Basic {wrong}"}).status_code == 401
+    good = base64.b64encode(f"operator:{env['OPERATOR_PASSWORD']}".encode()).decode()
+    assert client.get("/simulator", headers={"Authorization": f"Basic {good}"}).status_code == 200
+
+
+def test_production_default_is_off(env):
+    app = make_app({k: v for k, v in env.items() if k != "SIMULATOR"}, HAMDAM_ENV="production")
+    assert app.test_client().get("/simulator").status_code == 404
+
+
+def test_page_warns_when_sms_reach_real_phones(env):
+    android = dict(
+        SMS_ROUTES="android,console",
+        ANDROID_GATEWAY_URL="http://127.0.0.1:9",
+        ANDROID_GATEWAY_USER="gateway",
+        ANDROID_GATEWAY_PASSWORD="gateway-password",
+    )
+    html = response_text(make_app(env, **android).test_client().get("/simulator"))
+    assert "SMS go out through android:" in html
+    assert "real phones" not in response_text(make_app(env).test_client().get("/simulator"))
