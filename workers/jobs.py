@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import functools
+import time
 
 from rq import get_current_job
 
 from config.settings import load
-from gateway import logs
+from gateway import logs, retention
 from gateway.compose import build_service
 from gateway.dispatch import GiveUp
 from gateway.service import Service
 
 
-@functools.cache
 def _service() -> Service:
+    service = _built()
+    service.refresh_directory()
+    return service
+
+
+@functools.cache
+def _built() -> Service:
     settings = load()
     logs.configure(settings.log_level)
     return build_service(settings)
@@ -49,3 +56,16 @@ def expire_receipt(message_id: str) -> str:
 def purge_phone(digest: str) -> int:
     """Purge the personal data of the phone with this keyed hash; returns cases touched."""
     return _service().store.purge_phone(digest)
+
+
+def sweep() -> str:
+    """The hourly retention sweep (run by `rq cron`, see config/cron.py)."""
+    service = _service()
+    settings = load()
+    return retention.sweep(
+        service.store,
+        time.time(),
+        settings.retention_days,
+        settings.sms_validity + settings.receipt_timeout,
+        dry_run=False,
+    ).summary()

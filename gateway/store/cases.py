@@ -221,3 +221,23 @@ class CaseStore:
     @property
     def _close(self):
         return self.redis.register_script(CLOSE)
+
+    # ---- retention and reports --------------------------------------------------------------
+    def iter_cases(self):
+        """Every case hash, decoded (personal fields left encrypted), for retention and reports."""
+        for key in self.redis.scan_iter(match=CASE.format(id="*"), count=500):
+            raw = self.redis.hgetall(key)
+            if raw:
+                yield {k.decode(): v.decode() for k, v in raw.items()}
+
+    def purge_case(self, case_id: str) -> int:
+        """Remove a case's personal fields (her number, her notes) and its alert lists."""
+        key = CASE.format(id=case_id)
+        fields = [f for f in self.redis.hkeys(key) if f.startswith(b"enc:")]
+        with self.redis.pipeline(transaction=True) as pipe:
+            if fields:
+                pipe.hdel(key, *fields)
+            pipe.hset(key, "purged", "1")
+            pipe.delete(ALERTED.format(case=case_id), DECLINED.format(case=case_id))
+            pipe.execute()
+        return len(fields)

@@ -230,3 +230,18 @@ class MessageStore:
             pipe.hset(key, mapping={"state": "new", "route_index": 0})
             pipe.hdel(key, "inflight", "inflight_at", "error")
             pipe.execute()
+
+    def iter_messages(self):
+        """Every message hash with plain fields only (no recipient, no body), with its id."""
+        prefix = MESSAGE.format(id="")
+        for key in self.redis.scan_iter(match=prefix + "*", count=500):
+            raw = self.redis.hgetall(key)
+            if raw:
+                row = {k.decode(): v.decode() for k, v in raw.items() if not k.startswith(b"enc:")}
+                row["id"] = key.decode()[len(prefix) :]
+                row["has_body"] = "1" if b"enc:body" in raw else ""
+                yield row
+
+    def purge_message(self, message_id: str) -> None:
+        """Drop a message's recipient and body; its route, state and size stay for reports."""
+        self.redis.hdel(MESSAGE.format(id=message_id), "enc:to", "enc:body")
