@@ -1,0 +1,160 @@
+"""Anonymous figures for donors and partners: counts, times, delivery; small cells suppressed."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gateway.store import Store
+
+MIN_CELL = 5  # a count under this could point at a person in a small village: shown as "<5"
+HANDED = {"queued", "sent", "delivered", "undelivered", "failed", "unknown"}
+
+
+def cell(count: int) -> str:
+    """A count as it may be published."""
+    return f"<{MIN_CELL}" if 0 < count < MIN_CELL else str(count)
+
+
+def percentile(values: list[float], share: float) -> float:
+    """Nearest-rank percentile of sorted values."""
+    return values[max(math.ceil(share * len(values)) - 1, 0)]
+
+
+@dataclass
+class Report:
+    """The figures of one period."""
+
+    start: float
+    end: float
+    total: int = 0
+    by_district_kind: Counter = field(default_factory=Counter)
+    by_month: Counter = field(default_factory=Counter)
+    accept_minutes: list[float] = field(default_factory=list)
+    escalated: int = 0
+    handed: Counter = field(default_factory=Counter)  # route -> messages handed to it
+    delivered: Counter = field(default_factory=Counter)
+    segments: Counter = field(default_factory=Counter)
+
+    def acceptance(self) -> tuple[str, str]:
+        """Median and 90th percentile minutes to acceptance, or '-' for fewer than 5 cases."""
+        if len(self.accept_minutes) < MIN_CELL:
+            return "-", "-"
+        ordered = sorted(self.accept_minutes)
+        return f"{percentile(ordered, 0.5):.0f}", f"{percentile(ordered, 0.9):.0f}"
+
+
+def build(store: Store, start: float, end: float, district_names: dict[str, str]) -> Report:
+    """The report over cases opened in [start, end) and messages created then."""
+    report = Report(start, end)
+    for case in store.iter_cases():
+        created = float(case.get("created") or 0)
+        if not start <= created < end:
+            continue
+        report.total += 1
+        district = district_names.get(case.get("district", ""), case.get("district", "?"))
+        report.by_district_kind[(district, case.get("kind", "?"))] += 1
+        report.by_month[time.strftime("%Y-%m", time.gmtime(created))] += 1
+        if case.get("taken_at"):
+            report.accept_minutes.append((float(case["taken_at"]) - created) / 60)
+        if int(case.get("tier") or 0) > 0:
+            report.escalated += 1
+    for message in store.iter_messages():
+        if not start <= float(message.get("created") or 0) < end:
+            continue
+        route = message.get("route", "")
+        if route and message.get("state") in HANDED:
+            report.handed[route] += 1
+            report.segments[route] += int(message.get("segments") or 0)
+            report.delivered[route] += message.get("state") == "delivered"
+    return report
+
+
+def rows(report: Report) -> list[tuple[str, ...]]:
+    """The report as (section, key, value) rows, suppression applied."""
+    out = [("cases", "total", cell(report.total))]
+    out += [("cases by month", m, cell(n)) for m, n in sorted(report.by_month.items())]
+    for (district, kind), n in sorted(report.by_district_kind.items()):
+        out.append(("cases by district and kind", f"{district} / {kind}", cell(n)))
+    median, p90 = report.acceptance()
+    out += [
+        ("time to acceptance", "median minutes", median),
+        ("time to acceptance", "90th percentile minutes", p90),
+        ("escalations", "cases that reached a second tier", cell(report.escalated)),
+    ]
+    for route in sorted(report.handed):
+        handed, delivered = report.handed[route], report.delivered[route]
+        share = f"{100 * delivered / handed:.0f}%" if handed >= MIN_CELL else "-"
+        out += [
+            ("delivery", f"{route}: messages handed over", cell(handed)),
+            ("delivery", f"{route}: delivered", share),
+            ("SMS segments", route, str(report.segments[route])),
+        ]
+    return out
+
+
+def as_table(report: Report) -> str:
+    """Plain text for a terminal."""
+    period = f"{_day(report.start)} to {_day(report.end)} (end excluded)"
+    lines = [f"Hamdam report, {period}; counts under {MIN_CELL} shown as <{MIN_CELL}", ""]
+    section = None
+    for name, key, value in rows(report):
+        if name != section:
+            lines.append(name)
+            section = name
+        lines.append(f"  {key:<44} {value:>8}")
+    return "\n".join(lines) + "\n"
+
+
+def as_csv(report: Report) -> str:
+    """CSV with section, item, value columns."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(("section", "item", "value"))
+    writer.writerows(rows(report))
+    return buffer.getvalue()
+
+
+def as_png(report: Report, path: Path) -> None:
+    """A chart: cases by district and kind (suppressed cells left out) and acceptance times."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on a server
+    import matplotlib.pyplot as plt
+
+    districts = sorted({d for d, _ in report.by_district_kind})
+    kinds = sorted({k for _, k in report.by_district_kind})
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 5), width_ratios=[3, 2])
+    bottom = [0] * len(districts)
+    for kind in kinds:
+        values = [report.by_district_kind.get((d, kind), 0) for d in districts]
+        shown = [v if v >= MIN_CELL else 0 for v in values]
+        left.bar(districts, shown, bottom=bottom, label=kind)
+        bottom = [b + v for b, v in zip(bottom, shown, strict=True)]
+    left.set_title(f"Cases by district and kind (cells under {MIN_CELL} left out)")
+    left.set_ylabel("cases")
+    left.legend(fontsize="small")
+    left.tick_params(axis="x", rotation=30)
+    median, p90 = report.acceptance()
+    if median != "-":
+        right.hist(report.accept_minutes, bins=12, color="#4a7")
+        right.set_title(f"Minutes to acceptance (median {median}, 90% within {p90})")
+        right.set_xlabel("minutes")
+        right.set_ylabel("cases")
+        right.yaxis.get_major_locator().set_params(integer=True)
+    else:
+        right.text(0.5, 0.5, f"fewer than {MIN_CELL} accepted cases", ha="center")
+        right.set_axis_off()
+    fig.suptitle(f"Hamdam, {_day(report.start)} to {_day(report.end)}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _day(ts: float) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(ts))
