@@ -34,6 +34,7 @@ def build_service(settings: Settings, client: redis.Redis | None = None) -> Serv
         engine.load(),
         build_dispatcher(settings, store, found),
         session_ttl=settings.session_ttl,
+        reload_directory=lambda: directory.load(settings.directory_file),
     )
 
 

@@ -8,9 +8,11 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import redis
+
 from gateway import cases, keywords
 from gateway.channels.base import Inbound, Reply
-from gateway.directory import Directory
+from gateway.directory import Directory, DirectoryError
 from gateway.dispatch import Dispatcher
 from gateway.phone import PhoneError, normalise
 from gateway.store import Store
@@ -22,6 +24,7 @@ log = logging.getLogger(__name__)
 ERROR_END = "Хатогӣ. Баъдтар такрор кунед. / Ошибка. Повторите позже."
 NOTE_WINDOW = 24 * 3600  # an SMS within a day of her case is added to it as a note
 NOTE_MAX = 1000
+DIRECTORY_CHECK_EVERY = 5.0  # seconds between checks for a reloaded directory
 
 
 @dataclass(frozen=True)
@@ -46,15 +49,24 @@ class Service:
         limits: Limits = Limits(),  # noqa: B008 - frozen value object
         unknown_reply: str = "",
         clock: Callable[[], float] = time.time,
+        reload_directory: Callable[[], Directory] | None = None,
     ):
         self.store = store
-        self.directory = directory
         self.menus = menus
         self.dispatcher = dispatcher
         self.session_ttl = session_ttl
         self.limits = limits
         self.unknown_reply = unknown_reply
         self.clock = clock
+        self.reload_directory = reload_directory
+        self._generation: int | None = None
+        self._next_check = 0.0
+        self.use_directory(directory)
+
+    def use_directory(self, directory: Directory) -> None:
+        """Route, list districts and match code words from this directory from now on."""
+        self.directory = directory
+        self.dispatcher.directory = directory
         self.sources = {"districts": [(d.id, dict(d.names)) for d in directory.districts.values()]}
         self.code_words = {
             word: lang
@@ -62,9 +74,29 @@ class Service:
             for word, lang in keywords.fold_code_words(org.code_words).items()
         }
 
+    def refresh_directory(self) -> None:
+        """Reload the directory when `flask directory reload` bumped its generation (checked
+        at most every few seconds, so a request rarely pays for it)."""
+        now = time.monotonic()
+        if self.reload_directory is None or now < self._next_check:
+            return
+        self._next_check = now + DIRECTORY_CHECK_EVERY
+        try:
+            generation = self.store.directory_generation()
+        except (redis.ConnectionError, redis.TimeoutError):
+            return
+        if self._generation is not None and generation != self._generation:
+            try:
+                self.use_directory(self.reload_directory())
+                log.info("directory reloaded (generation %d)", generation)
+            except DirectoryError as error:
+                log.error("directory reload refused, keeping the previous one: %s", error)
+        self._generation = generation
+
     # ---- USSD ----------------------------------------------------------------------------------
     def handle_ussd(self, session: str, raw_phone: str, text: str) -> Reply:
         """The screen for this hop; a neutral END on any failure, never an exception."""
+        self.refresh_directory()
         try:
             phone = normalise(raw_phone)
         except PhoneError as error:
@@ -168,6 +200,7 @@ class Service:
     # ---- SMS -----------------------------------------------------------------------------------
     def handle_sms(self, inbound: Inbound) -> str:
         """The reply text for an inbound SMS ('' for none); repeats of a provider id do nothing."""
+        self.refresh_directory()
         if not self.store.first_delivery(inbound.channel, inbound.external_id):
             log.info("%s: duplicate delivery ignored", inbound.channel)
             return ""

@@ -10,7 +10,7 @@ from typing import Any
 
 import redis
 
-from gateway.store.keys import AUDIT, AUDIT_HEAD
+from gateway.store.keys import AUDIT, AUDIT_HEAD, DIRECTORY_GEN, DIRECTORY_SNAPSHOT
 
 GENESIS = "0" * 64
 
@@ -89,3 +89,16 @@ class AuditStore:
         if head != prev:
             return Verdict(count, "the newest entries were removed (chain end does not match)")
         return Verdict(count)
+
+    # ---- directory history ------------------------------------------------------------------
+    def directory_generation(self) -> int:
+        """How many times the directory was reloaded (processes reload when it changes)."""
+        return int(self.redis.get(DIRECTORY_GEN) or 0)
+
+    def swap_directory(self, snapshot: dict) -> tuple[dict | None, int]:
+        """Store the new directory snapshot; the previous one and the new generation."""
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.getset(DIRECTORY_SNAPSHOT, json.dumps(snapshot, sort_keys=True))
+            pipe.incr(DIRECTORY_GEN)
+            previous, generation = pipe.execute()
+        return (json.loads(previous) if previous else None), generation
