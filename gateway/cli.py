@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import calendar
 import getpass
+import time
 from pathlib import Path
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
-from gateway import directory
+from gateway import directory, reports, retention
 from menus import engine
 
 
@@ -20,6 +22,8 @@ def register(app: Flask) -> None:
     app.cli.add_command(menus_group)
     app.cli.add_command(audit_group)
     app.cli.add_command(replay)
+    app.cli.add_command(purge)
+    app.cli.add_command(report)
 
 
 directory_group = AppGroup("directory", help="Check the directory of districts and responders.")
@@ -39,6 +43,33 @@ def directory_check(file: Path | None) -> None:
         f"{path}: ok: {len(found.organisations)} organisations, {len(found.districts)} "
         f"districts, {len(found.responders)} responders (version {found.version})"
     )
+
+
+@directory_group.command("reload")
+def directory_reload() -> None:
+    """Validate DIRECTORY_FILE, record what changed in the audit trail, and have every running
+    process switch to it within seconds (no restart)."""
+    context = current_app.extensions["hamdam"]
+    path = context.settings.directory_file
+    try:
+        found = directory.load(path)
+    except directory.DirectoryError as error:
+        click.echo(str(error), err=True)
+        click.echo("not reloaded: the running processes keep the previous directory", err=True)
+        raise SystemExit(1) from None
+    store = context.store
+    after = directory.snapshot(found, store.vault.digest)
+    before, generation = store.swap_directory(after)
+    changed = directory.changes(before, after)
+    for event, item, fields in changed:
+        store.audit(event, id=item, fields=fields)
+    store.audit("directory_reloaded", version=found.version, generation=str(generation))
+    click.echo(
+        f"{path}: version {found.version} is live (generation {generation}); "
+        f"{len(changed)} changes recorded in the audit trail"
+    )
+    for event, item, fields in changed:
+        click.echo(f"  {event} {item}" + (f" ({fields})" if fields else ""))
 
 
 keys_group = AppGroup("keys", help="Manage the encryption keys of survivors' data (DATA_KEY).")
@@ -116,3 +147,68 @@ def replay(ref: str | None, reason: str, by: str) -> None:
         return
     for n, job_id in enumerate(jobs, 1):
         click.echo(f"[{n}/{len(jobs)}] {job_id}: {dispatcher.replay(job_id, who=by, why=reason)}")
+
+
+@click.command("purge")
+@click.option("--dry-run", is_flag=True, help="Only show what would be removed.")
+@with_appcontext
+def purge(dry_run: bool) -> None:
+    """Remove closed cases' personal data after RETENTION_DAYS and old message bodies."""
+    context = current_app.extensions["hamdam"]
+    settings = context.settings
+    result = retention.sweep(
+        context.store,
+        time.time(),
+        settings.retention_days,
+        settings.sms_validity + settings.receipt_timeout,
+        dry_run=dry_run,
+    )
+    for ref, closed_at in result.cases:
+        when = time.strftime("%Y-%m-%d", time.gmtime(closed_at))
+        click.echo(f"case {ref}, closed {when}: her number and notes")
+    click.echo(result.summary())
+
+
+def _date(value: str | None, default: float) -> float:
+    if value is None:
+        return default
+    try:
+        return calendar.timegm(time.strptime(value, "%Y-%m-%d"))
+    except ValueError:
+        raise click.BadParameter(f"expected YYYY-MM-DD, got {value!r}") from None
+
+
+@click.command("report")
+@click.option("--from", "start", metavar="YYYY-MM-DD", help="First day (default: 30 days ago).")
+@click.option("--to", "end", metavar="YYYY-MM-DD", help="Day after the last (default: tomorrow).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "png"]),
+    default="table",
+    show_default=True,
+)
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="File to write.")
+@with_appcontext
+def report(start: str | None, end: str | None, fmt: str, output: Path | None) -> None:
+    """Anonymous figures: cases by district, kind and month, acceptance times, escalations,
+    delivery and SMS segments per route. Counts under 5 are shown as <5."""
+    context = current_app.extensions["hamdam"]
+    now = time.time()
+    until = _date(end, now - now % 86400 + 86400)
+    since = _date(start, until - 30 * 86400)
+    if since >= until:
+        raise click.BadParameter("--from must be before --to")
+    names = {d.id: d.names["en"] for d in context.service.directory.districts.values()}
+    figures = reports.build(context.store, since, until, names)
+    if fmt == "png":
+        target = output or Path("report.png")
+        reports.as_png(figures, target)
+        click.echo(f"wrote {target} ({figures.total} cases)")
+        return
+    text = reports.as_table(figures) if fmt == "table" else reports.as_csv(figures)
+    if output:
+        output.write_text(text)
+        click.echo(f"wrote {output} ({figures.total} cases)")
+    else:
+        click.echo(text, nl=False)

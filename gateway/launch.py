@@ -59,7 +59,11 @@ def main(argv: list[str] | None = None) -> int:
             f"development secrets ({', '.join(settings.generated)}) are kept in "
             f"{settings.var_dir / 'secrets.json'}"
         )
-    _say(f"open http://127.0.0.1:{settings.port}/healthz  (Ctrl-C stops everything)")
+    base = f"http://127.0.0.1:{settings.port}"
+    if settings.simulator:
+        _say(f"try it: {base}/simulator  (a phone and the responders' inboxes)")
+    _say(f"operators: {base}/rq  (user {settings.operator_user}); health: {base}/healthz")
+    _say("Ctrl-C stops everything")
     honcho = [
         sys.executable,
         "-m",

@@ -66,9 +66,9 @@ def app(env, monkeypatch):
 
     for name, value in env.items():
         monkeypatch.setenv(name, value)  # the worker's jobs read the same environment
-    jobs._service.cache_clear()
+    jobs._built.cache_clear()
     yield create_app(Settings.from_env(env))
-    jobs._service.cache_clear()
+    jobs._built.cache_clear()
 
 
 def work(app, scheduled: str = "") -> None:

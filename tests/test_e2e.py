@@ -180,3 +180,12 @@ def test_nothing_of_hers_in_redis_logs_or_jobs(gateway, redis_url):
     for n in range(1, 6):
         assert_no_clear(blob, f"+99290000950{n}")
         assert_no_clear(logs, f"+99290000950{n}")
+
+
+def test_clock_runs_the_retention_sweep(gateway, redis_url):
+    client = redis.Redis.from_url(redis_url)
+
+    def swept():
+        return any(f.get(b"event") == b"purged" for _, f in client.xrange("hd:audit"))
+
+    wait_for(swept, timeout=30, what="the hourly retention sweep's first run")

@@ -59,6 +59,8 @@ def _run_and_interrupt(env, log, web_port, redis_url, tmp_path):
         [worker] = Worker.all(connection=redis.Redis.from_url(redis_url))
         assert worker.queue_names() == ["alerts"]
         assert "started redis-server" in output
+        assert f"try it: http://127.0.0.1:{web_port}/simulator" in output
+        assert requests.get(f"http://127.0.0.1:{web_port}/simulator", timeout=5).status_code == 200
         assert (tmp_path / "var" / "secrets.json").is_file()
     finally:
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in the terminal does

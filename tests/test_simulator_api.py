@@ -38,9 +38,9 @@ def env(redis_url, redis_client, tmp_path, monkeypatch):
     values = make_env(redis_url, tmp_path / "var", SEND_RATE="100", SIMULATOR="1")
     for name, value in values.items():
         monkeypatch.setenv(name, value)  # the worker's jobs read the same environment
-    jobs._service.cache_clear()
+    jobs._built.cache_clear()
     yield values
-    jobs._service.cache_clear()
+    jobs._built.cache_clear()
 
 
 def make_app(env: dict[str, str], **extra: str):

@@ -239,8 +239,8 @@ def run_jobs(monkeypatch, app) -> None:
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    jobs._service.cache_clear()
+    jobs._built.cache_clear()
     store = app.extensions["hamdam"].store
     worker = SimpleWorker([Queue("alerts", connection=store.redis)], connection=store.redis)
     worker.work(burst=True)
-    jobs._service.cache_clear()
+    jobs._built.cache_clear()
