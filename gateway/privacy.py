@@ -29,7 +29,8 @@ class Vault:
     def __init__(self, keys: tuple[str, ...] | list[str]):
         if not keys:
             raise ValueError("at least one key is needed")
-        self._fernet = MultiFernet([Fernet(k) for k in keys])
+        self._newest = Fernet(keys[0])
+        self._fernet = MultiFernet([self._newest, *(Fernet(k) for k in keys[1:])])
         self._hash_keys = [_derive(k) for k in keys]
 
     def encrypt(self, value: str) -> str:
@@ -38,11 +39,7 @@ class Vault:
 
     def decrypt(self, token: str | bytes) -> str:
         """The plain value of a token made by encrypt() under any configured key."""
-        raw = token.encode("ascii") if isinstance(token, str) else token
-        try:
-            return self._fernet.decrypt(raw).decode("utf-8")
-        except InvalidToken:
-            raise PrivacyError("token does not decrypt with any configured DATA_KEY") from None
+        return self._open(self._fernet.decrypt, token).decode("utf-8")
 
     def digest(self, value: str) -> str:
         """The lookup hash of a value under the newest key (hex, 32 characters)."""
@@ -54,20 +51,23 @@ class Vault:
 
     def rotate(self, token: str | bytes) -> str:
         """The same value re-encrypted under the newest key."""
-        raw = token.encode("ascii") if isinstance(token, str) else token
-        try:
-            return self._fernet.rotate(raw).decode("ascii")
-        except InvalidToken:
-            raise PrivacyError("token does not decrypt with any configured DATA_KEY") from None
+        return self._open(self._fernet.rotate, token).decode("ascii")
 
     def is_current(self, token: str | bytes) -> bool:
         """True when the token is already encrypted under the newest key."""
-        raw = token.encode("ascii") if isinstance(token, str) else token
         try:
-            self._fernet._fernets[0].decrypt(raw)  # noqa: SLF001 - MultiFernet has no public probe
-        except InvalidToken:
+            self._open(self._newest.decrypt, token)
+        except PrivacyError:
             return False
         return True
+
+    @staticmethod
+    def _open(operation, token: str | bytes) -> bytes:
+        raw = token.encode("ascii") if isinstance(token, str) else token
+        try:
+            return operation(raw)
+        except InvalidToken:
+            raise PrivacyError("token does not decrypt with any configured DATA_KEY") from None
 
 
 def _derive(key: str) -> bytes:
