@@ -69,3 +69,8 @@ def sweep() -> str:
         settings.sms_validity + settings.receipt_timeout,
         dry_run=False,
     ).summary()
+
+
+def warm() -> None:
+    """Build the service now (in a worker's parent process, before it forks for jobs)."""
+    _built()
