@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from urllib.parse import urlsplit
 
@@ -91,16 +92,48 @@ def _start_timer() -> None:
     g.started = time.perf_counter()
 
 
+class _Latencies:
+    """Webhook answer times counted in this process and added to Redis about once a second,
+    so a USSD hop does not pay a Redis round trip for its own metric."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.batch: dict[str, dict[str, float]] = {}
+        self.flushed = time.monotonic()
+
+    def observe(self, endpoint: str, seconds: float) -> dict | None:
+        bucket = next((str(b) for b in LATENCY_BUCKETS if seconds <= b), "over")
+        with self.lock:
+            fields = self.batch.setdefault(endpoint, {})
+            fields[bucket] = fields.get(bucket, 0) + 1
+            fields["sum"] = fields.get("sum", 0.0) + seconds
+            if time.monotonic() - self.flushed < FLUSH_EVERY:
+                return None
+            return self.drain_locked()
+
+    def drain(self) -> dict:
+        with self.lock:
+            return self.drain_locked()
+
+    def drain_locked(self) -> dict:
+        batch, self.batch, self.flushed = self.batch, {}, time.monotonic()
+        return batch
+
+
+FLUSH_EVERY = 1.0
+_latencies = _Latencies()
+
+
 def _record_latency(response: Response) -> Response:
     started = g.pop("started", None)
     if started is not None and request.endpoint and request.endpoint.startswith("webhooks."):
-        elapsed = time.perf_counter() - started
-        try:
-            current_app.extensions["hamdam"].store.observe_latency(
-                request.endpoint.split(".", 1)[1], elapsed, LATENCY_BUCKETS
-            )
-        except (redis.ConnectionError, redis.TimeoutError):
-            pass  # a metric is never worth failing an answer (a USSD one above all)
+        endpoint = request.endpoint.split(".", 1)[1]
+        batch = _latencies.observe(endpoint, time.perf_counter() - started)
+        if batch:
+            try:
+                current_app.extensions["hamdam"].store.add_latencies(batch)
+            except (redis.ConnectionError, redis.TimeoutError):
+                pass  # a metric is never worth failing an answer (a USSD one above all)
     return response
 
 
@@ -108,6 +141,9 @@ def _record_latency(response: Response) -> Response:
 def metrics() -> Response:
     """Prometheus text format: queues, cases, alerts waiting, sends, webhook latency."""
     store = current_app.extensions["hamdam"].store
+    pending = _latencies.drain()  # this process's last second (others flush within one)
+    if pending:
+        store.add_latencies(pending)
     lines = [
         "# HELP hamdam_queue_jobs Jobs per RQ queue and registry.",
         "# TYPE hamdam_queue_jobs gauge",

@@ -103,49 +103,56 @@ class Service:
             log.warning("ussd: unusable phoneNumber (%s)", error)
             return Reply(ERROR_END, end=True)
         try:
-            if not self.store.ussd_lock(session):
+            try:
+                saved, last, reply = self.store.ussd_open(session)
+            except TimeoutError:
                 log.warning("ussd: session busy, answering neutrally")
                 return Reply(ERROR_END, end=True)
             try:
-                return self._ussd(session, phone, text)
-            finally:
+                return self._ussd(session, phone, text, saved, last, reply)
+            except Exception:
                 self.store.ussd_unlock(session)
+                raise
         except Exception:
             log.exception("ussd: step failed")
             return Reply(ERROR_END, end=True)
 
-    def _ussd(self, session: str, phone: str, text: str) -> Reply:
-        saved, last, reply = self.store.ussd_session(session)
+    def _ussd(
+        self, session: str, phone: str, text: str, saved: dict | None, last: str, reply: dict | None
+    ) -> Reply:
         digest = self.store.vault.digest(session + "\0" + text)
         if reply is not None and last == digest:
+            self.store.ussd_unlock(session)
             return Reply(reply["text"], end=reply["end"])  # the aggregator delivered it twice
         if saved is None:
-            result = self._first_hop(phone, text)
+            known, resume = self.store.ussd_first(phone)
+            result = self._first_hop(phone, text, known, resume)
         else:
+            known = saved.get("known")
             result = self._advance(phone, saved["menu"], _new_input(saved["text"], text))
-        if result.end:
-            self.store.keep_resumable(phone, None)
-        else:
-            self.store.keep_resumable(phone, result.state)
-        lang = result.state.get("lang")
-        if lang and self.store.phone_profile(phone).get("lang") != lang:
-            self.store.update_phone_profile(phone, lang=lang)
-        self.store.save_ussd_session(
-            session,
-            {"menu": result.state, "text": text},
+        # Her language is remembered (by keyed hash) once she has chosen one.
+        chosen = result.state.get("answers", {}).get("lang") or known
+        record = (
+            {"menu": result.state, "text": text, "known": chosen},
             digest,
             {"text": result.text, "end": result.end},
+        )
+        self.store.ussd_close(
+            session,
+            phone,
+            record,
             self.session_ttl,
+            resume=None if result.end else result.state,
+            lang=chosen if chosen != known else None,
         )
         return Reply(result.text, end=result.end)
 
-    def _first_hop(self, phone: str, text: str) -> engine.Step:
-        # Her language, once chosen, is remembered by the keyed hash of her number.
-        lang = self.store.phone_profile(phone).get("lang")
+    def _first_hop(
+        self, phone: str, text: str, lang: str | None, resume: dict | None
+    ) -> engine.Step:
         if text == "":
-            saved = self.store.resumable(phone)
-            if saved:
-                return engine.resume_screen(self.menus, saved)
+            if resume:
+                return engine.resume_screen(self.menus, resume)
             return engine.start(self.menus, lang, self.sources)
         # Our session record is gone (expired, or Redis restarted) but the aggregator's is not:
         # replay her inputs from the first screen, the path is deterministic.

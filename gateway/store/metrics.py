@@ -29,28 +29,34 @@ class MetricStore:
         raw = self.redis.hgetall(METRIC_SENDS)
         return {tuple(k.decode().split("|", 1)): int(v) for k, v in raw.items()}
 
-    def observe_latency(self, endpoint: str, seconds: float, buckets: tuple[float, ...]) -> None:
-        """Add one webhook answer time to its endpoint's histogram."""
-        key = METRIC_LATENCY.format(endpoint=endpoint)
+    def add_latencies(self, batch: dict[str, dict[str, float]]) -> None:
+        """Add counted webhook answer times: endpoint -> {bucket bound or 'over': n, 'sum': s}."""
         with self.redis.pipeline(transaction=False) as pipe:
-            for bound in buckets:
-                if seconds <= bound:
-                    pipe.hincrby(key, str(bound), 1)
-            pipe.hincrby(key, "+Inf", 1)
-            pipe.hincrbyfloat(key, "sum", seconds)
+            for endpoint, fields in batch.items():
+                key = METRIC_LATENCY.format(endpoint=endpoint)
+                for name, value in fields.items():
+                    if name == "sum":
+                        pipe.hincrbyfloat(key, name, value)
+                    else:
+                        pipe.hincrby(key, name, int(value))
             pipe.execute()
 
     def latency_histograms(self, buckets: tuple[float, ...]) -> dict[str, dict]:
-        """endpoint -> cumulative buckets, sum and count."""
+        """endpoint -> cumulative buckets (Prometheus style), sum and count."""
         out = {}
         prefix = METRIC_LATENCY.format(endpoint="")
         for key in self.redis.scan_iter(match=prefix + "*"):
             raw = {k.decode(): v.decode() for k, v in self.redis.hgetall(key).items()}
-            bounds = [*map(str, buckets), "+Inf"]
+            running, cumulative = 0, []
+            for bound in buckets:
+                running += int(raw.get(str(bound), 0))
+                cumulative.append((str(bound), running))
+            total = running + int(raw.get("over", 0))
+            cumulative.append(("+Inf", total))
             out[key.decode()[len(prefix) :]] = {
-                "buckets": [(b, int(raw.get(b, 0))) for b in bounds],
+                "buckets": cumulative,
                 "sum": float(raw.get("sum", 0)),
-                "count": int(raw.get("+Inf", 0)),
+                "count": total,
             }
         return out
 

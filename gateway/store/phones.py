@@ -86,34 +86,60 @@ class PhoneStore:
         return count <= limit
 
     # ---- USSD sessions -----------------------------------------------------------------------
-    def ussd_lock(self, session: str, wait: float = 2.0) -> bool:
-        """Take the per-session lock (waiting up to `wait` s); False if it stayed busy."""
-        key = USSD_LOCK.format(session=session)
+    # A hop costs three round trips at most: open (lock + read), first-hop lookups, close (write
+    # + unlock). The aggregator wants an answer well under a second, on a 2-core box.
+    def ussd_open(self, session: str, wait: float = 2.0) -> tuple[dict | None, str, dict | None]:
+        """Take the session's lock and read it: (saved state, digest of the last text, reply).
+
+        Raises TimeoutError when a duplicate delivery keeps the lock for `wait` seconds.
+        """
+        lock, key = USSD_LOCK.format(session=session), USSD_SESSION.format(session=session)
         deadline = time.monotonic() + wait
-        while not self.redis.set(key, "1", nx=True, px=5000):
+        while True:
+            with self.redis.pipeline(transaction=False) as pipe:
+                pipe.set(lock, "1", nx=True, px=5000)
+                pipe.hgetall(key)
+                locked, raw = pipe.execute()
+            if locked:
+                break
             if time.monotonic() > deadline:
-                return False
+                raise TimeoutError("USSD session stayed locked")
             time.sleep(0.01)
-        return True
-
-    def ussd_unlock(self, session: str) -> None:
-        """Release the per-session lock."""
-        self.redis.delete(USSD_LOCK.format(session=session))
-
-    def ussd_session(self, session: str) -> tuple[dict | None, str, dict | None]:
-        """The saved menu state, the digest of the last text handled, and the reply given to it."""
-        raw = self.redis.hgetall(USSD_SESSION.format(session=session))
         if not raw:
             return None, "", None
         state = json.loads(self.vault.decrypt(raw[b"enc:state"]))
         reply = json.loads(self.vault.decrypt(raw[b"enc:reply"]))
         return state, raw.get(b"last", b"").decode(), reply
 
-    def save_ussd_session(
-        self, session: str, state: dict, last: str, reply: dict, ttl: int
+    def ussd_unlock(self, session: str) -> None:
+        """Release the per-session lock (after a failure; ussd_close releases it otherwise)."""
+        self.redis.delete(USSD_LOCK.format(session=session))
+
+    def ussd_first(self, phone: str) -> tuple[str | None, dict | None]:
+        """Her remembered language and the state of a session she dropped, in one round trip."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hget(self._phone_key(phone), "lang")
+            pipe.get(RESUME.format(digest=self.vault.digest(phone)))
+            lang, token = pipe.execute()
+        return (
+            lang.decode() if lang else None,
+            json.loads(self.vault.decrypt(token)) if token else None,
+        )
+
+    def ussd_close(
+        self,
+        session: str,
+        phone: str,
+        record: tuple[dict, str, dict],
+        ttl: int,
+        resume: dict | None,
+        lang: str | None = None,
     ) -> None:
-        """Keep the menu state and the reply for this text (both encrypted) for `ttl` seconds."""
+        """Save the session (state, text digest, reply; encrypted), her resume point, a newly
+        chosen language, and release the lock, in one transaction."""
+        state, last, reply = record
         key = USSD_SESSION.format(session=session)
+        resume_key = RESUME.format(digest=self.vault.digest(phone))
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(
                 key,
@@ -124,20 +150,15 @@ class PhoneStore:
                 },
             )
             pipe.expire(key, ttl)
+            if resume is None:
+                pipe.delete(resume_key)
+            else:
+                pipe.set(resume_key, self.vault.encrypt(json.dumps(resume)), ex=RESUME_TTL)
+            if lang:
+                profile = {ENCRYPTED_FIELD + "phone": self.vault.encrypt(phone), "lang": lang}
+                pipe.hset(self._phone_key(phone), mapping=profile)
+            pipe.delete(USSD_LOCK.format(session=session))
             pipe.execute()
-
-    def resumable(self, phone: str) -> dict | None:
-        """The menu state of her dropped session, if she dials again within RESUME_TTL."""
-        token = self.redis.get(RESUME.format(digest=self.vault.digest(phone)))
-        return json.loads(self.vault.decrypt(token)) if token else None
-
-    def keep_resumable(self, phone: str, state: dict | None) -> None:
-        """Remember (or with None, forget) where her session stood, for a few minutes."""
-        key = RESUME.format(digest=self.vault.digest(phone))
-        if state is None:
-            self.redis.delete(key)
-        else:
-            self.redis.set(key, self.vault.encrypt(json.dumps(state)), ex=RESUME_TTL)
 
     # ---- key rotation -----------------------------------------------------------------------
     def rotate_keys(self) -> RotationReport:

@@ -1,0 +1,82 @@
+"""Drill: 100 concurrent deliveries of the same signed Twilio webhook open one case."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import requests
+from rq import Queue
+from twilio.request_validator import RequestValidator
+
+from bench.common import TWILIO
+from tests.drills.conftest import DrillGateway, wait_until
+
+pytestmark = [pytest.mark.drill, pytest.mark.timeout(180)]
+
+RECORDED = Path(__file__).resolve().parents[1] / "recorded" / "twilio" / "inbound_sms.json"
+DELIVERIES = 100
+
+
+@pytest.fixture
+def gateway(drill_redis, tmp_path):
+    running = DrillGateway(drill_redis.url, tmp_path / "gw")
+    yield running
+    running.stop()
+
+
+def test_one_case_for_a_hundred_concurrent_copies(gateway, drill_redis, report):
+    form = json.loads(RECORDED.read_text())
+    form.pop("_note")
+    signature = RequestValidator(TWILIO["TWILIO_AUTH_TOKEN"]).compute_signature(
+        gateway.env["PUBLIC_URL"] + "/sms/twilio", form
+    )
+    gate = threading.Barrier(DELIVERIES)
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def deliver():
+        gate.wait(30)  # every copy leaves at the same moment
+        try:
+            status = requests.post(
+                gateway.base + "/sms/twilio",
+                data=form,
+                headers={"X-Twilio-Signature": signature},
+                timeout=30,
+            ).status_code
+        except requests.RequestException:
+            status = 0
+        with lock:
+            statuses.append(status)
+
+    threads = [threading.Thread(target=deliver, daemon=True) for _ in range(DELIVERIES)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    took = time.monotonic() - started
+
+    client = drill_redis.client()
+    opened = client.zcard("hd:cases:open")
+    plans = [j for j in Queue("alerts", connection=client).job_ids if j.startswith("plan-")]
+    plans += [
+        j
+        for j in Queue("alerts", connection=client).finished_job_registry.get_job_ids()
+        if j.startswith("plan-")
+    ]
+    wait_until(lambda: len(gateway.twilio.sent) >= 2, 30)
+    time.sleep(3)
+    alerts = len(gateway.twilio.sent)
+    client.close()
+    report(f"{DELIVERIES} copies of MessageSid {form['MessageSid'][:10]}..., signed, at once")
+    report(f"answers: {dict(Counter(statuses))} in {took:.2f} s")
+    report(f"cases opened: {opened}; plan jobs: {len(set(plans))}; alerts sent: {alerts}")
+    assert Counter(statuses) == {200: DELIVERIES}
+    assert opened == 1
+    assert len(set(plans)) == 1
+    assert alerts == 2  # the two tier-1 group leaders of the default district, once each
