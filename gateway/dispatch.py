@@ -258,9 +258,15 @@ class Dispatcher:
             log.warning("message %s on %s: %s", mid, sender.name, result.error)
             self.store.count_send(sender.name, "error")
             self.store.set_message(mid, error=result.error)
-            if result.retryable and attempts <= len(self.timing.retry_delays):
+            if result.ambiguous:
+                # The provider may have the message: the retry asks it before anything else.
+                self.store.set_message(mid, inflight=sender.name)
+                raise RetryLater(f"{sender.name}: {result.error} (outcome unknown)")
+            last_route = index == len(self.senders) - 1
+            if result.retryable and last_route and attempts <= len(self.timing.retry_delays):
                 raise RetryLater(f"{sender.name}: {result.error}")
-            index += 1  # permanent, or this route is exhausted: fail over
+            # Permanent, exhausted, or another route can take it now: an alert should not wait.
+            index += 1
             self.store.set_message(mid, route_index=index)
         self.store.advance_message(mid, "failed")
         raise GiveUp(f"message {mid}: every route failed")

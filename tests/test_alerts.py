@@ -228,16 +228,62 @@ def test_done_closes_and_status_says_closed(app, twilio_fake):
     assert "closed" in ussd.press("2", ref).lower()
 
 
-def test_provider_500_is_retried_and_delivered_once(app, twilio_fake, android_fake):
+@pytest.fixture
+def twilio_only(env, monkeypatch):
+    from workers import jobs
+
+    single = {**env, "SMS_ROUTES": "twilio"}
+    for name, value in single.items():
+        monkeypatch.setenv(name, value)
+    jobs._built.cache_clear()
+    yield create_app(Settings.from_env(single))
+    jobs._built.cache_clear()
+
+
+def test_provider_500_is_retried_and_delivered_once(twilio_only, twilio_fake):
+    twilio_fake.fail_next(500, {"code": 20500}, times=2)
+    ask_for_help(twilio_only, consent="1")
+    work(twilio_only)
+    assert twilio_fake.sent == []
+    retry_due(twilio_only)
+    assert recipients(twilio_fake) == [GROUP_1, GROUP_2]
+    retry_due(twilio_only)
+    assert recipients(twilio_fake) == [GROUP_1, GROUP_2]  # no second copy
+
+
+def test_provider_500_fails_over_at_once_to_a_second_route(app, twilio_fake, android_fake):
     twilio_fake.fail_next(500, {"code": 20500}, times=2)
     ask_for_help(app, consent="1")
-    work(app)
+    work(app)  # no waiting for a retry: the Android route takes both alerts now
     assert twilio_fake.sent == []
+    assert recipients(android_fake) == [GROUP_1, GROUP_2]
     retry_due(app)
-    assert recipients(twilio_fake) == [GROUP_1, GROUP_2]
-    assert android_fake.sent == []
-    retry_due(app)
-    assert recipients(twilio_fake) == [GROUP_1, GROUP_2]  # no second copy
+    assert twilio_fake.sent == [] and len(android_fake.sent) == 2
+
+
+def test_read_timeout_is_checked_with_the_provider_before_any_resend(app, android_fake):
+    from gateway.channels.base import Outbound, SendResult
+
+    store = app.extensions["hamdam"].store
+    dispatcher = app.extensions["hamdam"].service.dispatcher
+
+    class SlowTwilio:
+        name = "twilio"
+        calls = 0
+
+        def send(self, message: Outbound) -> SendResult:
+            SlowTwilio.calls += 1
+            return SendResult(ok=False, retryable=True, error="ReadTimeout", ambiguous=True)
+
+        def find(self, message: Outbound, since: float) -> str | None:
+            return "SMrecovered"  # the provider did get it
+
+    dispatcher.senders[0] = SlowTwilio()
+    store.create_message("mtimeout", GROUP_1, "#1234: test", purpose="details", case="x")
+    with pytest.raises(Exception, match="outcome unknown"):
+        dispatcher.deliver("mtimeout")
+    assert dispatcher.deliver("mtimeout") == "sent (recovered)"
+    assert SlowTwilio.calls == 1 and android_fake.sent == []
 
 
 def test_permanent_error_fails_over_to_the_next_route(app, twilio_fake, android_fake):
@@ -300,8 +346,9 @@ def test_android_status_events_and_unknown_after_timeout(app, twilio_fake, andro
     assert store.message(first.id)["state"] == "delivered"
 
 
-def test_alert_for_a_taken_case_is_dropped_not_sent(app, twilio_fake):
+def test_alert_for_a_taken_case_is_dropped_not_sent(app, twilio_fake, android_fake):
     twilio_fake.fail_next(500, times=2)
+    android_fake.fail_next(500, times=2)
     ref = ask_for_help(app, consent="1")
     work(app)  # both alerts wait for a retry
     store = app.extensions["hamdam"].store

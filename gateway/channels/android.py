@@ -125,7 +125,12 @@ class AndroidSender:
         try:
             response = self.session.post(f"{self.url}/messages", json=payload, timeout=HTTP_TIMEOUT)
         except requests.RequestException as error:
-            return SendResult(ok=False, retryable=True, error=f"android {type(error).__name__}")
+            return SendResult(
+                ok=False,
+                retryable=True,
+                error=f"android {type(error).__name__}",
+                ambiguous=isinstance(error, requests.ReadTimeout),
+            )
         if response.status_code in (200, 201, 202):
             return SendResult(ok=True, provider_id=message.message_id)
         retryable = response.status_code >= 500 or response.status_code == 429

@@ -43,6 +43,7 @@ class SendResult:
     provider_id: str = ""
     retryable: bool = False
     error: str = ""
+    ambiguous: bool = False  # the request may have reached the provider (a read timeout)
 
 
 # Message states, ranked so a status update never moves a message backwards.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import requests
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
@@ -132,7 +133,12 @@ class TwilioSender:
                 ok=False, retryable=retryable, error=f"twilio {error.status}/{error.code}"
             )
         except (TwilioException, OSError) as error:
-            return SendResult(ok=False, retryable=True, error=f"twilio {type(error).__name__}")
+            return SendResult(
+                ok=False,
+                retryable=True,
+                error=f"twilio {type(error).__name__}",
+                ambiguous=isinstance(error, requests.ReadTimeout),
+            )
         return SendResult(ok=True, provider_id=created.sid)
 
     def find(self, message: Outbound, since: float) -> str | None:
