@@ -13,8 +13,15 @@ from workers import jobs
 
 
 class Worker(rq.Worker):
-    """rq.Worker that warms the job context before it starts taking jobs."""
+    """rq.Worker that warms the job context before taking jobs and wakes for maintenance."""
 
     def work(self, *args, **kwargs):
         jobs.warm()
         return super().work(*args, **kwargs)
+
+    @property
+    def dequeue_timeout(self) -> int:
+        # An idle worker blocks in its dequeue for worker_ttl - 15 s (405 s by default), and
+        # maintenance, which recovers the jobs of a killed worker, runs only between dequeues;
+        # waking at the maintenance interval makes --maintenance-interval mean what it says.
+        return max(1, min(super().dequeue_timeout, self.maintenance_interval))
