@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip install --disable-pip-version-check --quiet -c constraints.txt
 
-.PHONY: run test lint fix clean help browser
+.PHONY: run test lint fix clean help browser bench drills
 .DEFAULT_GOAL := help
 
 help:  ## list the targets
@@ -42,6 +42,15 @@ browser:  ## install Debian's chromium for the browser tests if missing (needs r
 test: lint browser  ## lint, then the whole test suite against a real Redis
 	@$(PY) -m pytest; status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$status
+
+bench: $(VENV)/.dev  ## benchmarks beside same-run baselines, writes bench/results.json (needs wrk)
+	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+	  && { apt-get update -qq >/dev/null 2>&1; apt-get install -y -qq wrk >/dev/null 2>&1; }; } \
+	  || true
+	@$(PY) -m bench.run $(BENCH_ARGS)
+
+drills: $(VENV)/.dev  ## failure drills against the Procfile's processes (about 10-20 minutes)
+	@$(PY) -m pytest tests/drills --drills
 
 fix: $(VENV)/.dev  ## apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .

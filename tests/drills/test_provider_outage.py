@@ -74,10 +74,6 @@ def test_alerts_arrive_once_after_the_outage(tmp_path, drill_redis, report):
     assert all(n == 1 for n in copies.values()), copies
 
 
-# Known gap: Dispatcher.deliver retries a retryable error on the same route until its delays
-# are used up, and only then fails over. strict: once it fails over at once, this XPASSes and
-# fails, and the marker must go.
-@pytest.mark.xfail(strict=True, reason="deliver() waits out SEND_RETRY_DELAYS before failover")
 def test_second_route_takes_over_instead_of_waiting(tmp_path, drill_redis, report):
     gateway = start(tmp_path, drill_redis, android=True)
     try:

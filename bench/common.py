@@ -1,0 +1,236 @@
+"""Shared pieces of the bench: server processes, CPU accounting, a generated directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import psutil
+import requests
+
+from config.settings import ROOT
+from gateway.localredis import free_port
+from tests.processes import procfile, wait_for
+
+HZ = os.sysconf("SC_CLK_TCK")
+# The Twilio route pointed at tests/fakes.py FakeTwilio (its URL is added per run).
+TWILIO = {
+    "SMS_ROUTES": "twilio",
+    "TWILIO_ACCOUNT_SID": "AC00000000000000000000000000000000",
+    "TWILIO_AUTH_TOKEN": "twilio-bench-auth-token",
+    "TWILIO_FROM": "+15005550006",
+    "SEND_RATE": "1000",  # the highest allowed: the route's rate limit is not what is measured
+}
+GATEWAY_APP = "'gateway.app:create_app()'"
+BARE_APP = "bench.bare:app"
+
+
+def web_command(app: str = GATEWAY_APP) -> str:
+    """The Procfile's web line, serving `app` instead of the gateway when asked."""
+    command = procfile()["web"]
+    if GATEWAY_APP not in command:
+        raise RuntimeError(f"Procfile web line no longer serves {GATEWAY_APP}: {command}")
+    return command.replace(GATEWAY_APP, app)
+
+
+class Web:
+    """One gunicorn started from the Procfile's web line (the worker is left out on purpose)."""
+
+    def __init__(self, env: dict[str, str], log: Path, app: str = GATEWAY_APP):
+        self.port = free_port()
+        self.env = {
+            **env,
+            "PORT": str(self.port),
+            "HOST": "127.0.0.1",
+            "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"],
+            "PYTHONUNBUFFERED": "1",
+        }
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        with log.open("w") as out:
+            self.proc = subprocess.Popen(
+                ["sh", "-c", f"exec {web_command(app)}"],
+                cwd=ROOT,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        wait_for(self._ready, 30, f"gunicorn serving {app} (log: {log})")
+
+    def _ready(self) -> bool:
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {self.proc.returncode}; see {self.log}")
+        try:
+            return requests.get(self.url + "/healthz", timeout=2).status_code == 200
+        except requests.ConnectionError:
+            return False
+
+    def pids(self) -> list[int]:
+        """The master and its workers."""
+        try:
+            master = psutil.Process(self.proc.pid)
+            return [master.pid] + [c.pid for c in master.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
+    def stop(self) -> None:
+        """SIGTERM the process group, SIGKILL what lingers."""
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+
+
+def box_busy() -> float:
+    """Busy CPU seconds of the whole machine since boot (every core)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return (sum(values) - values[3] - values[4]) / HZ
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds of these processes (dead ones count as zero)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            times = psutil.Process(pid).cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def wait_quiet(limit: float = 15.0, cores: float = 0.25) -> float:
+    """Wait (up to `limit` s) for a 1 s window with less than `cores` busy; the last load seen."""
+    deadline = time.monotonic() + limit
+    while True:
+        before = box_busy()
+        time.sleep(1.0)
+        load = box_busy() - before
+        if load < cores or time.monotonic() > deadline:
+            return load
+
+
+def percentile(samples: list[float], p: float) -> float:
+    """Nearest-rank percentile (0 for no samples)."""
+    if not samples:
+        return 0.0
+    ordered = sorted(samples)
+    rank = max(1, min(len(ordered), round(p / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+BENCH_DISTRICTS = 40
+
+
+def write_directory(path: Path, districts: int = BENCH_DISTRICTS) -> list[str]:
+    """A directory of `districts` districts with two tier-1 group leaders each; their ids."""
+    # The example directory's first district has two group leaders, and the gateway sends one
+    # phone at most 30 SMS an hour (loop protection): 200 cases need their alerts spread.
+    ids = [f"bd{k:02d}" for k in range(1, districts + 1)]
+    lines = [
+        "organisations:",
+        "  - id: bench",
+        '    name: "Bench network"',
+        "    duty_officer: bench-duty",
+        f"    default_district: {ids[0]}",
+        "districts:",
+    ]
+    for k, district in enumerate(ids, 1):
+        names = json.dumps({lang: f"D{k:02d}" for lang in ("tg", "ru", "uz", "en")})
+        lines += [f"  - id: {district}", "    organisation: bench", f"    names: {names}"]
+    lines += [
+        "responders:",
+        "  - id: bench-duty",
+        '    name: "Duty"',
+        '    phone: "+992900049999"',
+        "    role: duty",
+        "    tier: 2",
+        "    languages: [en]",
+    ]
+    for k, district in enumerate(ids, 1):
+        for r in (1, 2):
+            lines += [
+                f"  - id: {district}-group-{r}",
+                f'    name: "Leader {k}.{r}"',
+                f'    phone: "+99290004{k:02d}{r:02d}"',
+                "    role: group",
+                "    tier: 1",
+                "    languages: [en]",
+                f"    districts: [{district}]",
+            ]
+    path.write_text("\n".join(lines) + "\n")
+    return ids
+
+
+_OPTION = re.compile(r"^(\d+) (.+)$")
+
+
+def option_for(screen: str, label: str) -> str | None:
+    """The number to press for `label` on a CON screen, or None when it is not on this page."""
+    for line in screen.splitlines():
+        found = _OPTION.match(line.strip())
+        if found and found.group(2) == label:
+            return found.group(1)
+    return None
+
+
+def help_request(
+    http: requests.Session, url: str, phone: str, label: str, strict: bool = True
+) -> tuple[str | None, float]:
+    """Walk the English help flow to district `label`; the reference and when the submit began."""
+    # Not strict: an answer without a reference (the neutral error screen, a refused
+    # connection) gives None instead of an exception.
+    session, inputs = "ATUid_" + uuid.uuid4().hex, []
+    plan = {
+        "English": "4",
+        "Ask for advice": "1",
+        "What is it about": "2",
+        "Who may be told": "1",
+        "safe to call": "1",
+        "neutral SMS": "1",
+    }
+    body, submitted = "", 0.0
+    for _ in range(30):  # bounded: the flow has eight screens plus district pages
+        form = {
+            "sessionId": session,
+            "serviceCode": "*384#",
+            "phoneNumber": phone,
+            "networkCode": "43612",
+            "text": "*".join(inputs),
+        }
+        try:
+            body = http.post(url, data=form, timeout=10).text
+        except requests.RequestException:
+            if strict:
+                raise
+            return None, submitted
+        if body.startswith("END "):
+            break
+        screen = body[4:]
+        if "Your district" in screen:
+            key = option_for(screen, label) or "00"
+        else:
+            key = next((v for k, v in plan.items() if k in screen), None)
+            if key is None:
+                if not strict:
+                    return None, submitted
+                raise RuntimeError(f"unexpected screen: {body!r}")
+        if "neutral SMS" in screen:
+            submitted = time.time()
+        inputs.append(key)
+    if not body.startswith("END ") or not body.split()[-1].isdigit():
+        if not strict:
+            return None, submitted
+        raise RuntimeError(f"help flow did not end with a reference: {body!r}")
+    return body.split()[-1], submitted
