@@ -7,7 +7,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -15,9 +14,8 @@ from pathlib import Path
 import psutil
 import requests
 
-from config.settings import ROOT
 from gateway.localredis import free_port
-from tests.processes import procfile, wait_for
+from tests.processes import process_env, procfile, spawn, wait_for
 
 HZ = os.sysconf("SC_CLK_TCK")
 # The Twilio route pointed at tests/fakes.py FakeTwilio (its URL is added per run).
@@ -45,24 +43,10 @@ class Web:
 
     def __init__(self, env: dict[str, str], log: Path, app: str = GATEWAY_APP):
         self.port = free_port()
-        self.env = {
-            **env,
-            "PORT": str(self.port),
-            "HOST": "127.0.0.1",
-            "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"],
-            "PYTHONUNBUFFERED": "1",
-        }
+        self.env = process_env(env, self.port)
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
-        with log.open("w") as out:
-            self.proc = subprocess.Popen(
-                ["sh", "-c", f"exec {web_command(app)}"],
-                cwd=ROOT,
-                env=self.env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        self.proc = spawn(web_command(app), self.env, log)
         wait_for(self._ready, 30, f"gunicorn serving {app} (log: {log})")
 
     def _ready(self) -> bool:

@@ -34,32 +34,42 @@ def wait_for(check, timeout: float = 30.0, what: str = "condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def process_env(env: dict[str, str], port: int) -> dict[str, str]:
+    """The environment a Procfile process gets here: loopback, the virtualenv first on PATH."""
+    return {
+        **env,
+        "PORT": str(port),
+        "HOST": "127.0.0.1",
+        "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"],
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def spawn(command: str, env: dict[str, str], log: Path) -> subprocess.Popen:
+    """Run a Procfile command line in its own process group, output to `log`."""
+    with log.open("w") as out:
+        return subprocess.Popen(
+            ["sh", "-c", f"exec {command}"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
 class Processes:
     """Web and worker from the Procfile with the given environment; logs under `var/logs`."""
 
     def __init__(self, env: dict[str, str], var: Path):
         self.port = int(env.get("PORT") or free_port())
-        self.env = {
-            **env,
-            "PORT": str(self.port),
-            "HOST": "127.0.0.1",
-            "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"],
-            "PYTHONUNBUFFERED": "1",
-        }
+        self.env = process_env(env, self.port)
         self.base = f"http://127.0.0.1:{self.port}"
         self.logs = var / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.procs: dict[str, subprocess.Popen] = {}
         for name, command in procfile().items():
-            with (self.logs / f"{name}.log").open("w") as out:
-                self.procs[name] = subprocess.Popen(
-                    ["sh", "-c", f"exec {command}"],
-                    cwd=ROOT,
-                    env=self.env,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
+            self.procs[name] = spawn(command, self.env, self.logs / f"{name}.log")
         client = redis.Redis.from_url(self.env["REDIS_URL"])
         wait_for(self._healthy, 30, "web /healthz")
         wait_for(lambda: Worker.all(connection=client), 30, "an RQ worker")

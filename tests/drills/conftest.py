@@ -19,11 +19,10 @@ import redis
 import requests
 
 from bench.common import TWILIO, help_request, write_directory
-from config.settings import ROOT
 from gateway import localredis
 from tests.conftest import make_env
 from tests.fakes import FakeAndroid, FakeTwilio
-from tests.processes import Processes, procfile
+from tests.processes import Processes, procfile, spawn
 
 HERE = Path(__file__).parent
 ENABLE_ENV = "HAMDAM_DRILLS"
@@ -150,15 +149,7 @@ class DrillGateway(Processes):
         """Another worker from the Procfile line, as a platform restarts a dead process."""
         self.spare += 1
         name = f"worker-{self.spare}"
-        with (self.logs / f"{name}.log").open("w") as out:
-            proc = subprocess.Popen(
-                ["sh", "-c", f"exec {procfile()['worker']}"],
-                cwd=ROOT,
-                env=self.env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        proc = spawn(procfile()["worker"], self.env, self.logs / f"{name}.log")
         self.procs[name] = proc
         return proc
 
