@@ -12,14 +12,17 @@ from config.settings import ROOT, Settings
 from gateway import localredis
 from gateway.privacy import new_key
 
-# The machine's Redis is used when it answers, on a database of its own so a developer's data in
-# db 0 is never flushed; otherwise a throwaway redis-server is started for the session.
-TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# A throwaway redis-server of the test session's own, so no test ever flushes a database that
+# someone else may be using (and two suites on one machine never take each other's RQ jobs).
+# TEST_REDIS_URL is an opt-in for a Redis you own: its database is flushed before every test.
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
 
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory) -> str:
-    if localredis.reachable(TEST_REDIS_URL):
+    if TEST_REDIS_URL:
+        if not localredis.reachable(TEST_REDIS_URL):
+            pytest.exit(f"TEST_REDIS_URL={TEST_REDIS_URL} does not answer", returncode=2)
         yield TEST_REDIS_URL
         return
     port = localredis.free_port()
