@@ -32,7 +32,13 @@ def gateway(redis_url, redis_client, tmp_path, monkeypatch):
     from workers import jobs
 
     def build(*data_keys: str):
-        env = make_env(redis_url, tmp_path, DATA_KEY=",".join(data_keys), TWILIO_AUTH_TOKEN=TOKEN)
+        env = make_env(
+            redis_url,
+            tmp_path,
+            DATA_KEY=",".join(data_keys),
+            TWILIO_AUTH_TOKEN=TOKEN,
+            SEND_RATE="1000",  # the worker also sends the alerts: not what is measured here
+        )
         for name, value in env.items():
             monkeypatch.setenv(name, value)  # the worker's jobs read the same environment
         jobs._built.cache_clear()
@@ -239,3 +245,28 @@ def test_keys_rotate_reports_lookups(gateway, redis_client):
     assert "re-keyed 1 phone profiles and 2 other lookups" in output  # case limit, dedupe
     again = Store(redis_client, Vault([new])).rotate_keys()
     assert (again.fields, again.rekeyed, again.lookups) == (0, 0, 0)  # nothing left to do
+
+
+def test_cases_opened_at_once_are_all_listed_and_all_purged(gateway, redis_client):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gateway import cases
+
+    app = gateway(new_key())
+    store = app.extensions["hamdam"].store
+    answers = {"kind": "callback", "district": "vakhsh", "consent": "group", "call": "any"}
+
+    def open_one(n: int) -> None:
+        case_id = uuid.uuid4().hex
+        ref = store.reserve_ref(case_id)
+        case = cases.new_case(
+            id=case_id, ref=ref, answers=answers, channel="sms", lang="tg", now=time.time()
+        )
+        store.open_case(case, SURVIVOR)
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(open_one, range(24)))
+    assert len(store.phone_profile(SURVIVOR)["cases"].split(",")) == 24  # none overwritten
+    sms(app, "STOP")
+    run_worker(app)
+    assert_all_purged(redis_client, expected=24)
