@@ -270,3 +270,16 @@ def test_cases_opened_at_once_are_all_listed_and_all_purged(gateway, redis_clien
     sms(app, "STOP")
     run_worker(app)
     assert_all_purged(redis_client, expected=24)
+
+
+def test_rotation_does_not_make_every_responder_phone_look_changed(gateway, redis_client):
+    old, new = new_key(), new_key()
+    before = gateway(old)
+    assert before.test_cli_runner().invoke(args=["directory", "reload"]).exit_code == 0
+    output = rotate(gateway(new, old))
+    after = gateway(new)
+    result = after.test_cli_runner().invoke(args=["directory", "reload"])
+    assert result.exit_code == 0, result.output
+    assert "0 changes recorded" in result.output
+    found = after.extensions["hamdam"].service.directory
+    assert f"and {len(found.responders)} other lookups" in output

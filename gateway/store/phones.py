@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import redis
 
 from gateway.store.keys import (
+    DIRECTORY_SNAPSHOT,
     ENCRYPTED_FIELD,
     PHONE,
     PREFIX,
@@ -223,11 +225,15 @@ class PhoneStore:
             pipe.execute()
 
     # ---- key rotation -----------------------------------------------------------------------
-    def rotate_keys(self) -> RotationReport:
+    def rotate_keys(self, responders: Mapping[str, str] | None = None) -> RotationReport:
         """Re-encrypt every encrypted value under the newest key and move every key named by a
         keyed hash (phone profiles, rate limits, resume points, inbound dedupe) to the newest
-        key's hash, so that STOPs, limits and dedupe survive the removal of the old key."""
-        records = fields = rekeyed = lookups = 0
+        key's hash, so that STOPs, limits and dedupe survive the removal of the old key.
+
+        `responders` (id -> phone, from the directory) re-hashes the phones of the directory
+        snapshot, so the next `directory reload` does not report every phone as changed."""
+        records = fields = rekeyed = 0
+        lookups = self._rekey_snapshot(responders or {})
         for key in self.redis.scan_iter(match=PREFIX + "*", count=500):
             kind = self.redis.type(key)
             name = key.decode()
@@ -251,6 +257,28 @@ class PhoneStore:
             elif name.startswith(_head(USSD_SESSION)):
                 lookups += self._rekey_session(name)
         return RotationReport(records=records, fields=fields, rekeyed=rekeyed, lookups=lookups)
+
+    def _rekey_snapshot(self, responders: Mapping[str, str]) -> int:
+        with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    pipe.watch(DIRECTORY_SNAPSHOT)
+                    raw = pipe.get(DIRECTORY_SNAPSHOT)
+                    if not raw:
+                        return 0
+                    snapshot, moved = json.loads(raw), 0
+                    for rid, entry in snapshot.get("responders", {}).items():
+                        phone = responders.get(rid)
+                        if phone and entry.get("phone") in self.vault.digests(phone)[1:]:
+                            entry["phone"] = self.vault.digest(phone)  # same phone, new hash
+                            moved += 1
+                    pipe.multi()
+                    if moved:
+                        pipe.set(DIRECTORY_SNAPSHOT, json.dumps(snapshot, sort_keys=True))
+                    pipe.execute()
+                    return moved
+                except redis.WatchError:
+                    continue
 
     def _rekey_phone(self, key: str) -> int:
         token = self.redis.hget(key, ENCRYPTED_FIELD + "phone")
