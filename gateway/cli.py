@@ -77,12 +77,16 @@ keys_group = AppGroup("keys", help="Manage the encryption keys of survivors' dat
 
 @keys_group.command("rotate")
 def keys_rotate() -> None:
-    """Re-encrypt every stored record under the first key of DATA_KEY and re-key lookups."""
-    store = current_app.extensions["hamdam"].store
-    report = store.rotate_keys()
+    """Re-encrypt every stored record under the first key of DATA_KEY and re-key lookups:
+    phone profiles (her STOP), rate limits, resume points, inbound dedupe and the responders'
+    phones in the directory's change history."""
+    context = current_app.extensions["hamdam"]
+    phones = {r.id: r.phone for r in context.service.directory.responders.values()}
+    report = context.store.rotate_keys(phones)
     click.echo(
         f"rotated {report.fields} fields in {report.records} records; "
-        f"re-keyed {report.rekeyed} phone profiles. Older keys can now be removed from DATA_KEY."
+        f"re-keyed {report.rekeyed} phone profiles and {report.lookups} other lookups. "
+        "Older keys can now be removed from DATA_KEY."
     )
 
 

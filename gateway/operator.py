@@ -164,6 +164,14 @@ def metrics() -> Response:
     for (route, state), count in sorted(store.send_counts().items()):
         lines.append(f'hamdam_sends_total{{route="{route}",state="{state}"}} {count}')
     lines += [
+        "# HELP hamdam_inbound_dropped_total Inbound SMS dropped unhandled, by channel and reason.",
+        "# TYPE hamdam_inbound_dropped_total counter",
+    ]
+    for (channel, reason), count in sorted(store.inbound_dropped_counts().items()):
+        lines.append(
+            f'hamdam_inbound_dropped_total{{channel="{channel}",reason="{reason}"}} {count}'
+        )
+    lines += [
         "# HELP hamdam_webhook_seconds Time to answer a webhook.",
         "# TYPE hamdam_webhook_seconds histogram",
     ]

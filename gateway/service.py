@@ -189,8 +189,18 @@ class Service:
     # ---- cases ---------------------------------------------------------------------------------
     def open_case(self, phone: str, answers: dict, channel: str, lang: str) -> str | None:
         """Open a case for her and enqueue its alerts; the reference, or None over her limit."""
-        if not self.store.within_rate("case", phone, self.limits.cases_per_hour):
+        count = self.store.rate_count("case", phone)
+        if count > self.limits.cases_per_hour:
             log.warning("case limit reached for a phone; no case opened")
+            self.store.count_inbound_dropped(channel, "case_limit")
+            if count == self.limits.cases_per_hour + 1:  # once per phone and hour
+                self.store.audit(
+                    "case_refused",
+                    reason="case limit",
+                    channel=channel,
+                    sender=self.store.phone_digest(phone),
+                    limit=str(self.limits.cases_per_hour),
+                )
             return None
         case_id = uuid.uuid4().hex
         ref = self.store.reserve_ref(case_id)
@@ -224,12 +234,51 @@ class Service:
         except PhoneError as error:
             log.warning("%s: unusable sender (%s)", inbound.channel, error)
             return ""
-        if not self.store.within_rate("sms", phone, self.limits.sms_per_hour):
-            log.warning("%s: inbound limit reached for a phone", inbound.channel)
-            return ""
         command = keywords.parse(inbound.text, self.code_words)
+        if not self._exempt_from_limit(phone, command):
+            count = self.store.rate_count("sms", phone)
+            if count > self.limits.sms_per_hour:
+                self._drop_over_limit(
+                    phone, command, inbound, first=count == self.limits.sms_per_hour + 1
+                )
+                return ""
         handler = self._sms_handlers.get(command.name, Service._sms_text)
         return handler(self, phone, command, inbound)
+
+    def _exempt_from_limit(self, phone: str, command: keywords.Command) -> bool:
+        """Her HELP and STOP, and a registered responder's command for a case they were alerted
+        for (the first time it comes), are never dropped by the inbound limit. Anything else
+        counts against it: so a sender spoofing a responder's number cannot mute them, yet can
+        neither guess references nor have the same answer repeated (and answered) unbounded."""
+        if command.name in ("help", "code", "stop", "delete"):
+            return True  # a case has its own limit; a STOP is idempotent and must never be lost
+        if command.name not in ("accept", "decline", "done"):
+            return False
+        responder = self.directory.by_phone(phone)
+        if responder is None:
+            return False
+        case = self.store.case_by_ref(command.ref)
+        if case is None or responder.id not in self.store.alerted(case.id):
+            return False
+        return self.store.first_command(responder.id, command.name, case.id)
+
+    def _drop_over_limit(
+        self, phone: str, command: keywords.Command, inbound: Inbound, first: bool
+    ) -> None:
+        # Never silent: counted always, audited once per phone and window (a flood must not
+        # flood the audit trail too), with the keyed hash of the number, never the number.
+        log.warning("%s: inbound limit reached for a phone; message dropped", inbound.channel)
+        self.store.count_inbound_dropped(inbound.channel, "rate_limit")
+        if first:
+            self.store.audit(
+                "inbound_dropped",
+                reason="rate limit",
+                channel=inbound.channel,
+                command=command.name,
+                sender=self.store.phone_digest(phone),
+                limit=str(self.limits.sms_per_hour),
+                responder="yes" if self.directory.by_phone(phone) else "no",
+            )
 
     def _sms_responder(self, phone: str, command: keywords.Command, inbound: Inbound) -> str:
         responder = self.directory.by_phone(phone)
@@ -245,9 +294,16 @@ class Service:
         return ""
 
     def _sms_stop(self, phone: str, command: keywords.Command, inbound: Inbound) -> str:
-        self.store.suppress(phone)
-        self.store.schedule_purge(phone)
-        self.store.audit("consent_withdrawn", command=command.name, channel=inbound.channel)
+        again = self.store.suppressed(phone)
+        case_ids = self.store.withdraw_consent(phone, self.clock())
+        if again and not case_ids:
+            return ""  # a repeat that changed nothing: not audited again (a flood stays small)
+        self.store.audit(
+            "consent_withdrawn",
+            command=command.name,
+            channel=inbound.channel,
+            cases=str(len(case_ids)),
+        )
         return ""
 
     def _sms_help(self, phone: str, command: keywords.Command, inbound: Inbound) -> str:

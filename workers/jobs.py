@@ -53,8 +53,13 @@ def expire_receipt(message_id: str) -> str:
     return _service().dispatcher.expire_receipt(message_id)
 
 
+def purge_cases(case_ids: list[str]) -> int:
+    """Purge her number and words from the cases her STOP found; returns cases purged."""
+    return _service().store.purge_cases(case_ids)
+
+
 def purge_phone(digest: str) -> int:
-    """Purge the personal data of the phone with this keyed hash; returns cases touched."""
+    """Purge jobs enqueued by older versions (by her phone's keyed hash); returns cases purged."""
     return _service().store.purge_phone(digest)
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterable
 from typing import Any
 
+import redis
 from rq import Queue, Retry
 
 from gateway.cases import Case, candidate_refs
@@ -15,12 +17,14 @@ from gateway.store.keys import (
     CLOSED_COUNT,
     CLOSED_REF,
     DECLINED,
+    ENCRYPTED_FIELD,
     OPEN_CASES,
     PHONE,
     REF,
     RESUME,
     TAKEN_CASES,
 )
+from gateway.store.phones import KEPT_AFTER_STOP
 
 # Escalation: move an open case to the next tier only from the tier before it.
 MOVE_TIER = """
@@ -51,6 +55,15 @@ redis.call('ZREM', KEYS[4], ARGV[1])
 redis.call('INCR', KEYS[5])
 return 1
 """
+# Her number and words out of a case, atomically (a note written meanwhile cannot slip past).
+PURGE_CASE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+for _, name in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if string.sub(name, 1, 4) == 'enc:' then redis.call('HDEL', KEYS[1], name) end
+end
+redis.call('HSET', KEYS[1], 'purged', '1')
+return 1
+"""
 
 
 class CaseStore:
@@ -68,32 +81,66 @@ class CaseStore:
         raise RuntimeError("no free reference after many tries")
 
     def open_case(self, case: Case, phone: str) -> None:
-        """Store the case with her number encrypted and enqueue its alert planning, atomically."""
+        """Store the case with her number encrypted, add it to her phone's profile and enqueue
+        its alert planning, in one transaction: a STOP sees either no case or a listed one.
+
+        A case whose opening overlapped her STOP (it was created no later than the STOP) is
+        stored already purged: without her number, still alerted."""
         queue = Queue("alerts", connection=self.redis)
         key = CASE.format(id=case.id)
+        profiles = self._phone_keys(phone)
         with self.redis.pipeline(transaction=True) as pipe:
-            pipe.multi()  # explicit, because RQ's enqueue expects a pipeline already in MULTI
-            pipe.hset(
-                key,
-                mapping={**case.to_fields(), "tier": -1, "enc:phone": self.vault.encrypt(phone)},
-            )
-            pipe.zadd(OPEN_CASES, {case.id: case.created})
-            queue.enqueue_call(
-                "workers.jobs.plan_alerts",
-                args=(case.id,),
-                job_id=f"plan-{case.id}",
-                description=f"plan alerts for case {case.ref}",
-                timeout=60,
-                retry=Retry(max=3, interval=[5, 30, 120]),
-                failure_ttl=30 * 86400,
-                pipeline=pipe,
-            )
-            pipe.execute()
-        profile = self.phone_profile(phone)
-        cases = [c for c in profile.get("cases", "").split(",") if c] + [case.id]
-        self.update_phone_profile(
-            phone, district=case.district, last_case=case.id, cases=",".join(cases[-20:])
-        )
+            while True:
+                try:
+                    pipe.watch(*profiles)
+                    profile = self._phone_key(phone)
+                    listed, stop_at = pipe.hmget(profile, "cases", "stop_at")
+                    stopped = stop_at is not None and float(stop_at) >= case.created
+                    fields = {**case.to_fields(), "tier": -1}
+                    if stopped:
+                        fields["purged"] = "1"
+                    else:
+                        fields["enc:phone"] = self.vault.encrypt(phone)
+                    pipe.multi()  # explicit, because RQ's enqueue expects a pipeline in MULTI
+                    pipe.hset(key, mapping=fields)
+                    pipe.zadd(OPEN_CASES, {case.id: case.created})
+                    queue.enqueue_call(
+                        "workers.jobs.plan_alerts",
+                        args=(case.id,),
+                        job_id=f"plan-{case.id}",
+                        description=f"plan alerts for case {case.ref}",
+                        timeout=60,
+                        retry=Retry(max=3, interval=[5, 30, 120]),
+                        failure_ttl=30 * 86400,
+                        pipeline=pipe,
+                    )
+                    if not stopped:
+                        cases = [*self._unpurged((listed or b"").decode()), case.id]
+                        pipe.hset(
+                            profile,
+                            mapping={
+                                ENCRYPTED_FIELD + "phone": self.vault.encrypt(phone),
+                                "district": case.district,
+                                "last_case": case.id,
+                                "cases": ",".join(cases),
+                            },
+                        )
+                    pipe.execute()
+                    return
+                except redis.WatchError:
+                    continue  # her profile changed meanwhile (a STOP, another case): read again
+
+    def _unpurged(self, listed: str) -> list[str]:
+        """The case ids of a profile's list whose personal data is still there (so the list
+        holds every case a STOP must purge, and no more)."""
+        ids = [c for c in listed.split(",") if c]
+        if not ids:
+            return []
+        with self.redis.pipeline(transaction=False) as pipe:
+            for case_id in ids:
+                pipe.hexists(CASE.format(id=case_id), "enc:phone")
+            present = pipe.execute()
+        return [c for c, has in zip(ids, present, strict=True) if has]
 
     def case(self, case_id: str) -> Case | None:
         """The case, without personal data, or None."""
@@ -134,36 +181,77 @@ class CaseStore:
         """True when she asked that nothing more be sent to her."""
         return self.phone_profile(phone).get("stop") == "1"
 
-    def schedule_purge(self, phone: str) -> None:
-        """Enqueue the purge of her data (cases' personal fields, notes, session traces)."""
-        digest = self.vault.digest(phone)
-        Queue("alerts", connection=self.redis).enqueue_call(
-            "workers.jobs.purge_phone",
-            args=(digest,),
-            job_id=f"purge-{digest}",
-            description="purge a phone's data",
-            timeout=120,
-            retry=Retry(max=5, interval=[10, 60, 300, 900, 1800]),
-        )
+    def withdraw_consent(self, phone: str, now: float) -> list[str]:
+        """Her STOP, in one transaction: suppress the phone, drop her profile (language,
+        district, case list) and resume point, and enqueue the purge of her cases by their
+        ids, which no key rotation can invalidate. Returns the ids of the cases to purge."""
+        profiles = self._phone_keys(phone)
+        resumes = [RESUME.format(digest=d) for d in self.vault.digests(phone)]
+        queue = Queue("alerts", connection=self.redis)
+        with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    pipe.watch(*profiles)
+                    profile = self._phone_key(phone)
+                    case_ids: list[str] = []
+                    stale: dict[str, list[bytes]] = {}
+                    for key in profiles:
+                        raw = pipe.hgetall(key)
+                        for case_id in (raw.get(b"cases") or b"").decode().split(","):
+                            if case_id and case_id not in case_ids:
+                                case_ids.append(case_id)
+                        kept = {f.encode() for f in KEPT_AFTER_STOP}
+                        stale[key] = [f for f in raw if f not in kept]
+                    pipe.multi()
+                    pipe.hset(
+                        profile,
+                        mapping={
+                            ENCRYPTED_FIELD + "phone": self.vault.encrypt(phone),
+                            "stop": "1",
+                            "stop_at": repr(now),
+                        },
+                    )
+                    for key, fields in stale.items():
+                        if fields:
+                            pipe.hdel(key, *fields)
+                    pipe.delete(*resumes)
+                    if case_ids:
+                        queue.enqueue_call(
+                            "workers.jobs.purge_cases",
+                            args=(case_ids,),
+                            job_id=f"purge-{uuid.uuid4().hex}",
+                            description=f"purge {len(case_ids)} cases after a STOP",
+                            timeout=120,
+                            retry=Retry(max=5, interval=[10, 60, 300, 900, 1800]),
+                            failure_ttl=30 * 86400,
+                            pipeline=pipe,
+                        )
+                    pipe.execute()
+                    return case_ids
+                except redis.WatchError:
+                    continue
+
+    def purge_cases(self, case_ids: Iterable[str]) -> int:
+        """Remove her number and words from these cases (they stay open and alerted, without
+        her number); returns the cases purged."""
+        script = self.redis.register_script(PURGE_CASE)
+        return sum(int(script(keys=[CASE.format(id=c)])) for c in case_ids)
 
     def purge_phone(self, digest: str) -> int:
-        """Remove her number and words from every case of hers; keep only her STOP. Cases purged."""
+        """Purge jobs enqueued by older versions carry her phone's keyed hash: purge the cases
+        its profile lists and drop the profile but her STOP. Cases purged."""
         key = PHONE.format(digest=digest)
-        profile = {k.decode(): v for k, v in self.redis.hgetall(key).items()}
-        case_ids = [c for c in profile.get("cases", b"").decode().split(",") if c]
+        profile = self.redis.hgetall(key)
+        case_ids = [c for c in (profile.get(b"cases") or b"").decode().split(",") if c]
+        purged = self.purge_cases(case_ids)
+        kept = {f.encode() for f in KEPT_AFTER_STOP}
+        extra = [f for f in profile if f not in kept]
         with self.redis.pipeline(transaction=True) as pipe:
-            for case_id in case_ids:
-                case_key = CASE.format(id=case_id)
-                fields = [f for f in self.redis.hkeys(case_key) if f.startswith(b"enc:")]
-                if fields:
-                    pipe.hdel(case_key, *fields)
-                pipe.hset(case_key, "purged", "1")
-            pipe.delete(RESUME.format(digest=digest))
-            extra = [f for f in profile if f not in ("enc:phone", "stop")]
             if extra:
                 pipe.hdel(key, *extra)
+            pipe.delete(RESUME.format(digest=digest))
             pipe.execute()
-        return len(case_ids)
+        return purged
 
     # ---- alerting and acceptance ------------------------------------------------------------
     def mark_alerted(self, case_id: str, responder_ids: list[str]) -> None:

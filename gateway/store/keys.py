@@ -13,8 +13,10 @@ OUTBOX_MAX = 500
 ENCRYPTED_FIELD = "enc:"
 USSD_SESSION = PREFIX + "ussd:{session}"  # hash: enc:state, enc:reply, last (digest of text)
 USSD_LOCK = PREFIX + "ussdlock:{session}"  # string, serialises duplicate deliveries of a hop
-RESUME = PREFIX + "resume:{digest}"  # string: encrypted menu state of a dropped session
-SEEN = PREFIX + "seen:{channel}:{id}"  # string: inbound provider ids already handled (dedupe)
+# string: encrypted {"phone", "resume"} (her number, so key rotation can re-key it)
+RESUME = PREFIX + "resume:{digest}"  # the menu state of a session she dropped
+# string: the provider id encrypted (so key rotation can re-key it), or "1" from older versions
+SEEN = PREFIX + "seen:{channel}:{id}"  # inbound provider ids already handled (dedupe)
 CASE = PREFIX + "case:{id}"  # hash: Case fields, enc:phone, enc:note:N
 REF = PREFIX + "ref:{ref}"  # string: case id, while the case is not closed
 OPEN_CASES = PREFIX + "cases:open"  # sorted set: case id -> created
@@ -23,7 +25,8 @@ CLOSED_COUNT = PREFIX + "cases:closed"  # counter of cases closed
 METRIC_SENDS = PREFIX + "metrics:sends"  # hash: "route|state" -> count
 METRIC_LATENCY = PREFIX + "metrics:latency:{endpoint}"  # hash: bucket bound / sum / count
 LOGIN_SEEN = PREFIX + "login:{outcome}"  # string: throttles audit entries for operator logins
-RATE = PREFIX + "rate:{what}:{digest}:{window}"  # counter per phone and hour
+# hash: n (events), enc:phone (so key rotation can re-key it); one per phone, purpose, window
+RATE = PREFIX + "rate:{what}:{digest}:{window}"
 AUDIT = PREFIX + "audit"  # stream: who did what, when (ids and kinds only, never numbers)
 DIRECTORY_GEN = PREFIX + "directory:generation"  # counter: bumped by `flask directory reload`
 DIRECTORY_SNAPSHOT = PREFIX + "directory:snapshot"  # string: JSON of the last loaded directory
@@ -33,6 +36,10 @@ ALERTED = PREFIX + "alerted:{case}"  # set: responder ids alerted for a case (ma
 DECLINED = PREFIX + "declined:{case}"  # set: responder ids who answered NO
 PROVIDER = PREFIX + "provider:{route}:{provider_id}"  # string: message id of a provider's id
 SEND_SLOT = PREFIX + "sendslot:{route}:{second}"  # counter: sends on a route in one second
+# string: a registered responder's command for a case, first seen (later repeats are rate limited)
+RESPONDER_COMMAND = PREFIX + "cmd:{responder}:{command}:{case}"
+RESPONDER_COMMAND_TTL = 30 * 86400
+METRIC_INBOUND_DROPPED = PREFIX + "metrics:inbound_dropped"  # hash: "channel|reason" -> count
 SEEN_TTL = 7 * 86400
 RESUME_TTL = 300
 

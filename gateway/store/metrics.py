@@ -8,6 +8,7 @@ from gateway.store.keys import (
     ALERTED,
     CLOSED_COUNT,
     LOGIN_SEEN,
+    METRIC_INBOUND_DROPPED,
     METRIC_LATENCY,
     METRIC_SENDS,
     OPEN_CASES,
@@ -27,6 +28,15 @@ class MetricStore:
     def send_counts(self) -> dict[tuple[str, str], int]:
         """(route, state) -> messages counted."""
         raw = self.redis.hgetall(METRIC_SENDS)
+        return {tuple(k.decode().split("|", 1)): int(v) for k, v in raw.items()}
+
+    def count_inbound_dropped(self, channel: str, reason: str) -> None:
+        """Count an inbound message dropped unhandled (e.g. over its sender's rate limit)."""
+        self.redis.hincrby(METRIC_INBOUND_DROPPED, f"{channel}|{reason}", 1)
+
+    def inbound_dropped_counts(self) -> dict[tuple[str, str], int]:
+        """(channel, reason) -> inbound messages dropped."""
+        raw = self.redis.hgetall(METRIC_INBOUND_DROPPED)
         return {tuple(k.decode().split("|", 1)): int(v) for k, v in raw.items()}
 
     def add_latencies(self, batch: dict[str, dict[str, float]]) -> None:
