@@ -120,13 +120,13 @@ class Service:
     def _ussd(
         self, session: str, phone: str, text: str, saved: dict | None, last: str, reply: dict | None
     ) -> Reply:
-        digest = self.store.vault.digest(session + "\0" + text)
+        digest = self._hop(session, text)
         if reply is not None and last == digest:
             self.store.ussd_unlock(session)
             return Reply(reply["text"], end=reply["end"])  # the aggregator delivered it twice
         if saved is None:
             known, resume = self.store.ussd_first(phone)
-            result = self._first_hop(phone, text, known, resume)
+            result = self._first_hop(session, phone, text, known, resume)
         else:
             known = saved.get("known")
             result = self._advance(phone, saved["menu"], _new_input(saved["text"], text))
@@ -142,26 +142,34 @@ class Service:
             phone,
             record,
             self.session_ttl,
-            resume=None if result.end else result.state,
+            # The hop it followed lets a lost session continue from exactly this screen.
+            resume=None if result.end else {**result.state, "hop": digest},
             lang=chosen if chosen != known else None,
         )
         return Reply(result.text, end=result.end)
 
+    def _hop(self, session: str, text: str) -> str:
+        """The keyed hash that names one hop of a session (its text holds her inputs)."""
+        return self.store.vault.digest(session + "\0" + text)
+
     def _first_hop(
-        self, phone: str, text: str, lang: str | None, resume: dict | None
+        self, session: str, phone: str, text: str, lang: str | None, resume: dict | None
     ) -> engine.Step:
         if text == "":
             if resume:
                 return engine.resume_screen(self.menus, resume)
             return engine.start(self.menus, lang, self.sources)
-        # Our session record is gone (expired, or Redis restarted) but the aggregator's is not:
-        # replay her inputs from the first screen, the path is deterministic.
-        result = engine.start(self.menus, lang, self.sources)
-        for part in text.split("*"):
-            if result.end:
-                break
-            result = self._advance(phone, result.state, part)
-        return result
+        # Our session record is gone (expired, or Redis lost it) but the aggregator's is not.
+        # Her resume point is the screen her last hop showed: when it is this session's hop
+        # before this one, her input answers exactly that screen.
+        previous, _, typed = text.rpartition("*")
+        if resume and resume.get("hop") == self._hop(session, previous):
+            return self._advance(phone, resume, typed)
+        # Otherwise her inputs cannot be replayed: the first screen she saw may have been the
+        # language picker, the menu or the resume offer, and a replay from the wrong one
+        # shifts every answer. Nothing is decided from them; she starts again, told so.
+        log.info("ussd: a lost session restarts")
+        return engine.restart(self.menus, lang, resume, self.sources)
 
     def _advance(self, phone: str, state: dict, typed: str) -> engine.Step:
         result = engine.step(self.menus, state, typed, self.sources)
