@@ -42,9 +42,10 @@ _REF = re.compile(r"^\d{4,6}$")
 class Command:
     """What an SMS asks for: a survivor keyword, a responder command with its ref, or nothing."""
 
-    name: str  # help, code, stop, delete, accept, decline, done, or text
+    name: str  # help, code, stop, delete, accept, decline, done, unclear, or text
     lang: str = ""
     ref: str = ""
+    owner: str = ""  # code: the id of the organisation whose code word it is
 
 
 def _table(vocab: Mapping[str, Mapping[str, Iterable[str]]]) -> dict[str, tuple[str, str]]:
@@ -60,14 +61,16 @@ _KEYWORDS = _table(KEYWORDS)
 _RESPONDER = _table(RESPONDER_COMMANDS)
 
 
-def parse(text: str, code_words: Mapping[str, str] | None = None) -> Command:
-    """The command an SMS body carries; code_words maps folded code phrases to their language."""
+def parse(text: str, code_words: Mapping[str, tuple[str, str]] | None = None) -> Command:
+    """The command an SMS body carries; code_words maps folded code phrases to their language
+    and owner (fold_code_words)."""
     folded = fold(text[:500])
     if folded in _KEYWORDS:
         name, lang = _KEYWORDS[folded]
         return Command(name, lang)
     if code_words and folded in code_words:
-        return Command("code", code_words[folded])
+        lang, owner = code_words[folded]
+        return Command("code", lang, owner=owner)
     word, _, rest = folded.partition(" ")
     rest = rest.strip().lstrip("#")
     if word in _RESPONDER and _REF.match(rest):
@@ -76,6 +79,8 @@ def parse(text: str, code_words: Mapping[str, str] | None = None) -> Command:
     return Command("text")
 
 
-def fold_code_words(by_lang: Mapping[str, Iterable[str]]) -> dict[str, str]:
-    """Code phrases of an organisation, folded for parse()."""
-    return {fold(w): lang for lang, words in by_lang.items() for w in words}
+def fold_code_words(
+    by_lang: Mapping[str, Iterable[str]], owner: str = ""
+) -> dict[str, tuple[str, str]]:
+    """Code phrases of an organisation (owner: its id), folded for parse()."""
+    return {fold(w): (lang, owner) for lang, words in by_lang.items() for w in words}

@@ -69,9 +69,9 @@ class Service:
         self.dispatcher.directory = directory
         self.sources = {"districts": [(d.id, dict(d.names)) for d in directory.districts.values()]}
         self.code_words = {
-            word: lang
+            word: found
             for org in directory.organisations.values()
-            for word, lang in keywords.fold_code_words(org.code_words).items()
+            for word, found in keywords.fold_code_words(org.code_words, org.id).items()
         }
 
     def refresh_directory(self) -> None:
@@ -260,7 +260,11 @@ class Service:
 
     def _sms_help(self, phone: str, command: keywords.Command, inbound: Inbound) -> str:
         profile = self.store.phone_profile(phone)
-        district = profile.get("district") or self._default_district(inbound.to)
+        if command.owner:
+            # A code word names its organisation, whichever of our numbers she wrote to.
+            district = self._default_district(inbound.to, command.owner, profile.get("district"))
+        else:
+            district = profile.get("district") or self._default_district(inbound.to)
         lang = command.lang or profile.get("lang") or "tg"
         answers = {"kind": "callback", "district": district, "consent": "group", "call": "any"}
         self.open_case(phone, answers, "sms", lang)
@@ -284,7 +288,17 @@ class Service:
         "code": _sms_help,
     }
 
-    def _default_district(self, to: str) -> str:
+    def _default_district(self, to: str, owner: str = "", hers: str | None = None) -> str:
+        """The district for a case she did not place: with an owner organisation, her own
+        district if it is one of the owner's, else the owner's default (or first) district;
+        otherwise the default district of the organisation that owns the number she wrote to."""
+        org = self.directory.organisations.get(owner) if owner else None
+        if org is not None:
+            served = [d.id for d in self.directory.districts.values() if d.organisation == org.id]
+            if hers in served:
+                return hers
+            if org.default_district or served:
+                return org.default_district or served[0]
         try:
             number = normalise(to) if to else ""
         except PhoneError:
