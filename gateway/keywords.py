@@ -35,6 +35,9 @@ RESPONDER_COMMANDS: dict[str, dict[str, tuple[str, ...]]] = {
     "decline": {"en": ("NO",), "tg": ("НЕ",), "ru": ("НЕТ",), "uz": ("YOQ", "YO'Q")},
     "done": {"en": ("DONE",), "tg": ("ТАМОМ",), "ru": ("ГОТОВО",), "uz": ("TAYYOR",)},
 }
+# A command word, then what follows it: "OK 3521", "OK3521", "OK-3521", "Ok, 3521", "OK #3521".
+_COMMAND = re.compile(r"^(?P<word>[^\W\d_]+(?:'[^\W\d_]+)?)(?P<rest>(?:[\W_\d].*)?)$", re.S)
+_SEPARATORS = " ,.:;#-\u2013\u2014"  # what people put between the word and the ref
 _REF = re.compile(r"^\d{4,6}$")
 
 
@@ -71,12 +74,16 @@ def parse(text: str, code_words: Mapping[str, tuple[str, str]] | None = None) ->
     if code_words and folded in code_words:
         lang, owner = code_words[folded]
         return Command("code", lang, owner=owner)
-    word, _, rest = folded.partition(" ")
-    rest = rest.strip().lstrip("#")
-    if word in _RESPONDER and _REF.match(rest):
-        name, lang = _RESPONDER[word]
-        return Command(name, lang, rest)
-    return Command("text")
+    found = _COMMAND.match(folded)
+    if found is None or found["word"] not in _RESPONDER:
+        return Command("text")
+    name, lang = _RESPONDER[found["word"]]
+    rest = found["rest"].lstrip(_SEPARATORS)
+    if rest == "" or _REF.match(rest):
+        return Command(name, lang, rest)  # no ref: a plain OK, which the service may resolve
+    # A command word with something that is not a reference: it looks like a command, so the
+    # sender, if a responder, is told how to write one.
+    return Command("unclear", lang)
 
 
 def fold_code_words(

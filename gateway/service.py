@@ -242,14 +242,30 @@ class Service:
     def _sms_responder(self, phone: str, command: keywords.Command, inbound: Inbound) -> str:
         responder = self.directory.by_phone(phone)
         if responder is None:
+            if not command.ref:  # a plain "Ha" or "Не, ..." from her: her own words
+                return self._sms_text(phone, command, inbound)
             self.store.audit("command_ignored", reason="unregistered sender", command=command.name)
             return ""
+        ref = command.ref
+        if command.name == "accept" and not ref:
+            # A plain OK is unambiguous only while exactly one alert to this responder is open.
+            waiting = self.store.open_alerts(responder.id)
+            found = self.store.case(waiting[0]) if len(waiting) == 1 else None
+            ref = found.ref if found else ""
         act = {
             "accept": self.dispatcher.accept,
             "decline": self.dispatcher.decline,
             "done": self.dispatcher.close,
-        }[command.name]
-        act(responder, command.ref)
+        }.get(command.name)
+        if act is None or not ref or act(responder, ref) == "ignored":
+            # The same answer whether or not the reference exists: nothing is revealed.
+            self.store.audit(
+                "command_unclear",
+                responder=responder.id,
+                command=command.name,
+                channel=inbound.channel,
+            )
+            self.dispatcher.not_understood(responder, f"{inbound.channel}:{inbound.external_id}")
         return ""
 
     def _sms_stop(self, phone: str, command: keywords.Command, inbound: Inbound) -> str:
@@ -282,6 +298,7 @@ class Service:
         "accept": _sms_responder,
         "decline": _sms_responder,
         "done": _sms_responder,
+        "unclear": _sms_responder,
         "stop": _sms_stop,
         "delete": _sms_stop,
         "help": _sms_help,
