@@ -67,7 +67,7 @@ TEXT = {
         "closed": "#{ref} баста шуд. Ташаккур.",
         "declined": "#{ref}: фаҳмидем, ташаккур.",
         "reminder": "Ёдрас: #{ref} ({kind}, {district}) интизор аст. OK {ref}",
-        "unclear": "Фаҳмо нест. Барои қабул OK ва рамзи паси # нависед, масалан OK 1234",
+        "unclear": "Фаҳмида нашуд. Барои қабул OK ва рамзи паси # нависед, масалан OK 1234",
     },
     "ru": {
         "alert": "{urgency}#{ref}: {kind}, {district}. {contact} Принять: OK {ref}",
