@@ -220,6 +220,16 @@ class Dispatcher:
             return None
         return case
 
+    def not_understood(self, responder: Responder, inbound: str) -> None:
+        """Tell a responder, in their language, that an SMS was not understood and how to write
+        a command. It names no case, so it reveals nothing; its id comes from the inbound SMS
+        (`inbound`: channel and provider id), so a redelivery cannot send it twice."""
+        mid = message_id(inbound, "unclear", responder.id)
+        body = templates.render("unclear", responder.languages[0])
+        fields = {"purpose": "unclear", "case": "", "recipient": responder.id}
+        if self.store.create_message(mid, responder.phone, body, **fields):
+            self.store.enqueue_send(mid, self._retry_plan())
+
     def _reply(self, case: cases.Case, name: str, responder: Responder, **params: str) -> None:
         body = templates.render(name, responder.languages[0], ref=case.ref, **params)
         self._queue(case.id, name, responder, body)

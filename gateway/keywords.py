@@ -35,6 +35,9 @@ RESPONDER_COMMANDS: dict[str, dict[str, tuple[str, ...]]] = {
     "decline": {"en": ("NO",), "tg": ("НЕ",), "ru": ("НЕТ",), "uz": ("YOQ", "YO'Q")},
     "done": {"en": ("DONE",), "tg": ("ТАМОМ",), "ru": ("ГОТОВО",), "uz": ("TAYYOR",)},
 }
+# A command word, then what follows it: "OK 3521", "OK3521", "OK-3521", "Ok, 3521", "OK #3521".
+_COMMAND = re.compile(r"^(?P<word>[^\W\d_]+(?:'[^\W\d_]+)?)(?P<rest>(?:[\W_\d].*)?)$", re.S)
+_SEPARATORS = " ,.:;#-\u2013\u2014"  # what people put between the word and the ref
 _REF = re.compile(r"^\d{4,6}$")
 
 
@@ -42,9 +45,10 @@ _REF = re.compile(r"^\d{4,6}$")
 class Command:
     """What an SMS asks for: a survivor keyword, a responder command with its ref, or nothing."""
 
-    name: str  # help, code, stop, delete, accept, decline, done, or text
+    name: str  # help, code, stop, delete, accept, decline, done, unclear, or text
     lang: str = ""
     ref: str = ""
+    owner: str = ""  # code: the id of the organisation whose code word it is
 
 
 def _table(vocab: Mapping[str, Mapping[str, Iterable[str]]]) -> dict[str, tuple[str, str]]:
@@ -60,22 +64,30 @@ _KEYWORDS = _table(KEYWORDS)
 _RESPONDER = _table(RESPONDER_COMMANDS)
 
 
-def parse(text: str, code_words: Mapping[str, str] | None = None) -> Command:
-    """The command an SMS body carries; code_words maps folded code phrases to their language."""
+def parse(text: str, code_words: Mapping[str, tuple[str, str]] | None = None) -> Command:
+    """The command an SMS body carries; code_words maps folded code phrases to their language
+    and owner (fold_code_words)."""
     folded = fold(text[:500])
     if folded in _KEYWORDS:
         name, lang = _KEYWORDS[folded]
         return Command(name, lang)
     if code_words and folded in code_words:
-        return Command("code", code_words[folded])
-    word, _, rest = folded.partition(" ")
-    rest = rest.strip().lstrip("#")
-    if word in _RESPONDER and _REF.match(rest):
-        name, lang = _RESPONDER[word]
-        return Command(name, lang, rest)
-    return Command("text")
+        lang, owner = code_words[folded]
+        return Command("code", lang, owner=owner)
+    found = _COMMAND.match(folded)
+    if found is None or found["word"] not in _RESPONDER:
+        return Command("text")
+    name, lang = _RESPONDER[found["word"]]
+    rest = found["rest"].lstrip(_SEPARATORS)
+    if rest == "" or _REF.match(rest):
+        return Command(name, lang, rest)  # no ref: a plain OK, which the service may resolve
+    # A command word with something that is not a reference: it looks like a command, so the
+    # sender, if a responder, is told how to write one.
+    return Command("unclear", lang)
 
 
-def fold_code_words(by_lang: Mapping[str, Iterable[str]]) -> dict[str, str]:
-    """Code phrases of an organisation, folded for parse()."""
-    return {fold(w): lang for lang, words in by_lang.items() for w in words}
+def fold_code_words(
+    by_lang: Mapping[str, Iterable[str]], owner: str = ""
+) -> dict[str, tuple[str, str]]:
+    """Code phrases of an organisation (owner: its id), folded for parse()."""
+    return {fold(w): (lang, owner) for lang, words in by_lang.items() for w in words}

@@ -69,9 +69,9 @@ class Service:
         self.dispatcher.directory = directory
         self.sources = {"districts": [(d.id, dict(d.names)) for d in directory.districts.values()]}
         self.code_words = {
-            word: lang
+            word: found
             for org in directory.organisations.values()
-            for word, lang in keywords.fold_code_words(org.code_words).items()
+            for word, found in keywords.fold_code_words(org.code_words, org.id).items()
         }
 
     def refresh_directory(self) -> None:
@@ -120,13 +120,13 @@ class Service:
     def _ussd(
         self, session: str, phone: str, text: str, saved: dict | None, last: str, reply: dict | None
     ) -> Reply:
-        digest = self.store.vault.digest(session + "\0" + text)
+        digest = self._hop(session, text)
         if reply is not None and last == digest:
             self.store.ussd_unlock(session)
             return Reply(reply["text"], end=reply["end"])  # the aggregator delivered it twice
         if saved is None:
             known, resume = self.store.ussd_first(phone)
-            result = self._first_hop(phone, text, known, resume)
+            result = self._first_hop(session, phone, text, known, resume)
         else:
             known = saved.get("known")
             result = self._advance(phone, saved["menu"], _new_input(saved["text"], text))
@@ -142,26 +142,34 @@ class Service:
             phone,
             record,
             self.session_ttl,
-            resume=None if result.end else result.state,
+            # The hop it followed lets a lost session continue from exactly this screen.
+            resume=None if result.end else {**result.state, "hop": digest},
             lang=chosen if chosen != known else None,
         )
         return Reply(result.text, end=result.end)
 
+    def _hop(self, session: str, text: str) -> str:
+        """The keyed hash that names one hop of a session (its text holds her inputs)."""
+        return self.store.vault.digest(session + "\0" + text)
+
     def _first_hop(
-        self, phone: str, text: str, lang: str | None, resume: dict | None
+        self, session: str, phone: str, text: str, lang: str | None, resume: dict | None
     ) -> engine.Step:
         if text == "":
             if resume:
                 return engine.resume_screen(self.menus, resume)
             return engine.start(self.menus, lang, self.sources)
-        # Our session record is gone (expired, or Redis restarted) but the aggregator's is not:
-        # replay her inputs from the first screen, the path is deterministic.
-        result = engine.start(self.menus, lang, self.sources)
-        for part in text.split("*"):
-            if result.end:
-                break
-            result = self._advance(phone, result.state, part)
-        return result
+        # Our session record is gone (expired, or Redis lost it) but the aggregator's is not.
+        # Her resume point is the screen her last hop showed: when it is this session's hop
+        # before this one, her input answers exactly that screen.
+        previous, _, typed = text.rpartition("*")
+        if resume and resume.get("hop") == self._hop(session, previous):
+            return self._advance(phone, resume, typed)
+        # Otherwise her inputs cannot be replayed: the first screen she saw may have been the
+        # language picker, the menu or the resume offer, and a replay from the wrong one
+        # shifts every answer. Nothing is decided from them; she starts again, told so.
+        log.info("ussd: a lost session restarts")
+        return engine.restart(self.menus, lang, resume, self.sources)
 
     def _advance(self, phone: str, state: dict, typed: str) -> engine.Step:
         result = engine.step(self.menus, state, typed, self.sources)
@@ -283,14 +291,30 @@ class Service:
     def _sms_responder(self, phone: str, command: keywords.Command, inbound: Inbound) -> str:
         responder = self.directory.by_phone(phone)
         if responder is None:
+            if not command.ref:  # a plain "Ha" or "Не, ..." from her: her own words
+                return self._sms_text(phone, command, inbound)
             self.store.audit("command_ignored", reason="unregistered sender", command=command.name)
             return ""
+        ref = command.ref
+        if command.name == "accept" and not ref:
+            # A plain OK is unambiguous only while exactly one alert to this responder is open.
+            waiting = self.store.open_alerts(responder.id)
+            found = self.store.case(waiting[0]) if len(waiting) == 1 else None
+            ref = found.ref if found else ""
         act = {
             "accept": self.dispatcher.accept,
             "decline": self.dispatcher.decline,
             "done": self.dispatcher.close,
-        }[command.name]
-        act(responder, command.ref)
+        }.get(command.name)
+        if act is None or not ref or act(responder, ref) == "ignored":
+            # The same answer whether or not the reference exists: nothing is revealed.
+            self.store.audit(
+                "command_unclear",
+                responder=responder.id,
+                command=command.name,
+                channel=inbound.channel,
+            )
+            self.dispatcher.not_understood(responder, f"{inbound.channel}:{inbound.external_id}")
         return ""
 
     def _sms_stop(self, phone: str, command: keywords.Command, inbound: Inbound) -> str:
@@ -308,7 +332,11 @@ class Service:
 
     def _sms_help(self, phone: str, command: keywords.Command, inbound: Inbound) -> str:
         profile = self.store.phone_profile(phone)
-        district = profile.get("district") or self._default_district(inbound.to)
+        if command.owner:
+            # A code word names its organisation, whichever of our numbers she wrote to.
+            district = self._default_district(inbound.to, command.owner, profile.get("district"))
+        else:
+            district = profile.get("district") or self._default_district(inbound.to)
         lang = command.lang or profile.get("lang") or "tg"
         answers = {"kind": "callback", "district": district, "consent": "group", "call": "any"}
         self.open_case(phone, answers, "sms", lang)
@@ -326,13 +354,24 @@ class Service:
         "accept": _sms_responder,
         "decline": _sms_responder,
         "done": _sms_responder,
+        "unclear": _sms_responder,
         "stop": _sms_stop,
         "delete": _sms_stop,
         "help": _sms_help,
         "code": _sms_help,
     }
 
-    def _default_district(self, to: str) -> str:
+    def _default_district(self, to: str, owner: str = "", hers: str | None = None) -> str:
+        """The district for a case she did not place: with an owner organisation, her own
+        district if it is one of the owner's, else the owner's default (or first) district;
+        otherwise the default district of the organisation that owns the number she wrote to."""
+        org = self.directory.organisations.get(owner) if owner else None
+        if org is not None:
+            served = [d.id for d in self.directory.districts.values() if d.organisation == org.id]
+            if hers in served:
+                return hers
+            if org.default_district or served:
+                return org.default_district or served[0]
         try:
             number = normalise(to) if to else ""
         except PhoneError:

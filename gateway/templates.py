@@ -67,6 +67,7 @@ TEXT = {
         "closed": "#{ref} баста шуд. Ташаккур.",
         "declined": "#{ref}: фаҳмидем, ташаккур.",
         "reminder": "Ёдрас: #{ref} ({kind}, {district}) интизор аст. OK {ref}",
+        "unclear": "Фаҳмида нашуд. Барои қабул OK ва рамзи паси # нависед, масалан OK 1234",
     },
     "ru": {
         "alert": "{urgency}#{ref}: {kind}, {district}. {contact} Принять: OK {ref}",
@@ -78,16 +79,19 @@ TEXT = {
         "closed": "#{ref} закрыт. Спасибо.",
         "declined": "#{ref}: отмечено, спасибо.",
         "reminder": "Напоминание: #{ref} ({kind}, {district}) ждёт. OK {ref}",
+        "unclear": "Не понято. Чтобы принять, напишите OK и код после #, например OK 1234",
     },
     "uz": {
         "alert": "{urgency}#{ref}: {kind}, {district}. {contact} Qabul: OK {ref}",
         "details": "#{ref} sizda. Raqam: {phone}. {contact} Yopish: TAYYOR {ref}",
-        "details_nocall": "#{ref} sizda. U qo'ng'iroq va SMS so'ramadi. Yopish: TAYYOR {ref}",
+        "details_nocall": "#{ref} sizda. U qo'ng'iroq qilmaslik va SMS yozmaslikni so'radi. "
+        "Yopish: TAYYOR {ref}",
         "taken": "#{ref} boshqa kishi oldi. Rahmat.",
         "late": "#{ref} allaqachon olingan.",
         "closed": "#{ref} yopildi. Rahmat.",
         "declined": "#{ref}: qayd etildi, rahmat.",
         "reminder": "Eslatma: #{ref} ({kind}, {district}) kutmoqda. OK {ref}",
+        "unclear": "Tushunilmadi. Qabul uchun OK va # dan keyingi kodni yozing, masalan OK 1234",
     },
     "en": {
         "alert": "{urgency}#{ref}: {kind}, {district}. {contact} To take it reply OK {ref}",
@@ -99,6 +103,7 @@ TEXT = {
         "closed": "#{ref} is closed. Thank you.",
         "declined": "#{ref}: noted, thank you.",
         "reminder": "Reminder: #{ref} ({kind}, {district}) is still waiting. OK {ref}",
+        "unclear": "Not understood. To take a request reply OK and the code after #, e.g. OK 1234",
     },
 }
 

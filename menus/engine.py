@@ -13,6 +13,8 @@ Rules a caller relies on:
   screen with a hint line. The user's input is never echoed.
 * Options are numbered 1..n across all pages of a screen, never restarting, and every valid
   number is accepted on every page, also one that is not on the page shown.
+* A session whose earlier screens are unknown is never replayed from a guessed first screen:
+  ``restart`` offers to continue a saved state, or the first screen, and decides nothing.
 * State is ``{"screen", "page", "lang", "answers", "history"}`` (plus ``"saved"`` on the resume
   screen), JSON-serialisable; the engine never mutates the state it is given. A state it cannot
   use (a screen that no longer exists after a deploy) starts the flow again.
@@ -33,7 +35,7 @@ from menus.render import (
     Screen,
     Sources,
     Target,
-    check,
+    budget_problem,
     items,
     option_count,
     pages,
@@ -42,6 +44,7 @@ from menus.render import (
     render_end,
     word,
 )
+from menus.render import check as check_screens
 
 __all__ = [
     "ACTIONS",
@@ -53,6 +56,7 @@ __all__ = [
     "check",
     "load",
     "render_end",
+    "restart",
     "resume_screen",
     "start",
     "step",
@@ -136,6 +140,46 @@ def resume_screen(menus: Menus, saved_state: Mapping[str, Any]) -> Step:
     return _show(menus, {**_fresh(menus, saved["lang"]), "screen": "resume", "saved": saved}, None)
 
 
+def restart(
+    menus: Menus,
+    lang: str | None,
+    saved_state: Mapping[str, Any] | None = None,
+    sources: Sources | None = None,
+) -> Step:
+    """Return the screen for a session whose earlier screens are unknown (its record was lost).
+
+    Her inputs so far cannot be replayed: the first screen she saw may have been the language
+    picker, the menu or the resume offer. So nothing is decided from them: she is offered to
+    continue saved_state (when it can be continued), else the first screen, in lang when known,
+    headed by the ``again`` line (the language picker explains itself and has no room for it).
+    """
+    first = resume_screen(menus, saved_state) if saved_state else start(menus, lang, sources)
+    if first.state["screen"] == menus.start:
+        return first
+    return _show(menus, first.state, sources, note="again")
+
+
+def check(
+    menus: Menus, sources: Sources | None, samples: Mapping[str, str] | None = None
+) -> list[str]:
+    """Return one line per screen, page and language that is over its USSD budget; [] if none.
+
+    Besides every screen (render.check), the screens a lost session restarts on, with their
+    ``again`` line.
+    """
+    problems = check_screens(menus, sources, samples)
+    for lang in LANGS:
+        saved = {"screen": menus.start, "page": 0, "lang": lang, "answers": {}, "history": []}
+        offers = [start(menus, lang, sources).state]
+        if "resume" in menus.screens:
+            offers.append({**saved, "screen": "resume", "saved": saved})
+        for state in offers:
+            text = _show(menus, state, sources, note="again").text
+            where = f"screen '{state['screen']}' after a lost session"
+            problems += [found] if (found := budget_problem(text, lang, where)) else []
+    return problems
+
+
 def _fresh(menus: Menus, lang: str | None) -> dict[str, Any]:
     lang = lang if lang in LANGS else LANGS[0]
     return {"screen": menus.start, "page": 0, "lang": lang, "answers": {}, "history": []}
@@ -168,12 +212,18 @@ def _clean(menus: Menus, state: Any) -> dict[str, Any] | None:
     return clean
 
 
-def _show(menus: Menus, state: dict[str, Any], sources: Sources | None, hint: bool = False) -> Step:
+def _show(
+    menus: Menus,
+    state: dict[str, Any],
+    sources: Sources | None,
+    hint: bool = False,
+    note: str | None = None,
+) -> Step:
     screen, lang = menus.screens[state["screen"]], state["lang"]
     count = len(pages(menus, screen, lang, sources))
     state = {**state, "page": min(state["page"], count - 1)}  # a source may have shrunk
     back = bool(state["history"])
-    text = render(menus, screen, lang, sources, state["page"], hint=hint, back=back)
+    text = render(menus, screen, lang, sources, state["page"], hint=hint, back=back, note=note)
     return Step(text, False, state, None, dict(state["answers"]))
 
 

@@ -1,10 +1,12 @@
 """The menu data: reading and checking the YAML, turning a screen into text, the budget check.
 
-Page layout of a choice or list screen, one line each: the hint (only after an invalid input),
-the title, this page's options as "N Label", "00 More" (only when there is more than one page),
-"0 Exit", "# Back" (only when there is a screen to go back to). Pages are cut so that each
-still fits with the hint and back lines shown, so the page an option is on never depends on
-whether a hint is displayed, and the hinted screen fits its budget.
+Page layout of a choice or list screen, one line each: the hint (only after an invalid input;
+a note such as "again" takes its place), the title, this page's options as "N Label", "00 More"
+(only when there is more than one page), "0 Exit" (the screen's own `exit` text on the language
+picker, which must read in every language), "# Back" (only when there is a screen to go back
+to, so never on the first screen). Pages are cut so that each still fits with the hint and back
+lines shown, so the page an option is on never depends on whether a hint is displayed, and the
+hinted screen fits its budget.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from gateway.text import fits_ussd, ussd_budget, ussd_length
 
 LANGS = ("tg", "ru", "uz", "en")
 # Locale keys the engine itself shows or the service looks up, needed in every language.
-BUILTIN_KEYS = ("exit", "hint", "nav.exit", "nav.more", "nav.back")
+BUILTIN_KEYS = ("exit", "hint", "again", "nav.exit", "nav.more", "nav.back")
 STATUS_KEYS = ("status.open", "status.taken", "status.closed", "status.unknown")
 # Placeholder values for check(), as long as real ones get, so that a passing check holds later.
 SAMPLES = {"ref": "999999"}
@@ -64,6 +66,7 @@ class Screen:
     type: str  # choice | list | input | end
     title: str | None = None  # locale key; for an end screen, its text
     hint: str = "hint"  # locale key of the line shown after an invalid input
+    exit: str = "nav.exit"  # locale key of the "0 Exit" line
     options: tuple[Option, ...] = ()
     source: str | None = None  # list: name of the dynamic source given at call time
     field: str | None = None  # list: set_field; input: field
@@ -134,12 +137,20 @@ def _label(labels: Mapping[str, str] | str, lang: str) -> str:
 
 
 def _compose(
-    menus: Menus, screen: Screen, lang: str, body: list[str], *, more: bool, hint: bool, back: bool
+    menus: Menus,
+    screen: Screen,
+    lang: str,
+    body: list[str],
+    *,
+    more: bool,
+    hint: bool,
+    back: bool,
+    note: str | None = None,
 ) -> str:
-    lines = [word(menus, screen.hint, lang)] if hint else []
+    lines = [word(menus, note, lang)] if note else [word(menus, screen.hint, lang)] if hint else []
     lines += [word(menus, screen.title, lang)] if screen.title else []
     lines += body + ([word(menus, "nav.more", lang)] if more else [])
-    lines.append(word(menus, "nav.exit", lang))
+    lines.append(word(menus, screen.exit, lang))
     lines += [word(menus, "nav.back", lang)] if back else []
     return "\n".join(lines)
 
@@ -153,9 +164,10 @@ def pages(menus: Menus, screen: Screen, lang: str, sources: Sources | None) -> l
     else:
         return [[]]
     lines = [f"{number} {label}" for number, label in enumerate(labels, 1)]
+    back = screen.id != menus.start  # nothing comes before the first screen
 
     def fits(body: list[str], more: bool) -> bool:
-        return fits_ussd(_compose(menus, screen, lang, body, more=more, hint=True, back=True))
+        return fits_ussd(_compose(menus, screen, lang, body, more=more, hint=True, back=back))
 
     if fits(lines, more=False):
         return [lines]
@@ -178,11 +190,23 @@ def render(
     *,
     hint: bool = False,
     back: bool = False,
+    note: str | None = None,
 ) -> str:
-    """Return the text of one page of a choice, list or input screen."""
+    """Return the text of one page of a choice, list or input screen; note, a locale key, is
+    shown in the hint's place."""
     cut = pages(menus, screen, lang, sources)
     body = cut[min(page, len(cut) - 1)]
-    return _compose(menus, screen, lang, body, more=len(cut) > 1, hint=hint, back=back)
+    more = len(cut) > 1
+    return _compose(menus, screen, lang, body, more=more, hint=hint, back=back, note=note)
+
+
+def budget_problem(text: str, lang: str, where: str) -> str | None:
+    """Return why text is over its USSD budget, or None when it fits."""
+    if fits_ussd(text):
+        return None
+    length, budget = ussd_length(text), ussd_budget(text)
+    kind = "UCS-2" if budget < ussd_budget("") else "GSM-7"
+    return f"{lang}: {where}: {length} characters, budget {budget} ({kind})"
 
 
 def check(
@@ -194,10 +218,8 @@ def check(
     problems: list[str] = []
 
     def measure(text: str, lang: str, where: str) -> None:
-        if not fits_ussd(text):
-            length, budget = ussd_length(text), ussd_budget(text)
-            kind = "UCS-2" if budget < ussd_budget("") else "GSM-7"
-            problems.append(f"{lang}: {where}: {length} characters, budget {budget} ({kind})")
+        if found := budget_problem(text, lang, where):
+            problems.append(found)
 
     for lang in LANGS:
         status = max((word(menus, key, lang) for key in STATUS_KEYS), key=len)
@@ -209,8 +231,9 @@ def check(
                 measure(render_end(menus, sid, lang, **values), lang, f"screen '{sid}'")
                 continue
             count = len(pages(menus, screen, lang, sources))
+            back = sid != menus.start  # nothing comes before the first screen
             for page in range(count):
-                text = render(menus, screen, lang, sources, page, hint=True, back=True)
+                text = render(menus, screen, lang, sources, page, hint=True, back=back)
                 measure(text, lang, f"screen '{sid}' page {page + 1} of {count} with hint")
         measure(word(menus, "exit", lang), lang, "exit text")
     return problems
@@ -221,9 +244,9 @@ def check(
 # names its file and line like a compiler would, and so that a text such as `no` stays text.
 
 _TYPES = {  # screen type -> (required keys, optional keys)
-    "choice": (("options",), ("title", "hint")),
-    "list": (("title", "source", "set_field"), ("hint", "goto", "action", "then")),
-    "input": (("title", "field", "min", "max"), ("hint", "goto", "action", "then")),
+    "choice": (("options",), ("title", "hint", "exit")),
+    "list": (("title", "source", "set_field"), ("hint", "exit", "goto", "action", "then")),
+    "input": (("title", "field", "min", "max"), ("hint", "exit", "goto", "action", "then")),
     "end": (("text",), ()),
 }
 _OPTION_KEYS = ("label", "set", "goto", "action", "then", "resume")
@@ -365,6 +388,7 @@ class _Reader:
             kind,
             title=self.key(file, title, end=kind == "end") if title is not None else None,
             hint=self.key(file, value("hint")) if "hint" in found else "hint",
+            exit=self.key(file, value("exit")) if "exit" in found else "nav.exit",
             options=self.options(file, what, value("options"), key) if kind == "choice" else (),
             source=_text(value("source")),
             field=self.field(file, field, what) if field is not None else None,

@@ -12,6 +12,7 @@ from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 from twilio.request_validator import RequestValidator
 
 from config.settings import Settings
+from gateway import templates
 from gateway.app import create_app
 from gateway.channels.android import sign
 from gateway.text import measure
@@ -166,17 +167,69 @@ def test_no_number_when_she_said_do_not_call(app, twilio_fake):
     assert all(SURVIVOR not in s.body for s in twilio_fake.sent)
 
 
-def test_unalerted_or_unregistered_ok_does_nothing(app, twilio_fake):
+def test_unalerted_or_unregistered_ok_takes_nothing_and_reveals_nothing(app, twilio_fake):
     ref = ask_for_help(app, consent="1")
     work(app)
     before = len(twilio_fake.sent)
+    unused = "1" + ref if len(ref) < 6 else ref[::-1]  # a reference no case has
     sms_from(app, MAHALLA, f"OK {ref}")  # registered but not alerted (no mahalla consent)
+    sms_from(app, MAHALLA, f"OK {unused}")
     sms_from(app, "+992900009399", f"OK {ref}")  # not registered
     work(app)
-    assert len(twilio_fake.sent) == before
     assert app.extensions["hamdam"].store.case_by_ref(ref).state == "open"
+    # The mahalla contact is told the same for a real and an unknown reference: not understood.
+    replies = [s.body for s in twilio_fake.sent[before:]]
+    assert replies == [templates.render("unclear", "tg")] * 2
+    assert [s.to for s in twilio_fake.sent[before:]] == [MAHALLA, MAHALLA]
     events = [e["event"] for e in app.extensions["hamdam"].store.audit_trail()]
-    assert events.count("command_ignored") == 2
+    assert events.count("command_ignored") == 3 and events.count("command_unclear") == 2
+
+
+@pytest.mark.parametrize("written", ["OK{ref}", "OK-{ref}", "Ok, {ref}", "ok #{ref}.", "ОК {ref}"])
+def test_usual_ways_of_writing_ok_take_the_case(app, twilio_fake, written):
+    ref = ask_for_help(app, consent="1")
+    work(app)
+    sms_from(app, GROUP_1, written.format(ref=ref))
+    work(app)
+    assert app.extensions["hamdam"].store.case_by_ref(ref).state == "taken"
+    assert f"#{ref}" in twilio_fake.to(GROUP_1)[-1].body  # her details
+
+
+def test_plain_ok_takes_the_only_open_alert(app, twilio_fake):
+    ref = ask_for_help(app, consent="1")
+    work(app)
+    sms_from(app, GROUP_2, "ok")
+    work(app)
+    store = app.extensions["hamdam"].store
+    case = store.case_by_ref(ref)
+    assert (case.state, case.taken_by) == ("taken", "vakhsh-group-2")
+    assert store.open_alerts("vakhsh-group-2") == []
+
+
+def test_plain_ok_with_two_open_alerts_is_not_understood(app, twilio_fake):
+    first = ask_for_help(app, consent="1")
+    second = ask_for_help(app, consent="1", phone="+992900009302")
+    work(app)
+    before = len(twilio_fake.to(GROUP_1))
+    sms_from(app, GROUP_1, "OK")
+    sms_from(app, GROUP_1, "OK 12")
+    sms_from(app, GROUP_1, "done")
+    work(app)
+    store = app.extensions["hamdam"].store
+    assert {store.case_by_ref(first).state, store.case_by_ref(second).state} == {"open"}
+    replies = [s.body for s in twilio_fake.to(GROUP_1)[before:]]
+    assert replies == [templates.render("unclear", "tg")] * 3
+    trail = [e for e in store.audit_trail() if e["event"] == "command_unclear"]
+    assert [e["command"] for e in trail] == ["accept", "unclear", "done"]
+    assert all(e["responder"] == "vakhsh-group-1" for e in trail)
+
+
+def test_her_plain_yes_or_no_is_still_a_note(app):
+    ask_for_help(app, consent="1")
+    sms_from(app, SURVIVOR, "Не, ҳоло не")
+    store = app.extensions["hamdam"].store
+    [case_id] = [i.decode() for i in store.redis.zrange("hd:cases:open", 0, -1)]
+    assert store.notes(case_id) == ["Не, ҳоло не"]
 
 
 def test_silence_escalates_tier_by_tier_then_reminds_duty(app, twilio_fake):

@@ -167,6 +167,29 @@ def test_code_word_opens_a_case(app):
     assert case.lang == "tg" and case.kind == "callback"
 
 
+@pytest.mark.parametrize(
+    ("word", "district"),
+    [("Себҳо пухтанд", "dushanbe"), ("Чой дам кардам", "khujand"), ("Тесто готово", "vakhsh")],
+)
+def test_code_word_goes_to_the_organisation_that_owns_it(app, word, district):
+    # Written to Nur's number (+992900000100): a Mehr or Sughd word still goes to its owner.
+    client = app.test_client()
+    post_twilio(client, twilio_form(Body=word))
+    [case] = open_cases(app)
+    assert (case.kind, case.district) == ("callback", district)
+
+
+def test_code_word_keeps_her_district_only_within_its_owner(app):
+    client = app.test_client()
+    post_twilio(client, twilio_form(Body="Ёрдам"))  # Nur's number: Vakhsh, now her district
+    store = app.extensions["hamdam"].store
+    for case in open_cases(app):
+        store.redis.zrem("hd:cases:open", case.id)
+    post_twilio(client, twilio_form(MessageSid="SM4" + "0" * 31, Body="Яблоки созрели"))
+    [case] = open_cases(app)
+    assert case.district == "dushanbe"  # Mehr's word: not her earlier Nur district
+
+
 def test_folded_keyword_forms(app):
     client = app.test_client()
     for n, word in enumerate(["ЁРДАМ", "ердам", "Помощь!", "yordam", "HELP"]):

@@ -56,3 +56,33 @@ def test_her_acknowledgement_is_one_neutral_segment(lang):
     assert measure(body).segments == 1
     for word in ("hamdam", "help", "violence", "police", "shelter", "помощь", "ёрдам", "yordam"):
         assert word not in body.casefold()
+
+
+def test_no_call_details_say_she_asked_not_to_be_contacted():
+    # "She did not ask for a call" reads like permission to call; every language says she asked
+    # not to be called or texted.
+    uz = templates.render("details_nocall", "uz", ref="4821")
+    assert "so'ramadi" not in uz
+    assert "qo'ng'iroq qilmaslik" in uz and "SMS yozmaslikni so'radi" in uz
+    assert "asked not to be called or texted" in templates.render("details_nocall", "en", ref="1")
+
+
+TERM = {"tg": "рамз", "ru": "код", "uz": "kod", "en": "code"}  # her reference, everywhere
+
+
+@pytest.mark.parametrize("lang", templates.LANGS)
+def test_her_reference_has_one_name_everywhere(lang):
+    from menus import engine
+
+    menus = engine.load()
+    texts = [
+        templates.acknowledgement(lang, "4821"),
+        engine.render_end(menus, "done", lang, ref="4821"),
+        engine.render_end(menus, "status", lang, ref="4821", status_word="-"),
+        engine.word(menus, "check.title", lang),
+        templates.render("unclear", lang),
+    ]
+    for text in texts:
+        assert TERM[lang] in text.casefold(), text
+    for word in ("номер", "рақам", "raqam", "number"):  # reads like her phone number
+        assert all(word not in t.casefold() for t in texts[:3]), word  # check.title: "digits"

@@ -286,3 +286,105 @@ def test_internal_error_still_answers_end_and_logs_no_number(tmp_path, caplog):
     assert body.startswith("END ")
     assert "ussd: step failed" in caplog.text
     assert_no_clear(caplog.text, SURVIVOR)
+
+
+# Her whole path: help, legal, Levakand (third district), mahalla, call any time, no SMS.
+LOST_PATH = ["1", "2", "3", "2", "1", "1"]
+LOST_CHOICE = ("legal", "normal", "levakand", "mahalla", "any", "no")
+
+
+def chosen(case) -> tuple[str, ...]:
+    return (case.kind, case.urgency, case.district, case.consent, case.call, case.sms)
+
+
+def lose_sessions(redis_client, resume_too: bool = False) -> None:
+    """As if our session records expired (or, with resume_too, Redis lost them altogether)."""
+    for key in [*redis_client.scan_iter("hd:ussd:*"), *redis_client.scan_iter("hd:resume:*")]:
+        if resume_too or key.startswith(b"hd:ussd:"):
+            redis_client.delete(key)
+
+
+def first_call_path(phone, lang: str, remembered: bool) -> list[str]:
+    """Dial; with a remembered language her first screen is the menu, else the picker."""
+    if remembered:
+        phone.dial()
+        phone.press(LANG_CHOICE[lang], "0")  # an earlier call chose the language, then exit
+        phone.dial()
+        return list(LOST_PATH)
+    phone.dial()
+    return [LANG_CHOICE[lang], *LOST_PATH]
+
+
+@pytest.mark.parametrize("remembered", [False, True], ids=["first-call", "remembered"])
+@pytest.mark.parametrize("lang", ["tg", "ru", "uz", "en"])
+def test_an_expired_session_replays_exactly_the_screens_she_saw(
+    app, client, settings, redis_client, lang, remembered
+):
+    phone = UssdPhone(client, settings.ussd_key, "+992900009400")
+    path = first_call_path(phone, lang, remembered)
+    seen = [phone.press(key) for key in path]  # the screens of an unbroken session
+    assert seen[-1].startswith("END ")
+    for lost_at in range(len(path)):  # the session expires just before this input
+        phone = UssdPhone(client, settings.ussd_key, f"+9929000094{lost_at + 1:02d}")
+        first_call_path(phone, lang, remembered)
+        replayed = [phone.press(key) for key in path[:lost_at]]
+        lose_sessions(redis_client)
+        replayed += [phone.press(key) for key in path[lost_at:]]
+        assert replayed == seen[: len(path) - 1] + [replayed[-1]], lost_at
+        assert replayed[-1].startswith("END ") and DONE[lang] in replayed[-1]
+        cases = [c for c in open_cases(app) if store_of(app).case_phone(c.id) == phone.number]
+        assert [chosen(c) for c in cases] == [LOST_CHOICE], lost_at
+
+
+@pytest.mark.parametrize("remembered", [False, True], ids=["first-call", "remembered"])
+@pytest.mark.parametrize("lang", ["tg", "ru", "uz", "en"])
+def test_a_session_lost_with_its_resume_point_never_opens_a_case(
+    app, client, settings, redis_client, lang, remembered
+):
+    for done in range(len(LOST_PATH) + (0 if remembered else 1)):  # inputs before the loss
+        phone = UssdPhone(client, settings.ussd_key, f"+9929000095{done:02d}")
+        path = first_call_path(phone, lang, remembered)
+        phone.press(*path[:done])
+        lose_sessions(redis_client, resume_too=True)
+        # Whatever she types next, on a screen we can no longer know: no case, ever.
+        again = phone.press(path[done])
+        assert again.startswith("CON "), (done, again)
+        assert open_cases(app) == []
+        # She is shown a screen to start again from, in her language once known, and what she
+        # chooses on the screens she sees from then on is what is sent.
+        if remembered or done > 0:
+            assert again.splitlines()[0][4:] == RESTART[lang], again
+            rest = LOST_PATH
+        else:
+            assert "English" in again  # the language picker, which explains itself
+            rest = [LANG_CHOICE[lang], *LOST_PATH]
+        end = phone.press(*rest)
+        assert end.startswith("END ") and DONE[lang] in end
+        [case] = open_cases(app)
+        assert chosen(case) == LOST_CHOICE
+        store_of(app).redis.zrem("hd:cases:open", case.id)
+
+
+RESTART = {
+    "tg": "Боз аз аввал:",
+    "ru": "Снова с начала:",
+    "uz": "Yana boshidan:",
+    "en": "Again from the start:",
+}
+
+
+@pytest.mark.parametrize("lang", ["tg", "ru", "uz", "en"])
+def test_a_session_expiring_on_the_resume_offer_replays_exactly(app, phone, redis_client, lang):
+    phone.dial()
+    phone.press(LANG_CHOICE[lang], "1", "2")  # dropped by the network on the district list
+    offer = phone.dial()  # she dials again: continue where she stopped?
+    assert offer.startswith("CON ") and "2 " in offer
+    lose_sessions(redis_client)  # the record of this new session expires on the offer
+    district = phone.press("1")  # continue
+    assert district.startswith("CON ")
+    assert "Levakand" in district or "Леваканд" in district
+    lose_sessions(redis_client)
+    end = phone.press("3", "2", "1", "1")
+    assert end.startswith("END ")
+    [case] = open_cases(app)
+    assert chosen(case) == LOST_CHOICE

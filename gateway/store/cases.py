@@ -13,6 +13,8 @@ from rq import Queue, Retry
 from gateway.cases import Case, candidate_refs
 from gateway.store.keys import (
     ALERTED,
+    ALERTS_FOR,
+    ALERTS_FOR_TTL,
     CASE,
     CLOSED_COUNT,
     CLOSED_REF,
@@ -257,7 +259,25 @@ class CaseStore:
     def mark_alerted(self, case_id: str, responder_ids: list[str]) -> None:
         """Record that these responders were alerted for the case (so they may accept it)."""
         if responder_ids:
-            self.redis.sadd(ALERTED.format(case=case_id), *responder_ids)
+            with self.redis.pipeline(transaction=True) as pipe:
+                pipe.sadd(ALERTED.format(case=case_id), *responder_ids)
+                for responder_id in responder_ids:
+                    pipe.sadd(ALERTS_FOR.format(responder=responder_id), case_id)
+                    pipe.expire(ALERTS_FOR.format(responder=responder_id), ALERTS_FOR_TTL)
+                pipe.execute()
+
+    def open_alerts(self, responder_id: str) -> list[str]:
+        """Ids of the cases still open (nobody took them) that this responder was alerted for."""
+        key = ALERTS_FOR.format(responder=responder_id)
+        case_ids = sorted(m.decode() for m in self.redis.smembers(key))
+        with self.redis.pipeline(transaction=False) as pipe:
+            for case_id in case_ids:
+                pipe.hget(CASE.format(id=case_id), "state")
+            states = pipe.execute()
+        settled = [c for c, state in zip(case_ids, states, strict=True) if state != b"open"]
+        if settled:
+            self.redis.srem(key, *settled)
+        return [c for c in case_ids if c not in settled]
 
     def alerted(self, case_id: str) -> set[str]:
         """Ids of the responders alerted for the case."""
@@ -326,6 +346,8 @@ class CaseStore:
             if fields:
                 pipe.hdel(key, *fields)
             pipe.hset(key, "purged", "1")
+            for responder_id in self.alerted(case_id):
+                pipe.srem(ALERTS_FOR.format(responder=responder_id), case_id)
             pipe.delete(ALERTED.format(case=case_id), DECLINED.format(case=case_id))
             pipe.execute()
         return len(fields)

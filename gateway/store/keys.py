@@ -34,6 +34,8 @@ AUDIT_HEAD = PREFIX + "audit:head"  # string: hash of the newest audit entry (th
 CLOSED_REF = PREFIX + "closedref:{ref}"  # string: case id of a closed case, for status checks
 ALERTED = PREFIX + "alerted:{case}"  # set: responder ids alerted for a case (may accept it)
 DECLINED = PREFIX + "declined:{case}"  # set: responder ids who answered NO
+ALERTS_FOR = PREFIX + "alertsfor:{responder}"  # set: case ids a responder was alerted for
+ALERTS_FOR_TTL = 7 * 86400  # (settled cases are pruned on read; a quiet responder's set expires)
 PROVIDER = PREFIX + "provider:{route}:{provider_id}"  # string: message id of a provider's id
 SEND_SLOT = PREFIX + "sendslot:{route}:{second}"  # counter: sends on a route in one second
 # string: a registered responder's command for a case, first seen (later repeats are rate limited)

@@ -150,8 +150,19 @@ def test_first_screen_lists_only_the_languages_each_in_its_own_language(menus: M
         "2 Русский",
         "3 O'zbekcha",
         "4 English",
-        "0 Баромад",
+        "0 Баромад/Выход/Chiqish/Exit",  # no language is chosen yet: exit reads in all four
     ]
+    hinted = engine.step(menus, tester.last.state, "9").text.splitlines()
+    assert hinted[0] == "1-4?" and hinted[-1] == "0 Баромад/Выход/Chiqish/Exit"
+    for lang in LANGS:  # back on the picker from her language: still readable in every one
+        back = engine.step(menus, engine.start(menus, lang).state, "#").text
+        assert back.splitlines()[-1] == "0 Баромад/Выход/Chiqish/Exit"
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_wrong_input_hint_means_the_same_in_every_language(menus: Menus, lang: str) -> None:
+    meaning = {"tg": "Рақам занед.", "ru": "Введите число.", "uz": "Raqam kiriting."}
+    assert engine.word(menus, "hint", lang) == meaning.get(lang, "Enter a number.")
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -433,6 +444,32 @@ def test_resume_start_again_begins_in_the_saved_language(menus: Menus, lang: str
     assert step.text == engine.start(menus, lang).text
 
 
+@pytest.mark.parametrize("lang", LANGS)
+def test_restart_after_a_lost_session_decides_nothing(menus: Menus, lang: str) -> None:
+    picker = engine.restart(menus, None, None, DISTRICTS)
+    assert picker == engine.start(menus, None, DISTRICTS)  # the picker explains itself
+    again = engine.restart(menus, lang, None, DISTRICTS)
+    lines = again.text.splitlines()
+    assert lines[0] == engine.word(menus, "again", lang) and not again.end
+    assert again.state == engine.start(menus, lang, DISTRICTS).state and again.action is None
+    saved = MenuTester(menus).play(pick_lang(lang), "1", "2").state
+    offer = engine.restart(menus, "tg", saved, DISTRICTS)
+    assert offer.state["screen"] == "resume" and offer.state["lang"] == lang
+    assert offer.text.splitlines()[0] == engine.word(menus, "again", lang)
+    assert engine.step(menus, offer.state, "1", DISTRICTS).state["screen"] == "district"
+
+
+def test_check_measures_the_restart_screens(tmp_path: Path) -> None:
+    flows, locales = copy_menus(tmp_path)
+    ru = locales / "ru.yaml"
+    ru.write_text(
+        ru.read_text(encoding="utf-8").replace('again: "Снова с начала:"', f"again: {'я' * 30}"),
+        encoding="utf-8",
+    )
+    problems = engine.check(engine.load(flows, locales), DISTRICTS)
+    assert problems == ["ru: screen 'main' after a lost session: 87 characters, budget 80 (UCS-2)"]
+
+
 def test_resume_screen_handles_navigation_and_junk(menus: Menus) -> None:
     saved = MenuTester(menus).reach("tg", "district").state
     tester = MenuTester(menus, first=engine.resume_screen(menus, saved))
@@ -547,7 +584,7 @@ def test_check_fills_placeholders_with_long_samples(tmp_path: Path) -> None:
     done = "Thank you. " + "x" * 166 + " {ref}"  # 183 as written, 184 with a six-digit ref
     en.write_text(
         en.read_text(encoding="utf-8").replace(
-            '"Thank you. Your number: {ref}"', f'"{done[:-6]}{{ref}}"'
+            '"Thank you. Your code: {ref}"', f'"{done[:-6]}{{ref}}"'
         ),
         encoding="utf-8",
     )
@@ -634,7 +671,7 @@ def test_load_reports_yaml_syntax_and_locale_problems(tmp_path: Path) -> None:
     (flows / "extra.yaml").write_text("screens:\n  x: [unclosed\n", encoding="utf-8")
     ru = locales / "ru.yaml"
     text = ru.read_text(encoding="utf-8").replace("  more: 00 Ещё\n", "")
-    ru.write_text(text.replace("Ваш номер: {ref}", "Ваш номер: {number}"), encoding="utf-8")
+    ru.write_text(text.replace("Ваш код: {ref}", "Ваш код: {number}"), encoding="utf-8")
     with pytest.raises(MenuError) as caught:
         engine.load(flows, locales)
     problems = caught.value.problems
