@@ -254,8 +254,11 @@ class _Reader:
 def _dev_secrets(var_dir: Path, env: dict[str, str]) -> dict[str, str]:
     """Development secrets, generated on first use and kept in VAR_DIR/secrets.json (mode 600)."""
     path = var_dir / "secrets.json"
+    var_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _private(var_dir, 0o700)
     stored: dict[str, str] = {}
     if path.is_file():
+        _private(path, 0o600)
         stored = json.loads(path.read_text())
     missing = [k for k in DEV_SECRETS if k not in stored and not env.get(k)]
     if missing:
@@ -269,12 +272,20 @@ def _dev_secrets(var_dir: Path, env: dict[str, str]) -> dict[str, str]:
             "ANDROID_WEBHOOK_SECRET": secrets.token_urlsafe(24),
         }
         stored.update({k: fresh[k] for k in missing})
-        var_dir.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(stored, indent=2))
-        tmp.chmod(0o600)
+        tmp.unlink(missing_ok=True)  # a leftover could have a wider mode; O_EXCL refuses it
+        # Created 0600 by the open itself: a write-then-chmod leaves the keys readable between.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(json.dumps(stored, indent=2))
         tmp.replace(path)
     return stored
+
+
+def _private(path: Path, mode: int) -> None:
+    """Take group and other permissions away from a path of ours that has them."""
+    if path.stat().st_mode & 0o077:
+        path.chmod(mode)
 
 
 def load() -> Settings:
