@@ -67,6 +67,19 @@ class Settings:
         """True when running with HAMDAM_ENV=production."""
         return self.env == "production"
 
+    @property
+    def secret_values(self) -> tuple[str, ...]:
+        """Every configured secret, for the log redaction to replace wherever one shows up."""
+        values = (
+            *self.data_keys,
+            self.ussd_key,
+            self.twilio_auth_token,
+            self.android_gateway_password,
+            self.android_webhook_secret,
+            self.operator_password,
+        )
+        return tuple(v for v in values if v)
+
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         """Settings built from the environment (os.environ unless given); raises ConfigError."""

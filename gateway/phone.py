@@ -19,8 +19,9 @@ TJ_CODE = "992"
 TJ_NSN_LEN = 9
 MAX_RAW_LEN = 32
 
-# Dash look-alikes appear when numbers are pasted from documents or web pages.
-_SEPARATORS = frozenset("-.()\u2010\u2011\u2012\u2013\u2014\u2212")
+# Besides whitespace, the characters normalise() skips between digits (gateway.logs masks runs
+# split by any of them). Dash look-alikes come from numbers pasted from documents or web pages.
+SEPARATORS = frozenset("-.()\u2010\u2011\u2012\u2013\u2014\u2212")
 _DIGITS = frozenset("0123456789")
 _E164 = re.compile(r"\+[1-9][0-9]{7,14}")
 
@@ -82,7 +83,7 @@ def _scan(raw: str) -> tuple[bool, str]:
     for ch in raw:
         if ch in _DIGITS:
             digits.append(ch)
-        elif ch.isspace() or ch in _SEPARATORS:
+        elif ch.isspace() or ch in SEPARATORS:
             continue
         elif ch == "+" and not has_plus and not digits:
             has_plus = True
