@@ -13,6 +13,9 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 ROUTES = ("twilio", "android", "console")
 LANGUAGES = ("tg", "ru", "uz", "en")
+# The Procfile's bind address when HOST is unset: every interface. Only read here, to know that
+# the web process may be reached from elsewhere.
+ANY_ADDRESS = "0.0.0.0"  # noqa: S104
 
 # Generated once in development and kept under VAR_DIR, so restarts keep decrypting old data.
 DEV_SECRETS = ("DATA_KEY", "USSD_KEY", "OPERATOR_PASSWORD", "ANDROID_WEBHOOK_SECRET")
@@ -33,6 +36,7 @@ class Settings:
     env: str = "development"
     redis_url: str = "redis://127.0.0.1:6379/0"
     public_url: str = "http://127.0.0.1:5000"
+    host: str = ANY_ADDRESS  # the address the web process binds (HOST, as in the Procfile)
     port: int = 5000
     var_dir: Path = ROOT / "var"
     data_keys: tuple[str, ...] = ()
@@ -94,6 +98,7 @@ class Settings:
             env=mode,
             redis_url=r.redis_url("REDIS_URL", "redis://127.0.0.1:6379/0"),
             public_url=r.url("PUBLIC_URL", None if production else "http://127.0.0.1:5000"),
+            host=r.text("HOST", ANY_ADDRESS),
             port=r.integer("PORT", 5000, low=1, high=65535),
             var_dir=var_dir,
             data_keys=r.fernet_keys("DATA_KEY", dev.get("DATA_KEY")),
@@ -128,7 +133,7 @@ class Settings:
             receipt_timeout=r.integer("RECEIPT_TIMEOUT", 3600, low=10),
             sms_validity=r.integer("SMS_VALIDITY", 3600, low=60, high=36000),
             log_level=r.choice("LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
-            simulator=r.flag("SIMULATOR", not production),
+            simulator=r.simulator("SIMULATOR", production, routes),
             generated=tuple(sorted(k for k in dev if not env.get(k))),
         )
         return cls(**values)
@@ -176,6 +181,19 @@ class _Reader:
         if value.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
             raise ConfigError(name, f"expected 1 or 0, got {value!r}")
         return value.lower() in ("1", "true", "yes", "on")
+
+    def simulator(self, name: str, production: bool, routes: tuple[str, ...]) -> bool:
+        # The simulator plays phones through the real webhooks: with a route that reaches real
+        # phones, it would send real SMS and could act on real cases. Off by default then.
+        live = [route for route in routes if route != "console"]
+        wanted = self.flag(name, not production and not live)
+        if wanted and live:
+            raise ConfigError(
+                name,
+                "the simulator runs only when every SMS route is console "
+                f"(SMS_ROUTES has {', '.join(live)}, which reach real phones)",
+            )
+        return wanted
 
     def delays(self, name: str, default: tuple[int, ...]) -> tuple[int, ...]:
         value = self.raw(name)

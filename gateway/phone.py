@@ -13,7 +13,7 @@ import re
 
 import phonenumbers
 
-__all__ = ["PhoneError", "mask", "normalise"]
+__all__ = ["PhoneError", "mask", "normalise", "synthetic"]
 
 TJ_CODE = "992"
 TJ_NSN_LEN = 9
@@ -24,6 +24,8 @@ MAX_RAW_LEN = 32
 SEPARATORS = frozenset("-.()\u2010\u2011\u2012\u2013\u2014\u2212")
 _DIGITS = frozenset("0123456789")
 _E164 = re.compile(r"\+[1-9][0-9]{7,14}")
+# Numbers kept for tests, training and the simulator; never given to a subscriber here.
+_SYNTHETIC = re.compile(r"\+99290000[0-9]{4}")
 
 
 class PhoneError(ValueError):
@@ -61,6 +63,11 @@ def normalise(raw: str, default_region: str = "TJ") -> str:
     if n < TJ_NSN_LEN:
         raise PhoneError(f"too short for a Tajik number ({n} digits, need {TJ_NSN_LEN})")
     raise PhoneError(f"too long for a Tajik number ({n} digits, need {TJ_NSN_LEN})")
+
+
+def synthetic(e164: str) -> bool:
+    """True for the synthetic range +99290000xxxx (in E.164) that tests and training use."""
+    return bool(_SYNTHETIC.fullmatch(e164))
 
 
 def mask(e164_or_raw: str) -> str:
