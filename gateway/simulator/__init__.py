@@ -24,7 +24,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, render_templ
 from werkzeug.test import Client
 
 from gateway import text
-from gateway.auth import challenge, operator_ok
+from gateway.auth import login
 from gateway.channels.android import sign
 from gateway.phone import PhoneError, normalise, synthetic
 from gateway.simulator.inboxes import group
@@ -94,9 +94,10 @@ def _from_this_machine(settings) -> bool:
 @blueprint.before_request
 def _guard() -> Response | None:
     settings = _context().settings
-    open_door = not settings.production and _from_this_machine(settings)
-    if not open_door and not operator_ok(settings.operator_user, settings.operator_password):
-        return challenge()
+    if settings.production or not _from_this_machine(settings):
+        refused = login(_context().store, settings.operator_user, settings.operator_password)
+        if refused is not None:
+            return refused
     live = _live_routes(settings)
     if live or not settings.simulator:
         raise Refused(
