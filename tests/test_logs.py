@@ -142,7 +142,12 @@ def test_every_written_form_is_masked_inside_any_text(before, number, after):
 
 # ---- every logger, every level, tracebacks and stacks -------------------------------------
 
-THIRD_PARTY = ("twilio.http_client", "urllib3.connectionpool", "rq.worker", "gunicorn.error")
+THIRD_PARTY = (
+    "twilio.http_client",
+    "urllib3.connectionpool",
+    "rq.worker",
+    "gunicorn.error",
+)
 
 
 def _send(logger: logging.Logger, number: str) -> None:
@@ -252,3 +257,22 @@ def _answers(port: int) -> bool:
 def _stop(proc) -> None:
     os.killpg(proc.pid, signal.SIGTERM)
     proc.wait(20)
+
+
+def test_the_twilio_sdk_recovery_lookup_logs_no_number(captured):
+    # The recovery path after a read timeout asks Twilio for earlier messages to her number.
+    from gateway.channels.base import Outbound
+    from gateway.channels.twilio import TwilioSender
+    from tests.fakes import FakeTwilio
+
+    fake = FakeTwilio()
+    try:
+        sender = TwilioSender("AC" + "0" * 32, "twilio-auth-token-0123", "+15005550006", fake.url)
+        message = Outbound(message_id="m1", to=PHONE, body="hello")
+        assert sender.send(message).ok
+        assert sender.find(message, since=0) is not None
+    finally:
+        fake.close()
+    text = captured.getvalue()
+    assert "GET Request:" in text and "To=***02" in text, text
+    assert "900009902" not in text and "%2B992" not in text
