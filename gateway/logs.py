@@ -19,7 +19,7 @@ from gateway.phone import SEPARATORS
 # (plus '/', '_' and '+', the URL form of a space), in clear, URL-encoded (%2B, %20, %C2%A0,
 # %u2013), or escaped by JSON or Python (\u00a0, \n, \xa0), or as an HTML entity.
 _SEP_CHARS = re.escape("".join(sorted(SEPARATORS | set("/_+"))))
-_SEP = (
+SEPARATOR = (
     rf"(?:[\s{_SEP_CHARS}]|%[0-9A-Fa-f]{{2}}|%u[0-9A-Fa-f]{{4}}|\\u[0-9A-Fa-f]{{4}}"
     r"|\\U[0-9A-Fa-f]{8}|\\x[0-9A-Fa-f]{2}|\\[bfnrt/]|&(?:nbsp|#\d{1,7}|#x[0-9A-Fa-f]{1,6});)"
 )
@@ -30,7 +30,9 @@ _SEP = (
 # After a '+' (in clear or encoded), seven digits are enough: a few countries have numbers
 # that short.
 _PLUS = r"(?:\+|%2[Bb]|\\u002[Bb])"
-_PHONE_LIKE = re.compile(rf"{_PLUS}{_SEP}*\d(?:{_SEP}*\d){{6,}}|\d(?:{_SEP}*\d){{8,}}")
+_PHONE_LIKE = re.compile(
+    rf"{_PLUS}{SEPARATOR}*\d(?:{SEPARATOR}*\d){{6,}}|\d(?:{SEPARATOR}*\d){{8,}}"
+)
 _SECRET_FIELD = re.compile(
     r"(?i)((?:key|token|secret|password|passwd|signature|auth)[\w-]*=)[^&\s\"'<>,;]+"
     r"|(\"(?:[\w-]*(?:key|token|secret|password|signature))\"\s*:\s*)\"[^\"]*\""
