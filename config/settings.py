@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import stat
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -314,8 +315,12 @@ def _dev_secrets(var_dir: Path, env: dict[str, str]) -> dict[str, str]:
 
 
 def _private(path: Path, mode: int) -> None:
-    """Take group and other permissions away from a path of ours that has them."""
-    if path.stat().st_mode & 0o077:
+    """Take group and other permissions away from a path of ours that has them. A shared
+    directory given as VAR_DIR by mistake (sticky like /tmp, or /) is left alone: the secrets
+    file in it is 0600 anyway."""
+    st = path.stat()
+    shared = st.st_mode & stat.S_ISVTX or path == path.parent or st.st_uid != os.getuid()
+    if st.st_mode & 0o077 and not shared:
         path.chmod(mode)
 
 

@@ -167,3 +167,12 @@ def test_an_existing_var_dir_and_secrets_file_are_tightened(tmp_path):
     Settings.from_env({"VAR_DIR": str(var)})
     assert var.stat().st_mode & 0o777 == 0o700
     assert (var / "secrets.json").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_shared_var_dir_is_not_tightened(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)  # like /tmp
+    Settings.from_env({"VAR_DIR": str(shared)})
+    assert shared.stat().st_mode & 0o7777 == 0o1777
+    assert (shared / "secrets.json").stat().st_mode & 0o777 == 0o600
