@@ -147,6 +147,8 @@ THIRD_PARTY = (
     "urllib3.connectionpool",
     "rq.worker",
     "gunicorn.error",
+    "gunicorn.access",
+    "werkzeug",
 )
 
 
@@ -187,10 +189,14 @@ def test_third_party_loggers_tracebacks_and_stacks_are_scrubbed_at_debug(capture
             logger.exception("send failed")
             logger.debug("retrying", exc_info=True)
         _send(logger, "+992 90 000 9902")
+    # gunicorn's access log formats a dict of atoms; a format with the request line shows the key.
+    access = {"r": f"GET /ussd/africastalking?key={KEY}&to=%2B992900009902 HTTP/1.1", "s": "200"}
+    logging.getLogger("gunicorn.access").info('"%(r)s" %(s)s', access)
     text = captured.getvalue() + caplog.text
     assert text.count("send failed") == 2 * len(THIRD_PARTY)
     assert "RuntimeError: The 'To' number ***02 is not valid (key [secret])" in text
     assert "in _send" in text and "stack of a send" in text
+    assert '"GET /ussd/africastalking?key=[secret]&to=***02 HTTP/1.1" 200' in text
     for leak in ("900009902", "900 9902", "%2B992", KEY, "0123456789"):
         assert leak not in text
 
