@@ -130,7 +130,9 @@ def _windows(nsn: str) -> list[str]:
 ANY_TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=20)
 
 
-@settings(max_examples=1500, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@settings(
+    max_examples=1500, suppress_health_check=[HealthCheck.too_slow], deadline=None, database=None
+)
 @given(before=ANY_TEXT, number=encoded(written_numbers()), after=ANY_TEXT)
 def test_every_written_form_is_masked_inside_any_text(before, number, after):
     form, nsn = number
