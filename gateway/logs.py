@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from urllib.parse import quote
 
 from gateway.phone import SEPARATORS
@@ -39,6 +39,7 @@ _SECRET_FIELD = re.compile(
     r"|\b(basic|bearer)\s+[\w+/=.~-]{8,}"
 )
 MASK = "[secret]"
+ACCESS_LOG = "gunicorn.access"
 _secrets: tuple[str, ...] = ()
 _installed = False
 
@@ -67,11 +68,18 @@ def _secret_field(match: re.Match) -> str:
 
 def scrub(record: logging.LogRecord) -> logging.LogRecord:
     """Redact a record's message, traceback and stack in place; its arguments are merged in."""
+    if record.name == ACCESS_LOG and isinstance(record.args, Mapping):
+        # gunicorn's access line: separate fields (status, bytes, ms ...) that must not read as
+        # one long number together; each is redacted on its own, and none can hold a piece of a
+        # number that another holds the rest of.
+        record.args = {k: redact(v) if isinstance(v, str) else v for k, v in record.args.items()}
     try:
         message = record.getMessage()
     except Exception:  # a bad format string must not carry its arguments out unredacted
         message = f"{record.msg} {record.args!r}"
-    record.msg, record.args = redact(str(message)), ()
+    if record.name != ACCESS_LOG or not isinstance(record.args, Mapping):
+        message = redact(str(message))
+    record.msg, record.args = str(message), ()
     if record.exc_info:
         # Formatted now and cached where every logging.Formatter looks first; the live exception
         # is dropped so that no handler can format it again without redaction.

@@ -199,8 +199,18 @@ def test_third_party_loggers_tracebacks_and_stacks_are_scrubbed_at_debug(capture
     assert "RuntimeError: The 'To' number ***02 is not valid (key [secret])" in text
     assert "in _send" in text and "stack of a send" in text
     assert '"GET /ussd/africastalking?key=[secret]&to=***02 HTTP/1.1" 200' in text
+    assert "INFO werkzeug Invalid request from ip=127.0.0.1: /ussd?key=[secret]" in text
     for leak in ("900009902", "900 9902", "%2B992", KEY, "0123456789"):
         assert leak not in text
+
+
+def test_the_access_log_keeps_its_figures_and_masks_each_field(captured):
+    atoms = {"h": "127.0.0.1", "r": f"GET /x?to={PHONE} HTTP/1.1", "s": "200", "B": "12345"}
+    logging.getLogger("gunicorn.access").info(
+        '%(h)s "%(r)s" %(s)s %(B)s %(M)sms', {**atoms, "M": 25}
+    )
+    line = captured.getvalue().strip()
+    assert line == 'INFO gunicorn.access 127.0.0.1 "GET /x?to=***02 HTTP/1.1" 200 12345 25ms'
 
 
 def test_a_broken_format_string_does_not_carry_its_arguments_out(captured, capsys):
