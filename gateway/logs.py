@@ -37,6 +37,7 @@ _SECRET_FIELD = re.compile(
     r"(?i)((?:key|token|secret|password|passwd|signature|auth)[\w-]*=)[^&\s\"'<>,;]+"
     r"|(\"(?:[\w-]*(?:key|token|secret|password|signature))\"\s*:\s*)\"[^\"]*\""
     r"|\b(basic|bearer)\s+[\w+/=.~-]{8,}"
+    r"|(//)[^/\s@'\"]*:[^/\s@'\"]*@"  # user:password@ in a URL (a Redis or gateway URL)
 )
 MASK = "[secret]"
 ACCESS_LOG = "gunicorn.access"
@@ -63,6 +64,8 @@ def _secret_field(match: re.Match) -> str:
     label = match.group(1) or match.group(2)
     if label:
         return label + (MASK if match.group(1) else f'"{MASK}"')
+    if match.group(4):
+        return f"//{MASK}@"
     return f"{match.group(3)} {MASK}"
 
 

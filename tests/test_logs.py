@@ -231,11 +231,13 @@ def test_secret_fields_and_configured_secrets_are_replaced():
     logs.install([KEY])
     line = logs.redact(
         f"GET /ussd/africastalking?key=other-key-value&x=1 {KEY} {quote(KEY)} "
-        'Authorization: Basic b3BlcmF0b3I6c2VjcmV0 {"auth_token": "abc"} token=zz'
+        'Authorization: Basic b3BlcmF0b3I6c2VjcmV0 {"auth_token": "abc"} token=zz '
+        "REDIS_URL: got 'rediss//:redis-pass@cache:6380' http://gateway:gw-pass@10.0.0.2/api"
     )
     assert line == (
         "GET /ussd/africastalking?key=[secret]&x=1 [secret] [secret] "
-        'Authorization: Basic [secret] {"auth_token": "[secret]"} token=[secret]'
+        'Authorization: Basic [secret] {"auth_token": "[secret]"} token=[secret] '
+        "REDIS_URL: got 'rediss//[secret]@cache:6380' http://[secret]@10.0.0.2/api"
     )
 
 
