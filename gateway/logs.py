@@ -75,7 +75,10 @@ def scrub(record: logging.LogRecord) -> logging.LogRecord:
         # gunicorn's access line: separate fields (status, bytes, ms ...) that must not read as
         # one long number together; each is redacted on its own, and none can hold a piece of a
         # number that another holds the rest of.
-        record.args = {k: redact(v) if isinstance(v, str) else v for k, v in record.args.items()}
+        atoms = record.args  # changed in place: gunicorn's own mapping answers '-' for a miss
+        for key, value in list(atoms.items()):
+            if isinstance(value, str):
+                atoms[key] = redact(value)
     try:
         message = record.getMessage()
     except Exception:  # a bad format string must not carry its arguments out unredacted

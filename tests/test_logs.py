@@ -205,12 +205,14 @@ def test_third_party_loggers_tracebacks_and_stacks_are_scrubbed_at_debug(capture
 
 
 def test_the_access_log_keeps_its_figures_and_masks_each_field(captured):
+    from gunicorn.glogging import SafeAtoms
+
     atoms = {"h": "127.0.0.1", "r": f"GET /x?to={PHONE} HTTP/1.1", "s": "200", "B": "12345"}
     logging.getLogger("gunicorn.access").info(
-        '%(h)s "%(r)s" %(s)s %(B)s %(M)sms', {**atoms, "M": 25}
+        '%(h)s "%(r)s" %(s)s %(B)s %(M)sms %({x-missing}i)s', SafeAtoms({**atoms, "M": 25})
     )
     line = captured.getvalue().strip()
-    assert line == 'INFO gunicorn.access 127.0.0.1 "GET /x?to=***02 HTTP/1.1" 200 12345 25ms'
+    assert line == 'INFO gunicorn.access 127.0.0.1 "GET /x?to=***02 HTTP/1.1" 200 12345 25ms -'
 
 
 def test_a_broken_format_string_does_not_carry_its_arguments_out(captured, capsys):
@@ -263,6 +265,7 @@ def test_gunicorn_logs_no_secret_from_a_broken_request_line(redis_url, redis_cli
         _stop(web)
     text = log.read_text()
     assert "key=[secret]" in text
+    assert re.search(r'127\.0\.0\.1 "GET /healthz" 200 \d+ \d+ms', text), text
     for leak in (KEY, "0123456789", "other-secret-value", "900009902"):
         assert leak not in text, text
 
