@@ -4,7 +4,7 @@ from config.settings import load
 from gateway import logs
 
 _settings = load()
-logs.configure(_settings.log_level)
+logs.configure(_settings.log_level, _settings.secret_values)
 
 REDIS_URL = _settings.redis_url
 QUEUES = ["alerts"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import stat
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +14,9 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 ROUTES = ("twilio", "android", "console")
 LANGUAGES = ("tg", "ru", "uz", "en")
+# The Procfile's bind address when HOST is unset: every interface. Only read here, to know that
+# the web process may be reached from elsewhere.
+ANY_ADDRESS = "0.0.0.0"  # noqa: S104
 
 # Generated once in development and kept under VAR_DIR, so restarts keep decrypting old data.
 DEV_SECRETS = ("DATA_KEY", "USSD_KEY", "OPERATOR_PASSWORD", "ANDROID_WEBHOOK_SECRET")
@@ -33,6 +37,7 @@ class Settings:
     env: str = "development"
     redis_url: str = "redis://127.0.0.1:6379/0"
     public_url: str = "http://127.0.0.1:5000"
+    host: str = ANY_ADDRESS  # the address the web process binds (HOST, as in the Procfile)
     port: int = 5000
     var_dir: Path = ROOT / "var"
     data_keys: tuple[str, ...] = ()
@@ -67,6 +72,19 @@ class Settings:
         """True when running with HAMDAM_ENV=production."""
         return self.env == "production"
 
+    @property
+    def secret_values(self) -> tuple[str, ...]:
+        """Every configured secret, for the log redaction to replace wherever one shows up."""
+        values = (
+            *self.data_keys,
+            self.ussd_key,
+            self.twilio_auth_token,
+            self.android_gateway_password,
+            self.android_webhook_secret,
+            self.operator_password,
+        )
+        return tuple(v for v in values if v)
+
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         """Settings built from the environment (os.environ unless given); raises ConfigError."""
@@ -81,6 +99,7 @@ class Settings:
             env=mode,
             redis_url=r.redis_url("REDIS_URL", "redis://127.0.0.1:6379/0"),
             public_url=r.url("PUBLIC_URL", None if production else "http://127.0.0.1:5000"),
+            host=r.text("HOST", ANY_ADDRESS),
             port=r.integer("PORT", 5000, low=1, high=65535),
             var_dir=var_dir,
             data_keys=r.fernet_keys("DATA_KEY", dev.get("DATA_KEY")),
@@ -115,7 +134,7 @@ class Settings:
             receipt_timeout=r.integer("RECEIPT_TIMEOUT", 3600, low=10),
             sms_validity=r.integer("SMS_VALIDITY", 3600, low=60, high=36000),
             log_level=r.choice("LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
-            simulator=r.flag("SIMULATOR", not production),
+            simulator=r.simulator("SIMULATOR", production, routes),
             generated=tuple(sorted(k for k in dev if not env.get(k))),
         )
         return cls(**values)
@@ -163,6 +182,19 @@ class _Reader:
         if value.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
             raise ConfigError(name, f"expected 1 or 0, got {value!r}")
         return value.lower() in ("1", "true", "yes", "on")
+
+    def simulator(self, name: str, production: bool, routes: tuple[str, ...]) -> bool:
+        # The simulator plays phones through the real webhooks: with a route that reaches real
+        # phones, it would send real SMS and could act on real cases. Off by default then.
+        live = [route for route in routes if route != "console"]
+        wanted = self.flag(name, not production and not live)
+        if wanted and live:
+            raise ConfigError(
+                name,
+                "the simulator runs only when every SMS route is console "
+                f"(SMS_ROUTES has {', '.join(live)}, which reach real phones)",
+            )
+        return wanted
 
     def delays(self, name: str, default: tuple[int, ...]) -> tuple[int, ...]:
         value = self.raw(name)
@@ -254,8 +286,11 @@ class _Reader:
 def _dev_secrets(var_dir: Path, env: dict[str, str]) -> dict[str, str]:
     """Development secrets, generated on first use and kept in VAR_DIR/secrets.json (mode 600)."""
     path = var_dir / "secrets.json"
+    var_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _private(var_dir, 0o700)
     stored: dict[str, str] = {}
     if path.is_file():
+        _private(path, 0o600)
         stored = json.loads(path.read_text())
     missing = [k for k in DEV_SECRETS if k not in stored and not env.get(k)]
     if missing:
@@ -269,12 +304,24 @@ def _dev_secrets(var_dir: Path, env: dict[str, str]) -> dict[str, str]:
             "ANDROID_WEBHOOK_SECRET": secrets.token_urlsafe(24),
         }
         stored.update({k: fresh[k] for k in missing})
-        var_dir.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(stored, indent=2))
-        tmp.chmod(0o600)
+        tmp.unlink(missing_ok=True)  # a leftover could have a wider mode; O_EXCL refuses it
+        # Created 0600 by the open itself: a write-then-chmod leaves the keys readable between.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(json.dumps(stored, indent=2))
         tmp.replace(path)
     return stored
+
+
+def _private(path: Path, mode: int) -> None:
+    """Take group and other permissions away from a path of ours that has them. A shared
+    directory given as VAR_DIR by mistake (sticky like /tmp, or /) is left alone: the secrets
+    file in it is 0600 anyway."""
+    st = path.stat()
+    shared = st.st_mode & stat.S_ISVTX or path == path.parent or st.st_uid != os.getuid()
+    if st.st_mode & 0o077 and not shared:
+        path.chmod(mode)
 
 
 def load() -> Settings:

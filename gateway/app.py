@@ -25,7 +25,7 @@ class Context:
 def create_app(settings: Settings | None = None) -> Flask:
     """The Flask application for the given settings (read from the environment by default)."""
     settings = settings or Settings.from_env()
-    logs.configure(settings.log_level)
+    logs.configure(settings.log_level, settings.secret_values)
     app = Flask(__name__)
     app.config.update(MAX_CONTENT_LENGTH=64 * 1024)
     service = build_service(settings)

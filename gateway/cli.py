@@ -11,7 +11,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
-from gateway import directory, reports, retention
+from gateway import auth, directory, reports, retention
 from menus import engine
 
 
@@ -21,6 +21,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(keys_group)
     app.cli.add_command(menus_group)
     app.cli.add_command(audit_group)
+    app.cli.add_command(operators_group)
     app.cli.add_command(replay)
     app.cli.add_command(purge)
     app.cli.add_command(report)
@@ -125,6 +126,34 @@ def audit_verify() -> None:
         click.echo(f"audit trail BROKEN after {verdict.entries} good entries: {verdict.problem}")
         raise SystemExit(1)
     click.echo(f"audit trail intact: {verdict.entries} entries, chain verified")
+
+
+operators_group = AppGroup("operators", help="Operator logins.")
+
+
+@operators_group.command("unlock")
+@click.option("--user", "name", help="The user name to unlock (default: OPERATOR_USER).")
+@click.option("--source", "sources", multiple=True, help="A source address to unlock too.")
+@click.option("--all", "everything", is_flag=True, help="Forget every failed login.")
+@click.option("--by", default=lambda: getpass.getuser(), show_default="your login name")
+@with_appcontext
+def operators_unlock(name: str | None, sources: tuple[str, ...], everything: bool, by: str):
+    """Lift the delay or lock that failed logins put on a user name (and source addresses)."""
+    context = current_app.extensions["hamdam"]
+    store = context.store
+    if everything:
+        removed = store.login_unlock(None)
+        store.audit("operator_login_unlocked", by=by, what="all")
+        click.echo(f"forgot every failed operator login ({removed} records)")
+        return
+    name = name or context.settings.operator_user
+    counted = [auth.subjects(store.vault, user=name)]
+    counted += [auth.subjects(store.vault, source=source) for source in sources]
+    removed = sum(store.login_unlock(subject) for subject in counted)
+    store.audit("operator_login_unlocked", by=by, what=f"user {name}, {len(sources)} sources")
+    click.echo(f"unlocked user {name}" + (f" and {len(sources)} sources" if sources else ""))
+    if not removed:
+        click.echo("(nothing was locked)")
 
 
 @click.command("replay")

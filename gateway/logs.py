@@ -1,40 +1,128 @@
-"""Logging set-up with a last line of defence: digit runs that could be phone numbers are masked."""
+"""Logging set-up with a last line of defence: phone numbers and secrets never reach a log line.
+
+Every record of every logger (ours, twilio, urllib3, rq, gunicorn; at every level) is scrubbed
+when it is created: its message, its traceback and its stack. A phone number is masked in every
+written form that phone.normalise() accepts, also URL-encoded or JSON-escaped, wherever it sits
+in the text; secrets (the configured ones, and any `key=`, `token=`... value) are replaced.
+"""
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable, Mapping
+from urllib.parse import quote
 
-# Nine to fifteen digits, optionally after '+', possibly split by single spaces or dashes: every
-# phone form we accept. Runs glued to letters (hex ids) or to ':' and '.' (times, versions) survive.
-_PHONE_LIKE = re.compile(r"(?<![\w:.+-])\+?\d(?:[ -]?\d){8,14}(?![\w:]|\.\d)")
+from gateway.phone import SEPARATORS
+
+# What may stand between two digits of a written number: whitespace and normalise()'s separators
+# (plus '/', '_' and '+', the URL form of a space), in clear, URL-encoded (%2B, %20, %C2%A0,
+# %u2013), or escaped by JSON or Python (\u00a0, \n, \xa0), or as an HTML entity.
+_SEP_CHARS = re.escape("".join(sorted(SEPARATORS | set("/_+"))))
+SEPARATOR = (
+    rf"(?:[\s{_SEP_CHARS}]|%[0-9A-Fa-f]{{2}}|%u[0-9A-Fa-f]{{4}}|\\u[0-9A-Fa-f]{{4}}"
+    r"|\\U[0-9A-Fa-f]{8}|\\x[0-9A-Fa-f]{2}|\\[bfnrt/]|&(?:nbsp|#\d{1,7}|#x[0-9A-Fa-f]{1,6});)"
+)
+# Nine or more digits joined by separators only: the shortest number we accept is a 9-digit
+# NSN. No look-around: a number glued to letters ("To%2B992...", "tel:+992...", "id992...") is
+# masked too. Longer runs, dates with an hour and the odd hex id with nine digits in a row are
+# masked as well: masking too much is acceptable, too little is not.
+# After a '+' (in clear or encoded), seven digits are enough: a few countries have numbers
+# that short.
+_PLUS = r"(?:\+|%2[Bb]|\\u002[Bb])"
+_PHONE_LIKE = re.compile(
+    rf"{_PLUS}{SEPARATOR}*\d(?:{SEPARATOR}*\d){{6,}}|\d(?:{SEPARATOR}*\d){{8,}}"
+)
+_SECRET_FIELD = re.compile(
+    r"(?i)((?:key|token|secret|password|passwd|signature|auth)[\w-]*=)[^&\s\"'<>,;]+"
+    r"|(\"(?:[\w-]*(?:key|token|secret|password|signature))\"\s*:\s*)\"[^\"]*\""
+    r"|\b(basic|bearer)\s+[\w+/=.~-]{8,}"
+    r"|(//)[^/\s@'\"]*:[^/\s@'\"]*@"  # user:password@ in a URL (a Redis or gateway URL)
+)
+MASK = "[secret]"
+ACCESS_LOG = "gunicorn.access"
+_secrets: tuple[str, ...] = ()
 _installed = False
 
 
 def redact(text: str) -> str:
-    """The text with every phone-number-like digit run masked except its last two digits."""
-    return _PHONE_LIKE.sub(lambda m: "***" + re.sub(r"\D", "", m.group())[-2:], text)
+    """The text with every phone-number-like digit run masked (all but its last two digits kept
+    only when they are plain digits) and every secret replaced by [secret]."""
+    for secret in _secrets:
+        if secret in text:
+            text = text.replace(secret, MASK)
+    text = _SECRET_FIELD.sub(_secret_field, text)
+    return _PHONE_LIKE.sub(_masked, text)
 
 
-def configure(level: str = "INFO") -> None:
-    """Set up root logging once, with phone-number redaction on every record of every logger."""
-    global _installed
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=False
-    )
-    logging.getLogger().setLevel(level)
+def _masked(match: re.Match) -> str:
+    tail = match.group()[-2:]
+    return "***" + (tail if tail.isdigit() and tail.isascii() else "")
+
+
+def _secret_field(match: re.Match) -> str:
+    label = match.group(1) or match.group(2)
+    if label:
+        return label + (MASK if match.group(1) else f'"{MASK}"')
+    if match.group(4):
+        return f"//{MASK}@"
+    return f"{match.group(3)} {MASK}"
+
+
+def scrub(record: logging.LogRecord) -> logging.LogRecord:
+    """Redact a record's message, traceback and stack in place; its arguments are merged in."""
+    if record.name == ACCESS_LOG and isinstance(record.args, Mapping):
+        # gunicorn's access line: separate fields (status, bytes, ms ...) that must not read as
+        # one long number together; each is redacted on its own, and none can hold a piece of a
+        # number that another holds the rest of.
+        atoms = record.args  # changed in place: gunicorn's own mapping answers '-' for a miss
+        for key, value in list(atoms.items()):
+            if isinstance(value, str):
+                atoms[key] = redact(value)
+    try:
+        message = record.getMessage()
+    except Exception:  # a bad format string must not carry its arguments out unredacted
+        message = f"{record.msg} {record.args!r}"
+    if record.name != ACCESS_LOG or not isinstance(record.args, Mapping):
+        message = redact(str(message))
+    record.msg, record.args = str(message), ()
+    if record.exc_info:
+        # Formatted now and cached where every logging.Formatter looks first; the live exception
+        # is dropped so that no handler can format it again without redaction.
+        record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+        record.exc_info = None
+    elif record.exc_text:
+        record.exc_text = redact(record.exc_text)
+    if record.stack_info:
+        record.stack_info = redact(record.stack_info)
+    return record
+
+
+def install(secrets: Iterable[str] = ()) -> None:
+    """Scrub every log record this process creates from now on (idempotent); `secrets` are
+    values never to be logged in any form, added to those given before."""
+    global _installed, _secrets
+    known = set(_secrets)
+    for secret in secrets:
+        if secret and len(secret) >= 8:
+            known.update({secret, quote(secret, safe="")})
+    # Longest first, so that no secret is left half-replaced by a shorter one inside it.
+    _secrets = tuple(sorted(known, key=len, reverse=True))
     if _installed:
         return
     previous = logging.getLogRecordFactory()
 
     def factory(*args, **kwargs):
-        record = previous(*args, **kwargs)
-        try:
-            message = record.getMessage()
-        except (TypeError, ValueError):
-            return record
-        record.msg, record.args = redact(message), ()
-        return record
+        return scrub(previous(*args, **kwargs))
 
     logging.setLogRecordFactory(factory)
     _installed = True
+
+
+def configure(level: str = "INFO", secrets: Iterable[str] = ()) -> None:
+    """Set up root logging once, with the redaction of install() on every record of every logger."""
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=False
+    )
+    logging.getLogger().setLevel(level)
+    install(secrets)

@@ -10,7 +10,7 @@ import redis
 import rq_dashboard
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 
-from gateway.auth import challenge, operator_ok
+from gateway.auth import login
 from gateway.store import queue_depths
 
 blueprint = Blueprint("operator", __name__)
@@ -43,11 +43,9 @@ def _guard() -> Response | None:
         return None
     context = current_app.extensions["hamdam"]
     settings = context.settings
-    if not operator_ok(settings.operator_user, settings.operator_password):
-        if request.authorization is not None:
-            context.store.audit_login(ok=False)
-        return challenge()
-    context.store.audit_login(ok=True, user=settings.operator_user)
+    refused = login(context.store, settings.operator_user, settings.operator_password)
+    if refused is not None:
+        return refused
     changes = request.method not in ("GET", "HEAD")
     if request.endpoint == REQUEUE_ALL and not changes:
         return Response("use POST\n", 405, mimetype="text/plain")

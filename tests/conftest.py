@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
 import redis
 
 from config.settings import ROOT, Settings
-from gateway import localredis
+from gateway import localredis, logs
 from gateway.privacy import new_key
 
 # A throwaway redis-server of the test session's own, so no test ever flushes a database that
@@ -119,6 +120,11 @@ def assert_no_clear(blob: bytes | str, phone: str, inputs: list[str] = ()) -> No
     data = blob.encode() if isinstance(blob, str) else blob
     for form in phone_forms(phone):
         assert form not in data, f"phone form {form!r} found in clear"
+    # Her national digits with anything between them that a written, URL-encoded or escaped
+    # number may have (the separators the log redaction knows): "90 000-99 02", "90%20000...".
+    spread = re.compile(f"(?:{logs.SEPARATOR})*".join(phone[-9:]))
+    found = spread.search(data.decode("utf-8", "replace"))
+    assert found is None, f"phone written as {found and found.group()!r} found in clear"
     for text in inputs:
         assert text.encode() not in data, f"input {text!r} found in clear"
 

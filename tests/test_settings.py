@@ -126,3 +126,53 @@ def test_check_command_prints_one_line_and_exits_2(tmp_path):
     assert done.stderr == (
         "hamdam: configuration error: ESCALATE_AFTER: expected a whole number, got 'soon'\n"
     )
+
+
+_WATCHED: list = []  # (path, modes seen) while a test watches a file being written
+
+
+def _watch(event: str, args: tuple) -> None:
+    for path, modes in _WATCHED:
+        try:
+            modes.add(path.stat().st_mode & 0o777)
+        except OSError:
+            pass
+
+
+sys.addaudithook(_watch)  # audit hooks cannot be removed; it does nothing unless a test watches
+
+
+def test_secrets_are_never_readable_by_others_not_even_for_a_moment(tmp_path):
+    import os
+
+    var = tmp_path / "var"
+    modes: set[int] = set()
+    _WATCHED.append((var / "secrets.tmp", modes))
+    old = os.umask(0o022)
+    try:
+        Settings.from_env({"VAR_DIR": str(var)})
+    finally:
+        os.umask(old)
+        _WATCHED.clear()
+    assert modes == {0o600}  # every time anything happened while the file existed
+    assert (var / "secrets.json").stat().st_mode & 0o777 == 0o600
+    assert var.stat().st_mode & 0o777 == 0o700
+
+
+def test_an_existing_var_dir_and_secrets_file_are_tightened(tmp_path):
+    var = tmp_path / "var"
+    Settings.from_env({"VAR_DIR": str(var)})
+    var.chmod(0o755)
+    (var / "secrets.json").chmod(0o644)
+    Settings.from_env({"VAR_DIR": str(var)})
+    assert var.stat().st_mode & 0o777 == 0o700
+    assert (var / "secrets.json").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_shared_var_dir_is_not_tightened(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)  # like /tmp
+    Settings.from_env({"VAR_DIR": str(shared)})
+    assert shared.stat().st_mode & 0o7777 == 0o1777
+    assert (shared / "secrets.json").stat().st_mode & 0o777 == 0o600

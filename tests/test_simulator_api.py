@@ -7,7 +7,7 @@ import base64
 import pytest
 from rq import Queue, SimpleWorker
 
-from config.settings import Settings
+from config.settings import ANY_ADDRESS, ConfigError, Settings
 from gateway import simulator
 from gateway.app import create_app
 from tests.conftest import make_env
@@ -35,7 +35,8 @@ class Spy:
 def env(redis_url, redis_client, tmp_path, monkeypatch):
     from workers import jobs
 
-    values = make_env(redis_url, tmp_path / "var", SEND_RATE="100", SIMULATOR="1")
+    # Bound to loopback, as `make run` and tests/processes.py start the web process.
+    values = make_env(redis_url, tmp_path / "var", SEND_RATE="100", SIMULATOR="1", HOST="127.0.0.1")
     for name, value in values.items():
         monkeypatch.setenv(name, value)  # the worker's jobs read the same environment
     jobs._built.cache_clear()
@@ -219,13 +220,84 @@ def test_production_default_is_off(env):
     assert app.test_client().get("/simulator").status_code == 404
 
 
-def test_page_warns_when_sms_reach_real_phones(env):
-    android = dict(
-        SMS_ROUTES="android,console",
-        ANDROID_GATEWAY_URL="http://127.0.0.1:9",
-        ANDROID_GATEWAY_USER="gateway",
-        ANDROID_GATEWAY_PASSWORD="gateway-password",
+ANDROID = dict(
+    SMS_ROUTES="android,console",
+    ANDROID_GATEWAY_URL="http://127.0.0.1:9",
+    ANDROID_GATEWAY_USER="gateway",
+    ANDROID_GATEWAY_PASSWORD="gateway-password",
+)
+
+
+def test_refused_with_a_reason_when_a_route_reaches_real_phones(env):
+    # As reproduced: HAMDAM_ENV unset, real routes, no login, a responder's OK and her STOP.
+    default = {k: v for k, v in env.items() if k not in ("HAMDAM_ENV", "SIMULATOR")}
+    app = make_app(default, **ANDROID)
+    assert not app.extensions["hamdam"].settings.simulator
+    spy = app.wsgi_app = Spy(app.wsgi_app)
+    client = app.test_client()
+    for response in (
+        client.post("/simulator/sms", json={"phone": GROUP_1, "text": "OK 1234"}),
+        client.post("/simulator/sms", json={"phone": SURVIVOR, "text": "STOP"}),
+        client.post("/simulator/ussd", json={"phone": SURVIVOR, "session": "s", "text": ""}),
+        client.get("/simulator"),
+        client.get("/simulator/inboxes"),
+    ):
+        assert response.status_code == 403
+        assert "only when every SMS route is console" in response.get_json()["error"]
+        assert "android" in response.get_json()["error"]
+    assert [path for path, _ in spy.seen if not path.startswith("/simulator")] == []
+
+
+def test_switching_it_on_with_real_routes_is_a_configuration_error(env):
+    with pytest.raises(ConfigError, match="SIMULATOR: the simulator runs only when every SMS"):
+        Settings.from_env({**env, **ANDROID, "SIMULATOR": "1"})
+
+
+@pytest.mark.parametrize("phone", ["+992935551234", "+992900019711", "+79123456789", "935551234"])
+def test_only_synthetic_numbers_are_played(app, phone):
+    spy = app.wsgi_app = Spy(app.wsgi_app)
+    client = app.test_client()
+    for response in (
+        client.post("/simulator/ussd", json={"phone": phone, "session": "s", "text": ""}),
+        client.post("/simulator/sms", json={"phone": phone, "text": "OK 1234"}),
+        client.get("/simulator/inboxes", query_string={"phone": phone}),
+    ):
+        assert response.status_code == 403
+        assert response.get_json()["error"] == (
+            "phone: the simulator plays only synthetic numbers (+99290000xxxx)"
+        )
+    assert [path for path, _ in spy.seen if not path.startswith("/simulator")] == []
+
+
+@pytest.mark.parametrize(
+    ("host", "environ", "headers"),
+    [
+        (None, {}, {}),  # HOST unset: the Procfile binds every interface
+        (ANY_ADDRESS, {}, {}),
+        ("127.0.0.1", {"REMOTE_ADDR": "203.0.113.7"}, {}),
+        ("127.0.0.1", {}, {"X-Forwarded-For": "203.0.113.7"}),
+        ("127.0.0.1", {}, {"Forwarded": "for=203.0.113.7"}),
+    ],
+)
+def test_operator_login_unless_bound_to_loopback_and_asked_from_here(env, host, environ, headers):
+    values = {k: v for k, v in env.items() if k != "HOST"}
+    app = make_app(values, **({"HOST": host} if host else {}))
+    client = app.test_client()
+    asked = client.get("/simulator", environ_base=environ, headers=headers)
+    assert asked.status_code == 401 and asked.headers["WWW-Authenticate"].startswith("Basic")
+    sms = client.post(
+        "/simulator/sms",
+        json={"phone": GROUP_1, "text": "OK 1234"},
+        environ_base=environ,
+        headers=headers,
     )
-    html = response_text(make_app(env, **android).test_client().get("/simulator"))
-    assert "SMS go out through android:" in html
-    assert "real phones" not in response_text(make_app(env).test_client().get("/simulator"))
+    assert sms.status_code == 401
+    good = base64.b64encode(f"operator:{env['OPERATOR_PASSWORD']}".encode()).decode()
+    login = {**headers, "Authorization": f"Basic {good}"}
+    assert client.get("/simulator", environ_base=environ, headers=login).status_code == 200
+
+
+def test_loopback_needs_no_login(env):
+    for host in ("127.0.0.1", "localhost", "::1"):
+        app = make_app(env, HOST=host)
+        assert app.test_client().get("/simulator").status_code == 200, host

@@ -23,7 +23,7 @@ def _service() -> Service:
 @functools.cache
 def _built() -> Service:
     settings = load()
-    logs.configure(settings.log_level)
+    logs.configure(settings.log_level, settings.secret_values)
     return build_service(settings)
 
 

@@ -3,26 +3,30 @@
 Everything the page does goes through the real webhooks (USSD key check, Android signature,
 dedupe, rate limits) by dispatching the provider's own request through the app's WSGI stack, so
 a training session exercises exactly what a phone on the network would. Outbound SMS are read
-back from the console route's outbox. Registered only when SIMULATOR is on (the development
-default); in production every simulator request needs the operator login.
+back from the console route's outbox.
+
+It runs only when every SMS route is console (SIMULATOR is on by default in development then,
+and refused at start-up otherwise), plays only synthetic numbers (+99290000xxxx), and needs the
+operator login unless the web process is bound to loopback and the request comes from this
+machine without a proxy (always in production). A refusal is a 403 that says why.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import time
 import uuid
 from datetime import UTC, datetime
-from itertools import takewhile
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, render_template, request
 from werkzeug.test import Client
 
 from gateway import text
-from gateway.auth import challenge, operator_ok
+from gateway.auth import login
 from gateway.channels.android import sign
-from gateway.phone import PhoneError, normalise
+from gateway.phone import PhoneError, normalise, synthetic
 from gateway.simulator.inboxes import group
 
 blueprint = Blueprint(
@@ -42,13 +46,23 @@ _SESSION = re.compile(r"[A-Za-z0-9_-]{1,64}")
 SAMPLE_PHONES = tuple(f"+9929000097{n:02d}" for n in range(1, 10))
 
 
+PROXY_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Real-Ip")
+
+
 class BadInput(ValueError):
     """A simulator request the page should not have sent; the message says which field."""
 
 
+class Refused(Exception):
+    """A simulator request that must not be played; the message says why (403)."""
+
+
 def register(app: Flask) -> None:
-    """Serve the simulator from `app` when the settings allow it; otherwise do nothing."""
-    if app.extensions["hamdam"].settings.simulator and blueprint.name not in app.blueprints:
+    """Serve the simulator from `app` when the settings allow it; in development with routes to
+    real phones, serve only its refusal (403 saying why) so nobody wonders where it went."""
+    settings = app.extensions["hamdam"].settings
+    wanted = settings.simulator or (not settings.production and _live_routes(settings))
+    if wanted and blueprint.name not in app.blueprints:
         app.register_blueprint(blueprint)
 
 
@@ -56,11 +70,42 @@ def _context():
     return current_app.extensions["hamdam"]
 
 
+def _live_routes(settings) -> list[str]:
+    return [route for route in settings.sms_routes if route != "console"]
+
+
+def _loopback(address: str) -> bool:
+    try:
+        return address == "localhost" or ipaddress.ip_address(address.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _from_this_machine(settings) -> bool:
+    """True when the web process listens on loopback only and this request came over it, not
+    through a proxy (which would make it a request from anywhere)."""
+    return (
+        _loopback(settings.host)
+        and _loopback(request.remote_addr or "")
+        and not any(name in request.headers for name in PROXY_HEADERS)
+    )
+
+
 @blueprint.before_request
-def _operator_only() -> Response | None:
+def _guard() -> Response | None:
     settings = _context().settings
-    if settings.production and not operator_ok(settings.operator_user, settings.operator_password):
-        return challenge()
+    if settings.production or not _from_this_machine(settings):
+        refused = login(_context().store, settings.operator_user, settings.operator_password)
+        if refused is not None:
+            return refused
+    live = _live_routes(settings)
+    if live or not settings.simulator:
+        raise Refused(
+            "the simulator runs only when every SMS route is console: SMS_ROUTES has "
+            f"{', '.join(live)}, which would send real SMS and act on real cases"
+            if live
+            else "the simulator is off (SIMULATOR=0)"
+        )
     return None
 
 
@@ -83,16 +128,18 @@ def _bad_input(error: BadInput):
     return jsonify({"error": str(error)}), 400
 
 
+@blueprint.errorhandler(Refused)
+def _refused(error: Refused):
+    return jsonify({"error": str(error)}), 403
+
+
 @blueprint.get("")
 def page():
     """The simulator page: her phone on one side, responders' inboxes on the other."""
-    settings = _context().settings
     return render_template(
         "simulator.html",
         service_code=SERVICE_CODE,
         sample_phones=SAMPLE_PHONES,
-        # The console route never fails, so routes after it are never used.
-        live_routes=list(takewhile(lambda route: route != "console", settings.sms_routes)),
     )
 
 
@@ -191,9 +238,13 @@ def _phone(raw: object) -> str:
     if not isinstance(raw, str):
         raise BadInput("phone: expected a phone number")
     try:
-        return normalise(raw)
+        phone = normalise(raw)
     except PhoneError as error:
         raise BadInput(f"phone: {error}") from None
+    if not synthetic(phone):
+        # Playing a real phone would act on a real case as her or as a responder.
+        raise Refused("phone: the simulator plays only synthetic numbers (+99290000xxxx)")
+    return phone
 
 
 def _string(raw: object, name: str, limit: int, empty: bool = False) -> str:

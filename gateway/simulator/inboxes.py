@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from gateway.directory import Directory
+from gateway.phone import synthetic
 
 FIELDS = ("id", "body", "purpose", "state", "segments", "encoding", "created")
 
@@ -11,7 +12,8 @@ def group(messages: list[dict[str, str]], directory: Directory, own: str | None)
     """Responders' inboxes (in tier order) and the inbox of `own`, messages oldest first.
 
     Messages to any other number outside the directory are left out: they belong to other
-    simulated women, and the page shows nothing of hers but her own phone.
+    simulated women, and the page shows nothing of hers but her own phone. So are responders
+    with a real (not synthetic) number: their messages may be about real cases.
     """
     by_phone: dict[str, list[dict]] = {}
     for message in sorted(messages, key=lambda m: float(m.get("created") or 0)):
@@ -28,7 +30,7 @@ def group(messages: list[dict[str, str]], directory: Directory, own: str | None)
             "messages": by_phone[r.phone],
         }
         for r in responders
-        if r.phone in by_phone
+        if r.phone in by_phone and synthetic(r.phone)
     ]
     mine = None
     if own is not None:

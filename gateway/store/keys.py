@@ -25,6 +25,10 @@ CLOSED_COUNT = PREFIX + "cases:closed"  # counter of cases closed
 METRIC_SENDS = PREFIX + "metrics:sends"  # hash: "route|state" -> count
 METRIC_LATENCY = PREFIX + "metrics:latency:{endpoint}"  # hash: bucket bound / sum / count
 LOGIN_SEEN = PREFIX + "login:{outcome}"  # string: throttles audit entries for operator logins
+# hash: count, until (epoch before which no password is checked) of failed operator logins, by
+# kind ("user" name or "source" address) and its keyed hash; forgotten LOGIN_MEMORY after the last
+LOGIN_FAILS = PREFIX + "loginfail:{kind}:{digest}"
+LOGIN_MEMORY = 86400
 # hash: n (events), enc:phone (so key rotation can re-key it); one per phone, purpose, window
 RATE = PREFIX + "rate:{what}:{digest}:{window}"
 AUDIT = PREFIX + "audit"  # stream: who did what, when (ids and kinds only, never numbers)
