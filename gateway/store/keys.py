@@ -33,6 +33,10 @@ ALERTED = PREFIX + "alerted:{case}"  # set: responder ids alerted for a case (ma
 DECLINED = PREFIX + "declined:{case}"  # set: responder ids who answered NO
 PROVIDER = PREFIX + "provider:{route}:{provider_id}"  # string: message id of a provider's id
 SEND_SLOT = PREFIX + "sendslot:{route}:{second}"  # counter: sends on a route in one second
+SLOW_ROUTE = PREFIX + "slow:{route}"  # string, expiring: the route timed out; skip it meanwhile
+HELD = PREFIX + "held:{responder}"  # sorted set: message id -> held at, alerts awaiting a digest
+UNSENT = PREFIX + "unsent"  # sorted set: message id -> when it was dropped or held (last hour)
+NOTICE = PREFIX + "notice:{what}"  # string, expiring: one notice per flood, saturation or outage
 SEEN_TTL = 7 * 86400
 RESUME_TTL = 300
 
