@@ -114,3 +114,63 @@ def test_second_route_takes_over_instead_of_waiting(tmp_path, drill_redis, repor
     assert max(delays) <= FAILOVER_LIMIT, (
         f"alerts waited for Twilio's retries ({max(delays):.1f} s) instead of failing over"
     )
+
+
+HANG = 15.0  # seconds the hanging Twilio keeps every request before it answers
+HANG_CASES = 6
+HANG_LIMIT = 30.0  # seconds from her submit to the alert on the healthy route
+
+
+class HangingTwilio(FakeTwilio):
+    """FakeTwilio that accepts every connection and answers each send after HANG seconds."""
+
+    posts = 0
+
+    def handle(self, method, path, raw, handler):
+        if method == "POST":
+            with self.lock:
+                self.posts += 1
+            time.sleep(HANG)
+        return super().handle(method, path, raw, handler)
+
+
+def test_hanging_provider_fails_over_within_30_seconds(tmp_path, drill_redis, report):
+    gateway = DrillGateway(
+        drill_redis.url, tmp_path / "gw", android=True, twilio=HangingTwilio, SEND_RETRY_DELAYS="1"
+    )
+    try:
+        submitted, refs = [], []
+        for i in range(HANG_CASES):
+            submitted.append(time.time())
+            refs.append(gateway.ask_for_help(f"+99290007{i:04d}", index=i))
+
+        def on_android():
+            return all(len(sent_about(gateway.android, r)) >= 2 for r in refs)
+
+        everything = wait_until(on_android, HANG_LIMIT + 30, 0.2)
+        waits = []
+        for ref, at in zip(refs, submitted, strict=True):
+            waits += [s.at - at for s in sent_about(gateway.android, ref)]
+        time.sleep(HANG + 2)  # let the held Twilio requests finish, to count them
+        android = [s for r in refs for s in sent_about(gateway.android, r)]
+        late = [s for r in refs for s in sent_about(gateway.twilio, r)]
+        copies = Counter((s.to, s.body) for s in android)
+    finally:
+        gateway.stop()
+    report(
+        f"Twilio answers every send after {HANG:.0f} s, Android fine; {HANG_CASES} cases, "
+        f"{2 * HANG_CASES} alerts; Procfile worker line (rq worker-pool), SEND_RATE default"
+    )
+    report(f"alerts delivered via Android: {len(android)} of {2 * HANG_CASES}")
+    if waits:
+        report(
+            f"submit -> alert on Android: {min(waits):.1f} to {max(waits):.1f} s "
+            f"(limit {HANG_LIMIT:.0f} s)"
+        )
+    report(
+        f"sends tried on Twilio: {gateway.twilio.posts}; of those Twilio delivered late "
+        f"(the accepted price of not waiting): {len(late)}"
+    )
+    assert everything, "an alert never reached the healthy route"
+    assert max(copies.values()) == 1, "one route sent an alert twice"
+    assert max(waits) <= HANG_LIMIT, f"an alert took {max(waits):.1f} s"
