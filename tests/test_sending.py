@@ -226,3 +226,14 @@ def test_alerts_of_a_waiting_case_are_redriven_after_an_outage(app, twilio_fake,
     assert "failing" in notice.body or "SMS" in notice.body
     assert max(copies(twilio_fake, android_fake).values()) == 1
     assert store.case_by_ref(ref).state == "open" and store.failed_jobs() == []
+
+
+def test_the_body_of_an_alert_sent_inside_a_digest_is_purged_in_time(app):
+    from gateway import retention
+
+    store = app.extensions["hamdam"].store
+    store.create_message("m-in-digest", GROUP_1, "#4821: in a digest", purpose="alert", case="x")
+    assert store.hold("m-in-digest", "vakhsh-group-1", time.time())
+    assert store.advance_message("m-in-digest", "coalesced", digest="m-digest")
+    retention.sweep(store, time.time() + 10 * 86400, 90, 7200, dry_run=False)
+    assert "body" not in store.message("m-in-digest")
