@@ -499,6 +499,8 @@ class Dispatcher:
             if message is None or message["state"] != "failed":
                 continue
             purpose = message.get("purpose", "")
+            if purpose.startswith("reminder"):
+                continue  # the next reminder goes anyway; a stale one would only repeat it
             if not _is_alert(purpose):
                 # Digests and notices to the duty officer: for a day (an alert's case settles).
                 recent = float(message.get("created", 0)) > self.clock() - 86400
