@@ -61,6 +61,8 @@ class Settings:
     remind_every: int = 900
     send_retry_delays: tuple[int, ...] = (10, 30, 90)
     send_rate: int = 1
+    send_timeout: int = 5  # seconds to read a provider's answer (connect: 3 s)
+    alerts_per_hour: int = 30
     receipt_timeout: int = 3600
     sms_validity: int = 3600
     log_level: str = "INFO"
@@ -131,6 +133,8 @@ class Settings:
             remind_every=r.integer("REMIND_EVERY", 900, low=10),
             send_retry_delays=r.delays("SEND_RETRY_DELAYS", (10, 30, 90)),
             send_rate=r.integer("SEND_RATE", 1, low=1, high=1000),
+            send_timeout=r.integer("SEND_TIMEOUT", 5, low=1, high=60),
+            alerts_per_hour=r.integer("ALERTS_PER_HOUR", 30, low=1, high=10000),
             receipt_timeout=r.integer("RECEIPT_TIMEOUT", 3600, low=10),
             sms_validity=r.integer("SMS_VALIDITY", 3600, low=60, high=36000),
             log_level=r.choice("LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),

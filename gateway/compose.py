@@ -47,6 +47,7 @@ def build_dispatcher(settings: Settings, store: Store, found: directory.Director
         remind_every=settings.remind_every,
         retry_delays=settings.send_retry_delays,
         send_rate=settings.send_rate,
+        out_per_hour=settings.alerts_per_hour,
         receipt_timeout=settings.receipt_timeout,
         retention=settings.retention_days * 86400,
     )

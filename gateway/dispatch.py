@@ -27,7 +27,7 @@ class GiveUp(Exception):
 
 @dataclass(frozen=True)
 class Timing:
-    """Deadlines and send limits, in seconds (from settings)."""
+    """Deadlines, send limits and the retry policy, in seconds (from settings)."""
 
     escalate_after: int = 600
     escalate_after_urgent: int = 180
@@ -36,7 +36,35 @@ class Timing:
     send_rate: int = 1
     receipt_timeout: int = 3600
     retention: int = 90 * 86400
-    out_per_hour: int = 30  # loop protection: messages to one phone in an hour
+    # Alerts sent one by one to a responder in an hour; past it they go out as digests.
+    # For a phone that is no responder (her acknowledgement) it is a hard limit: loop protection.
+    out_per_hour: int = 30
+    digest_every: int = 60  # at most one digest per responder in this many seconds
+    slow_route_for: int = 60  # after a timeout, sends skip that route this long (a later exists)
+
+    # ---- the retry policy (the one place that knows it) ------------------------------------
+    def send_retries(self, routes: int) -> list[int]:
+        """RQ retry intervals of a send job: one per RetryLater on every route, plus two for a
+        worker dying mid-job (RQ spends a retry on an abandoned job)."""
+        delays = list(self.retry_delays) or [1]
+        total = len(delays) * max(1, routes) + 2
+        return [delays[i % len(delays)] for i in range(total)]
+
+    def job_retries(self) -> list[int]:
+        """RQ retry intervals of any other job (escalation, receipt expiry, digest): three."""
+        delays = list(self.retry_delays) or [1]
+        return [delays[i % len(delays)] for i in range(max(3, len(delays)))]
+
+    def route_retries(self) -> int:
+        """RetryLater answers a message gets on its last route before it gives up."""
+        return len(self.retry_delays)
+
+
+LOOP = "loop protection: too many messages to this phone this hour"
+
+
+def _is_alert(purpose: str) -> bool:
+    return purpose == "alert" or purpose.startswith("reminder")
 
 
 def message_id(case_id: str, purpose: str, recipient: str) -> str:
@@ -84,7 +112,7 @@ class Dispatcher:
             self._acknowledge(case)
         # The timer runs from the moment the case opened, whatever the sends do.
         due = case.created + self._deadline(case)
-        self.store.schedule("workers.jobs.escalate", (case_id, 1), due, f"esc-{case_id}-1")
+        self._schedule("workers.jobs.escalate", (case_id, 1), due, f"esc-{case_id}-1")
         return "alerted"
 
     def escalate(self, case_id: str, tier: int) -> str:
@@ -103,10 +131,16 @@ class Dispatcher:
             wait = self.timing.remind_every
         self.store.audit("escalated", case=case.id, tier=str(tier))
         nxt = tier + 1
-        self.store.schedule(
+        self._schedule(
             "workers.jobs.escalate", (case_id, nxt), self.clock() + wait, f"esc-{case_id}-{nxt}"
         )
+        # Her case still waits: alerts that every route refused go again (the escalation and
+        # reminder cadence is their backoff), through the send guard.
+        self.redrive()
         return "escalated"
+
+    def _schedule(self, func: str, args: tuple, at: float, job_id: str) -> bool:
+        return self.store.schedule(func, args, at, job_id, self.timing.job_retries())
 
     def _deadline(self, case: cases.Case) -> int:
         return cases.deadline(case, self.timing.escalate_after, self.timing.escalate_after_urgent)
@@ -141,10 +175,13 @@ class Dispatcher:
         if at <= self.clock():
             self.store.enqueue_send(mid, self._retry_plan())
         else:
-            self.store.schedule("workers.jobs.send_message", (mid,), at, f"send-{mid}")
+            self._schedule("workers.jobs.send_message", (mid,), at, f"send-{mid}")
 
-    def _queue(self, case_id: str, purpose: str, responder: Responder, body: str) -> None:
-        mid = message_id(case_id, purpose, responder.id)
+    def _queue(
+        self, case_id: str, purpose: str, responder: Responder, body: str, key: str = ""
+    ) -> None:
+        # `key` names the message when two purposes must be one SMS ("late" or "taken").
+        mid = message_id(case_id, key or purpose, responder.id)
         if templates.over_budget(body):
             log.warning("message %s needs more than %d segments", mid, templates.MAX_SEGMENTS)
         self.store.create_message(
@@ -153,11 +190,7 @@ class Dispatcher:
         self.store.enqueue_send(mid, self._retry_plan())
 
     def _retry_plan(self) -> list[int]:
-        # One job retry per RetryLater on every route, plus two for a worker dying mid-job
-        # (RQ spends a retry on an abandoned job). RQ wants one interval per retry.
-        delays = list(self.timing.retry_delays) or [1]
-        total = len(delays) * len(self.senders) + 2
-        return [delays[i % len(delays)] for i in range(total)]
+        return self.timing.send_retries(len(self.senders))
 
     # ---- responders' answers -------------------------------------------------------------------
     def accept(self, responder: Responder, ref: str) -> str:
@@ -232,11 +265,19 @@ class Dispatcher:
 
     def _reply(self, case: cases.Case, name: str, responder: Responder, **params: str) -> None:
         body = templates.render(name, responder.languages[0], ref=case.ref, **params)
-        self._queue(case.id, name, responder, body)
+        # A loser hears once that the case went to someone else: "taken" when the winner's
+        # answer came first, "late" when her own OK did; whichever is created first is sent.
+        key = "lost" if name in ("taken", "late") else ""
+        self._queue(case.id, name, responder, body, key=key)
 
     # ---- sending -------------------------------------------------------------------------------
     def deliver(self, mid: str) -> str:
-        """Send one message through the routes in order, at most once; raise RetryLater/GiveUp."""
+        """Send one message through the routes in order, at most once; raise RetryLater/GiveUp.
+
+        An ambiguous attempt (a read timeout: the provider may have it) is handled per purpose:
+        a message to her is never risked twice (the retry asks the provider first); a message to
+        a responder goes to the next route at once, since an extra SMS beats silence.
+        """
         message = self.store.message(mid)
         if message is None:
             return "missing"
@@ -244,79 +285,264 @@ class Dispatcher:
             return "already sent"  # the guard: checked before every send
         stale = self._stale(message)
         if stale:
-            self.store.advance_message(mid, "dropped", error=stale)
-            log.info("message %s dropped: %s", mid, stale)
+            self._drop(mid, message, stale, volume=stale == LOOP)
             return "dropped"
+        if self._over_volume(mid, message):
+            return "held for a digest"
         out = Outbound(mid, message["to"], message["body"])
+        if self._recover(mid, message, out):
+            return "sent (recovered)"
+        purpose = message.get("purpose", "")
         index = int(message.get("route_index", 0))
         while index < len(self.senders):
             sender = self.senders[index]
-            if message.get("inflight") == sender.name:
-                # The last attempt died mid-send: ask the provider before sending again.
-                found = sender.find(out, float(message["created"]))
-                if found:
-                    self._sent(mid, sender.name, found)
-                    return "sent (recovered)"
+            later = index < len(self.senders) - 1
+            if later and self.store.route_slow(sender.name):
+                # It timed out a moment ago: do not make this message wait for it too.
+                index += 1
+                self.store.set_message(mid, route_index=index)
+                continue
             self._throttle(sender.name)
             attempts = self.store.count_attempt(mid, sender.name)
             result = sender.send(out)
-            self.store.clear_message_field(mid, "inflight", "inflight_at")
-            message.pop("inflight", None)
             if result.ok:
                 self._sent(mid, sender.name, result.provider_id)
                 return "sent"
             log.warning("message %s on %s: %s", mid, sender.name, result.error)
             self.store.count_send(sender.name, "error")
-            self.store.set_message(mid, error=result.error)
             if result.ambiguous:
-                # The provider may have the message: the retry asks it before anything else.
-                self.store.set_message(mid, inflight=sender.name)
-                raise RetryLater(f"{sender.name}: {result.error} (outcome unknown)")
-            last_route = index == len(self.senders) - 1
-            if result.retryable and last_route and attempts <= len(self.timing.retry_delays):
-                raise RetryLater(f"{sender.name}: {result.error}")
+                self.store.mark_slow(sender.name, self.timing.slow_route_for)
+                if purpose == "ack" or not later:
+                    # The provider may have the message: the retry asks it before anything else.
+                    self.store.set_message(mid, error=result.error)
+                    raise RetryLater(f"{sender.name}: {result.error} (outcome unknown)")
+                self.store.send_failed(mid, result.error, unsure=sender.name)
+            else:
+                self.store.send_failed(mid, result.error)
+                retries = self.timing.route_retries()
+                if result.retryable and not later and attempts <= retries:
+                    raise RetryLater(f"{sender.name}: {result.error}")
             # Permanent, exhausted, or another route can take it now: an alert should not wait.
             index += 1
             self.store.set_message(mid, route_index=index)
         self.store.advance_message(mid, "failed")
+        self._outage(message)
         raise GiveUp(f"message {mid}: every route failed")
 
+    def _recover(self, mid: str, message: dict[str, str], out: Outbound) -> bool:
+        """Ask every route an earlier attempt may have reached; True when one has the message."""
+        asked = {message.get("inflight", "")} | {
+            k[len("unsure:") :] for k in message if k.startswith("unsure:")
+        }
+        for sender in self.senders:
+            if sender.name not in asked:
+                continue
+            try:
+                found = sender.find(out, float(message["created"]))
+            except ConnectionError:
+                if message.get("purpose") == "ack":
+                    raise  # never risk a second SMS to her: try again later
+                log.warning("message %s: %s cannot say if it has it", mid, sender.name)
+                continue  # a responder: an extra SMS beats silence
+            if found:
+                self._sent(mid, sender.name, found)
+                return True
+            self.store.clear_unsure(mid, sender.name)
+        return False
+
     def _stale(self, message: dict[str, str], count: bool = True) -> str:
-        if count and not self.store.within_rate("out", message["to"], self.timing.out_per_hour):
-            return "loop protection: too many messages to this phone this hour"
         purpose = message.get("purpose", "")
+        if count and not message.get("recipient"):
+            # Not a registered responder: a hard limit against loops with machines.
+            if not self.store.within_rate("out", message["to"], self.timing.out_per_hour):
+                return LOOP
         if purpose == "ack":
             case = self.store.case(message.get("case", ""))
             if self.store.suppressed(message["to"]):
                 return "she asked for no more messages"
             if case is None or cases.sms_time(case, self.clock()) > self.clock():
                 return "outside her safe window"
-        if purpose == "alert" or purpose.startswith("reminder"):
+        if _is_alert(purpose):
             case = self.store.case(message.get("case", ""))
             if case is None or case.state != "open":
                 return "case no longer waiting for a responder"
         return ""
+
+    def _drop(self, mid: str, message: dict[str, str], why: str, volume: bool) -> None:
+        """A message that will not be sent: state, audit, metric; volume drops also for /healthz."""
+        if not self.store.advance_message(mid, "dropped", error=why):
+            return
+        self.store.audit("message_dropped", message=mid, case=message.get("case", ""), why=why)
+        self.store.count_send("none", "dropped")
+        if volume:
+            self.store.record_unsent(mid, self.clock())
+            log.warning("message %s dropped: %s", mid, why)
+        else:
+            log.info("message %s dropped: %s", mid, why)
+
+    # ---- volume: digests instead of silence --------------------------------------------------
+    def _over_volume(self, mid: str, message: dict[str, str]) -> bool:
+        """Hold an alert for a digest when its responder had too many this hour; True if held."""
+        responder_id = message.get("recipient", "")
+        if not responder_id or not _is_alert(message.get("purpose", "")):
+            return False
+        if message.get("counted"):
+            return False  # a retry of a message already let through
+        self.store.set_message(mid, counted=1)
+        if self.store.within_rate("out", message["to"], self.timing.out_per_hour):
+            return False
+        now = self.clock()
+        if not self.store.hold(mid, responder_id, now):
+            return False
+        case = self.store.case(message.get("case", ""))
+        self.store.audit(
+            "alert_held", message=mid, case=message.get("case", ""), responder=responder_id
+        )
+        self.store.count_send("digest", "held")
+        log.warning("message %s held for a digest: its responder is saturated", mid)
+        window = int(now // self.timing.digest_every)
+        at = (window + 1) * self.timing.digest_every
+        self._schedule(
+            "workers.jobs.send_digest",
+            (responder_id, window),
+            at,
+            f"digest-{responder_id}-{window}",
+        )
+        if case is not None:
+            self._cover(case, responder_id)
+            self._notify_duty(case.district, "flood", f"flood:{case.district}", 3600)
+        return True
+
+    def _cover(self, case: cases.Case, saturated: str) -> None:
+        """Alert the next responder of the plan not yet alerted, while one is saturated."""
+        alerted = self.store.alerted(case.id)
+        for tier in self.plan(case):
+            for responder in tier:
+                if responder.id != saturated and responder.id not in alerted:
+                    self.store.audit(
+                        "alert_covered", case=case.id, responder=responder.id, saturated=saturated
+                    )
+                    self._alert(case, (responder,), "alert")
+                    return
+
+    def _notify_duty(self, district: str, name: str, what: str, every: int) -> None:
+        """One notice to the district's duty officer per `what` and `every` seconds."""
+        duty = self.directory.duty_officer_for(district)
+        if duty is None or not self.store.notice_once(what, every):
+            return
+        names = self.directory.districts.get(district)
+        lang = duty.languages[0]
+        label = names.names.get(lang, district) if names else district
+        body = templates.notice(name, lang, district=label)
+        self.store.audit("duty_notified", notice=name, district=district, responder=duty.id)
+        self._queue("", name, duty, body, key=f"{what}:{int(self.clock())}")
+
+    def digest(self, responder_id: str, window: int) -> str:
+        """One SMS listing the alerts held for a responder (as many as fit two segments)."""
+        responder = self.directory.responders.get(responder_id)
+        held = self.store.held(responder_id)
+        mid = message_id(f"digest-{window}", "digest", responder_id)
+        if responder is None:
+            for other in held:
+                self._drop(other, self.store.message(other) or {}, "responder removed", True)
+            self.store.release_held(responder_id, held)
+            return "nobody"
+        done, refs = [], []
+        lang = responder.languages[0]
+        if self.store.message(mid) is None:
+            for other in held:
+                message = self.store.message(other)
+                if message is None or message["state"] != "held":
+                    if message is None or message.get("digest") != mid:
+                        done.append(other)
+                        continue
+                case = self.store.case(message.get("case", ""))
+                if case is None or case.state != "open":
+                    self._drop(other, message, "case no longer waiting for a responder", False)
+                    done.append(other)
+                    continue
+                if templates.over_budget(templates.digest(lang, [*refs, case.ref])):
+                    break
+                if message.get("digest") != mid and not self.store.advance_message(
+                    other, "coalesced", digest=mid
+                ):
+                    continue
+                refs.append(case.ref)
+                done.append(other)
+            if refs:
+                self.store.create_message(
+                    mid,
+                    responder.phone,
+                    templates.digest(lang, refs),
+                    purpose="digest",
+                    case="",
+                    recipient=responder.id,
+                )
+                self.store.audit("digest", message=mid, responder=responder.id, alerts=len(refs))
+        self.store.release_held(responder_id, done)
+        if self.store.message(mid) is not None:
+            self.store.enqueue_send(mid, self._retry_plan())
+        if self.store.held(responder_id):
+            now = self.clock()
+            nxt = int(now // self.timing.digest_every) + 1
+            self._schedule(
+                "workers.jobs.send_digest",
+                (responder_id, nxt),
+                nxt * self.timing.digest_every,
+                f"digest-{responder_id}-{nxt}",
+            )
+        return f"{len(refs)} in a digest"
+
+    # ---- both routes down: keep trying while her case waits, and say so once ---------------
+    def _outage(self, message: dict[str, str]) -> None:
+        case = self.store.case(message.get("case", "")) if message.get("case") else None
+        if case is not None and message.get("purpose") != "outage":
+            self._notify_duty(case.district, "outage", "outage", 3600)
+
+    def redrive(self) -> list[str]:
+        """Requeue failed sends of alerts whose case still waits (and the duty notices)."""
+        again = []
+        for job_id in self.store.failed_jobs():
+            if not job_id.startswith("send-"):
+                continue
+            message = self.store.message(job_id[len("send-") :])
+            if message is None or message["state"] != "failed":
+                continue
+            purpose = message.get("purpose", "")
+            if purpose.startswith("reminder"):
+                continue  # the next reminder goes anyway; a stale one would only repeat it
+            if not _is_alert(purpose):
+                # Digests and notices to the duty officer: for a day (an alert's case settles).
+                recent = float(message.get("created", 0)) > self.clock() - 86400
+                if purpose not in ("digest", "outage", "flood") or not recent:
+                    continue
+            if self.replay(job_id, "gateway", "re-drive while the case waits") == "requeued":
+                again.append(job_id)
+        return again
 
     def _throttle(self, route: str) -> None:
         while (wait := self.store.send_slot(route, self.timing.send_rate)) > 0:
             self.sleep(wait)
 
     def _sent(self, mid: str, route: str, provider_id: str) -> None:
-        self.store.set_message(mid, provider_id=provider_id, route=route, sent_at=self.clock())
-        self.store.advance_message(mid, "queued")
+        # One write records the provider's id and ends "in flight": no window for a resend.
+        self.store.record_sent(mid, route, provider_id, self.clock())
         self.store.count_send(route, "queued")
-        self.store.record_provider(route, provider_id, mid)
         due = self.clock() + self.timing.receipt_timeout
-        self.store.schedule("workers.jobs.expire_receipt", (mid,), due, f"rcpt-{mid}")
+        self._schedule("workers.jobs.expire_receipt", (mid,), due, f"rcpt-{mid}")
         log.info("message %s handed to %s", mid, route)
 
     # ---- replay ------------------------------------------------------------------------------
     def replay(self, job_id: str, who: str, why: str) -> str:
-        """Requeue one failed job once, safely; returns what happened, in words."""
+        """Requeue one failed job once, safely; returns what happened, in words.
+
+        A send whose earlier attempt may have reached a provider keeps that mark: the requeued
+        job asks that provider before it sends anything.
+        """
         if not self.store.is_failed(job_id):
             return "not in the failed registry: nothing to replay"
         if not job_id.startswith("send-"):
-            self.store.requeue_failed(job_id, [10, 30, 60])
+            self.store.requeue_failed(job_id, self.timing.job_retries())
             self.store.audit("replayed", job=job_id, by=who, why=why)
             return "requeued"
         mid = job_id[len("send-") :]
@@ -331,7 +557,7 @@ class Dispatcher:
         stale = self._stale(message, count=False)
         if stale:
             self.store.discard_failed(job_id)
-            self.store.advance_message(mid, "dropped", error=stale)
+            self._drop(mid, message, stale, volume=False)
             self.store.audit("replay_refused", message=mid, by=who, why=stale)
             return f"dropped: {stale}"
         self.store.reset_message(mid)

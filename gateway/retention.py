@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from gateway.store import Store
 
 log = logging.getLogger(__name__)
-FINAL = {"delivered", "undelivered", "failed", "unknown", "dropped"}
+FINAL = {"delivered", "undelivered", "failed", "unknown", "dropped", "coalesced"}
 
 
 @dataclass

@@ -108,6 +108,45 @@ TEXT = {
 }
 
 
+# Alerts held while a responder had too many this hour, listed in one SMS (as many references
+# as fit MAX_SEGMENTS; the rest go in the next one).
+DIGEST = {
+    "tg": "{count} ҳолати нав: {refs}. Барои қабул: OK ва рамзи он.",
+    "ru": "{count} новых: {refs}. Принять: OK и код.",
+    "uz": "{count} yangi: {refs}. Qabul: OK va kodi.",
+    "en": "{count} new: {refs}. To take one reply OK and its code.",
+}
+# To a duty officer, once per flood (per district and hour) or per outage (per hour).
+NOTICE = {
+    "flood": {
+        "tg": "Сели ҳолатҳо дар {district}: дар ин соат огоҳиҳо якҷоя фиристода мешаванд. "
+        "Панелро санҷед.",
+        "ru": "Поток случаев в {district}: в этот час оповещения идут сводкой. Проверьте панель.",
+        "uz": "{district}: ko'p holat, bu soat xabarlar jamlab yuboriladi. Panelni tekshiring.",
+        "en": "Flood of cases in {district}: this hour alerts go out grouped. Check the dashboard.",
+    },
+    "outage": {
+        "tg": "SMS ба посухдиҳандагон намеравад ({district}); такрор мекунем. Панелро санҷед.",
+        "ru": "SMS не доходят до ответчиков ({district}); повторяем. Проверьте панель.",
+        "uz": "SMS javobgarlarga yetmayapti ({district}); qayta yuboramiz. Panelni tekshiring.",
+        "en": "SMS to responders are failing ({district}); retrying. Check the dashboard.",
+    },
+}
+
+
+def digest(lang: str, refs: list[str]) -> str:
+    """The digest of held alerts: how many, their references, how to take one."""
+    lang = lang if lang in DIGEST else "en"
+    listed = " ".join(f"#{ref}" for ref in refs)
+    return DIGEST[lang].format(count=len(refs), refs=listed)
+
+
+def notice(name: str, lang: str, **params: str) -> str:
+    """A notice to the duty officer (`flood` or `outage`), in their language."""
+    texts = NOTICE[name]
+    return texts.get(lang, texts["en"]).format(**params)
+
+
 # The only text ever sent to her: neutral (no service, no topic), one segment in every language.
 SURVIVOR_TEXT = {
     "tg": "Рамз {ref}: қабул шуд. Ташаккур.",

@@ -97,6 +97,15 @@ def rows(lang: str) -> Iterator[tuple[str, str, str, str]]:
         text, meaning = templates.CONTACT[lang][name], templates.CONTACT["en"][name]
         yield f"sms:contact.{name}", text, meaning, "SMS to responders: when to call, {contact}"
     yield (
+        "sms:digest",
+        templates.DIGEST[lang],
+        templates.DIGEST["en"],
+        "SMS to a responder: alerts held past the hourly limit, listed in one SMS",
+    )
+    for name in sorted(templates.NOTICE):
+        text, meaning = templates.NOTICE[name][lang], templates.NOTICE[name]["en"]
+        yield f"sms:notice.{name}", text, meaning, f"SMS to the duty officer: {name} notice"
+    yield (
         "sms:urgent",
         templates.URGENT[lang].strip(),
         templates.URGENT["en"].strip(),

@@ -12,7 +12,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 
 @dataclass
@@ -38,6 +38,7 @@ class FakeProvider:
         self.held.set()
         self.holding = threading.Event()
         self.holding_port = 0
+        self.hold_to = ""
         provider = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -69,8 +70,9 @@ class FakeProvider:
         with self.lock:
             self.failures += [(status, body or {})] * times
 
-    def hold(self) -> None:
-        """Keep the next sends waiting (the connection open) until release()."""
+    def hold(self, to: str = "") -> None:
+        """Keep the next sends (to `to` only, if given) waiting until release()."""
+        self.hold_to = to
         self.held.clear()
 
     def release(self) -> None:
@@ -100,8 +102,8 @@ class FakeProvider:
         with self.lock:
             return self.failures.pop(0) if self.failures else None
 
-    def _wait_if_held(self, handler: BaseHTTPRequestHandler) -> None:
-        if not self.held.is_set():
+    def _wait_if_held(self, handler: BaseHTTPRequestHandler, to: str = "") -> None:
+        if not self.held.is_set() and self.hold_to in ("", to):
             self.holding_port = handler.client_address[1]  # finds the sending process
             self.holding.set()
             self.held.wait(120)
@@ -118,9 +120,16 @@ class FakeTwilio(FakeProvider):
         if not parts.path.endswith("/Messages.json"):
             return 404, {"code": 20404, "message": "not found", "status": 404}
         if method == "GET":
-            to = parse_qs(parts.query).get("To", [""])[0]
-            found = [self._resource(s) for s in self.sent if not to or s.to == to]
-            return 200, {"messages": found, "next_page_uri": None, "page": 0, "uri": parts.path}
+            # Newest first, one page of PageSize (50 by default) at a time, as Twilio lists.
+            query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+            to, size = query.get("To", ""), int(query.get("PageSize", 50))
+            page = int(query.get("Page", 0))
+            found = [self._resource(s) for s in reversed(self.sent) if not to or s.to == to]
+            chunk = found[page * size : (page + 1) * size]
+            nxt = None
+            if len(found) > (page + 1) * size:
+                nxt = f"{parts.path}?{urlencode({**query, 'Page': page + 1})}"
+            return 200, {"messages": chunk, "next_page_uri": nxt, "page": page, "uri": parts.path}
         form = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
         scripted = self._scripted()
         if scripted:
@@ -131,7 +140,7 @@ class FakeTwilio(FakeProvider):
         )
         with self.lock:
             self.sent.append(sent)  # Twilio has the message once it has read the request
-        self._wait_if_held(handler)
+        self._wait_if_held(handler, sent.to)
         return 201, self._resource(sent)
 
     @staticmethod
@@ -169,6 +178,6 @@ class FakeAndroid(FakeProvider):
             if not duplicate:
                 for phone in data["phoneNumbers"]:
                     self.sent.append(Sent(message_id, phone, data["textMessage"]["text"], data))
-        self._wait_if_held(handler)
+        self._wait_if_held(handler, data["phoneNumbers"][0])
         recipients = [{"phoneNumber": p, "state": "Pending"} for p in data["phoneNumbers"]]
         return 202, {"id": message_id, "state": "Pending", "recipients": recipients}

@@ -56,8 +56,8 @@ def _run_and_interrupt(env, log, web_port, redis_url, tmp_path):
         output = log.read()
         assert health is not None and health.status_code == 200, output
         assert health.json()["queues"]["alerts"]["queued"] == 0
-        [worker] = Worker.all(connection=redis.Redis.from_url(redis_url))
-        assert worker.queue_names() == ["alerts"]
+        workers = Worker.all(connection=redis.Redis.from_url(redis_url))  # the Procfile's pool
+        assert workers and all(w.queue_names() == ["alerts"] for w in workers)
         assert "started redis-server" in output
         assert f"try it: http://127.0.0.1:{web_port}/simulator" in output
         assert requests.get(f"http://127.0.0.1:{web_port}/simulator", timeout=5).status_code == 200

@@ -10,6 +10,7 @@ from rq.job import Job
 
 from gateway.store.keys import AUDIT
 from tests.test_alerts import (  # noqa: F401 - fixtures
+    DUTY,
     GROUP_1,
     GROUP_2,
     android_fake,
@@ -32,15 +33,20 @@ def login(flask_app) -> dict[str, str]:
 
 
 def fail_both_alerts(app, twilio_fake, android_fake) -> list[str]:  # noqa: F811
-    """A case whose two alerts failed every route and every retry: two failed jobs."""
+    """A case whose two alerts failed every route and every retry: their two failed jobs.
+
+    The duty officer's one outage notice failed too (a third failed job, of no case).
+    """
     twilio_fake.fail_next(503, times=40)
     android_fake.fail_next(503, times=40)
     ask_for_help(app, consent="1")
     work(app)
     for _ in range(4):
         retry_due(app)
-    failed = app.extensions["hamdam"].store.failed_jobs()
+    store = app.extensions["hamdam"].store
+    failed = [job for job in store.failed_jobs() if store.job_case(job)]
     assert len(failed) == 2
+    assert len(store.failed_jobs()) == 3
     twilio_fake.failures.clear()
     android_fake.failures.clear()
     return failed
@@ -123,9 +129,9 @@ def test_requeue_all_is_post_only_and_same_origin_only(app, twilio_fake, android
     no_origin = {"Authorization": login(app)["Authorization"]}
     assert client.post("/rq/requeue/alerts", headers=no_origin).status_code == 403
     response = client.post("/rq/requeue/alerts", headers=login(app))
-    assert response.get_json()["count"] == 2
+    assert response.get_json()["count"] == 3
     work(app)
-    assert sorted(s.to for s in twilio_fake.sent) == [GROUP_1, GROUP_2]
+    assert sorted(s.to for s in twilio_fake.sent) == [DUTY, GROUP_1, GROUP_2]
 
 
 def test_delete_is_disabled(app, twilio_fake, android_fake):  # noqa: F811
@@ -136,9 +142,9 @@ def test_delete_is_disabled(app, twilio_fake, android_fake):  # noqa: F811
 
 
 def test_replay_command_for_one_case(app, twilio_fake, android_fake):  # noqa: F811
-    fail_both_alerts(app, twilio_fake, android_fake)
+    failed = fail_both_alerts(app, twilio_fake, android_fake)
     store = app.extensions["hamdam"].store
-    ref = store.case(store.job_case(store.failed_jobs()[0])).ref
+    ref = store.case(store.job_case(failed[0])).ref
     runner = app.test_cli_runner()
     missing = runner.invoke(args=["replay", "--case", ref])
     assert missing.exit_code == 2 and "--reason" in missing.output
@@ -146,9 +152,12 @@ def test_replay_command_for_one_case(app, twilio_fake, android_fake):  # noqa: F
     assert result.exit_code == 0, result.output
     assert result.output.count("requeued") == 2
     work(app)
+    assert sorted(s.to for s in twilio_fake.sent) == [GROUP_1, GROUP_2]
+    runner.invoke(args=["replay", "--reason", "the duty notice too"])
+    work(app)
     again = runner.invoke(args=["replay", "--reason", "again"])
     assert "nothing to replay" in again.output
-    assert sorted(s.to for s in twilio_fake.sent) == [GROUP_1, GROUP_2]
+    assert sorted(s.to for s in twilio_fake.sent) == [DUTY, GROUP_1, GROUP_2]
 
 
 def test_audit_chain_verifies_and_detects_tampering(app, redis_client):  # noqa: F811

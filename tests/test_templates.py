@@ -86,3 +86,21 @@ def test_her_reference_has_one_name_everywhere(lang):
         assert TERM[lang] in text.casefold(), text
     for word in ("номер", "рақам", "raqam", "number"):  # reads like her phone number
         assert all(word not in t.casefold() for t in texts[:3]), word  # check.title: "digits"
+
+
+@pytest.mark.parametrize("lang", templates.LANGS)
+def test_a_digest_lists_what_fits_two_segments(lang):
+    body = templates.digest(lang, ["999999", "999998", "999997"])
+    assert body.startswith("3 ") and "#999999 #999998 #999997" in body and "OK" in body
+    assert measure(body).segments <= 2
+    many = [str(900000 + n) for n in range(8)]  # a digest carries eight 6-digit references
+    assert measure(templates.digest(lang, many)).segments <= 2, templates.digest(lang, many)
+
+
+@pytest.mark.parametrize(
+    ("lang", "name"), list(itertools.product(templates.LANGS, templates.NOTICE))
+)
+def test_duty_notices_fit_two_segments(lang, name):
+    body = templates.notice(name, lang, district=LONGEST[lang])
+    assert measure(body).segments <= 2, (len(body), body)
+    assert "{" not in body

@@ -43,6 +43,11 @@ def send_message(message_id: str) -> str:
         raise
 
 
+def send_digest(responder_id: str, window: int) -> str:
+    """Send one digest of the alerts held for a saturated responder."""
+    return _service().dispatcher.digest(responder_id, window)
+
+
 def escalate(case_id: str, tier: int) -> str:
     """Alert the next tier of a case nobody accepted (re-checked atomically)."""
     return _service().dispatcher.escalate(case_id, tier)

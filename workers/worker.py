@@ -11,9 +11,17 @@ import rq
 
 from workers import jobs
 
+# How often a worker runs RQ's maintenance (which requeues a killed worker's job). `rq
+# worker-pool` has no --maintenance-interval option, so the worker class sets it.
+MAINTENANCE_INTERVAL = 60
+
 
 class Worker(rq.Worker):
     """rq.Worker that warms the job context before taking jobs and wakes for maintenance."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("maintenance_interval", MAINTENANCE_INTERVAL)
+        super().__init__(*args, **kwargs)
 
     def work(self, *args, **kwargs):
         jobs.warm()

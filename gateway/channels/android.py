@@ -90,7 +90,9 @@ def parse(body: bytes) -> Event:
 
 # Event types -> our message states (the phone reports per message, keyed by our message id).
 STATUS = {"sms:sent": "sent", "sms:delivered": "delivered", "sms:failed": "failed"}
-HTTP_TIMEOUT = 10
+# Connect quickly or not at all; a read longer than this is an ambiguous send (see dispatch).
+CONNECT_TIMEOUT = 3.05
+READ_TIMEOUT = 5.0
 
 
 class AndroidSender:
@@ -103,9 +105,17 @@ class AndroidSender:
 
     name = "android"
 
-    def __init__(self, url: str, user: str, password: str, validity: int = 3600):
+    def __init__(
+        self,
+        url: str,
+        user: str,
+        password: str,
+        validity: int = 3600,
+        read_timeout: float = READ_TIMEOUT,
+    ):
         import requests
 
+        self.timeout = (CONNECT_TIMEOUT, read_timeout)
         self.url = url.rstrip("/")
         self.session = requests.Session()
         self.session.auth = (user, password)
@@ -123,7 +133,7 @@ class AndroidSender:
             "ttl": self.validity,
         }
         try:
-            response = self.session.post(f"{self.url}/messages", json=payload, timeout=HTTP_TIMEOUT)
+            response = self.session.post(f"{self.url}/messages", json=payload, timeout=self.timeout)
         except requests.RequestException as error:
             return SendResult(
                 ok=False,
@@ -142,7 +152,7 @@ class AndroidSender:
 
         try:
             response = self.session.get(
-                f"{self.url}/messages/{message.message_id}", timeout=HTTP_TIMEOUT
+                f"{self.url}/messages/{message.message_id}", timeout=self.timeout
             )
         except requests.RequestException:
             raise ConnectionError("android: cannot check an earlier send") from None

@@ -50,6 +50,7 @@ class SendResult:
 STATE_RANK = {
     "new": 0,
     "sending": 1,
+    "held": 1,  # waits for the responder's next digest (too many alerts this hour)
     "queued": 2,
     "sent": 3,
     "unknown": 4,
@@ -57,6 +58,7 @@ STATE_RANK = {
     "undelivered": 5,
     "failed": 5,
     "dropped": 5,
+    "coalesced": 5,  # went out inside a digest
 }
 
 

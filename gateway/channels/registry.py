@@ -17,12 +17,14 @@ BUILDERS: Mapping[str, Callable[..., Sender]] = {
         o["twilio_api_url"],
         status_url=o["public_url"] + "/sms/twilio/status",
         validity=o["validity"],
+        read_timeout=o["send_timeout"],
     ),
     "android": lambda o: AndroidSender(
         o["android_gateway_url"],
         o["android_gateway_user"],
         o["android_gateway_password"],
         validity=o["validity"],
+        read_timeout=o["send_timeout"],
     ),
     "console": lambda o: ConsoleSender(o["store"]),
 }

@@ -80,7 +80,10 @@ STATUS = {
     "failed": "failed",
     "canceled": "failed",
 }
-HTTP_TIMEOUT = 10
+# Connect quickly or not at all; a read longer than this is an ambiguous send (see dispatch).
+CONNECT_TIMEOUT = 3.05
+READ_TIMEOUT = 5.0
+FIND_PAGE_SIZE = 100
 
 
 class TwilioSender:
@@ -96,16 +99,20 @@ class TwilioSender:
         api_url: str,
         status_url: str = "",
         validity: int = 3600,
+        read_timeout: float = READ_TIMEOUT,
     ):
         from twilio.http.http_client import TwilioHttpClient
         from twilio.rest import Client
 
         # A non-empty environment: an empty dict would make the SDK fall back to os.environ,
         # where TWILIO_REGION/TWILIO_EDGE would rewrite our API host.
+        http = TwilioHttpClient(timeout=read_timeout)
+        # The SDK checks a number but hands the value to requests, which takes (connect, read).
+        http.timeout = (CONNECT_TIMEOUT, read_timeout)
         self.client = Client(
             account_sid,
             auth_token,
-            http_client=TwilioHttpClient(timeout=HTTP_TIMEOUT),
+            http_client=http,
             environment={"HAMDAM": "1"},
         )
         self.client.api.base_url = api_url
@@ -142,14 +149,21 @@ class TwilioSender:
         return SendResult(ok=True, provider_id=created.sid)
 
     def find(self, message: Outbound, since: float) -> str | None:
-        """A message Twilio already holds for this recipient and body since `since`, if any."""
+        """A message Twilio already holds for this recipient and body since `since`, if any.
+
+        Pages through every message to the recipient since then (a responder may have had
+        hundreds in a flood), not just the first page.
+        """
         from datetime import UTC, datetime, timedelta
 
         from twilio.base.exceptions import TwilioException
 
         after = datetime.fromtimestamp(since, UTC) - timedelta(minutes=1)
         try:
-            for found in self.client.messages.list(to=message.to, date_sent_after=after, limit=50):
+            found_all = self.client.messages.stream(
+                to=message.to, date_sent_after=after, page_size=FIND_PAGE_SIZE
+            )
+            for found in found_all:
                 if found.body == message.body:
                     return found.sid
         except (TwilioException, OSError):

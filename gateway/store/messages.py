@@ -13,7 +13,18 @@ from rq.exceptions import DuplicateJobError
 from rq.job import Job
 
 from gateway.channels.base import STATE_RANK
-from gateway.store.keys import ENCRYPTED_FIELD, MESSAGE, OUTBOX, OUTBOX_MAX, PROVIDER, SEND_SLOT
+from gateway.store.keys import (
+    ENCRYPTED_FIELD,
+    HELD,
+    MESSAGE,
+    NOTICE,
+    OUTBOX,
+    OUTBOX_MAX,
+    PROVIDER,
+    SEND_SLOT,
+    SLOW_ROUTE,
+    UNSENT,
+)
 from gateway.text import measure
 
 # Moves a message's state forward only: ARGV[1] new state, ARGV[2] JSON rank table, then
@@ -27,6 +38,27 @@ redis.call('HSET', KEYS[1], 'state', ARGV[1])
 for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 return 1
 """
+
+# A provider took the message: its id, route and state in one write that also ends "in flight".
+# KEYS[1] message, KEYS[2] provider id -> message id; ARGV[1] rank table, ARGV[2] message id,
+# ARGV[3] ttl of KEYS[2], then field/value pairs. The first write is the HSET, so a Redis that
+# refuses writes (maxmemory) refuses the whole script and the message stays "in flight".
+SENT = """
+for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+local ranks = cjson.decode(ARGV[1])
+local current = redis.call('HGET', KEYS[1], 'state')
+if (ranks['queued'] or 0) > (ranks[current] or 0) then
+  redis.call('HSET', KEYS[1], 'state', 'queued')
+end
+redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
+for _, name in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if name == 'inflight' or name == 'inflight_at' or string.sub(name, 1, 7) == 'unsure:' then
+    redis.call('HDEL', KEYS[1], name)
+  end
+end
+return 1
+"""
+PROVIDER_TTL = 30 * 86400
 
 
 class MessageStore:
@@ -144,6 +176,87 @@ class MessageStore:
             count, _ = pipe.execute()
         return count
 
+    def record_sent(self, message_id: str, route: str, provider_id: str, at: float) -> None:
+        """A provider has the message: id, route, state and the end of "in flight", atomically."""
+        fields = {"provider_id": provider_id, "route": route, "sent_at": f"{at:.3f}"}
+        self.redis.register_script(SENT)(
+            keys=[
+                MESSAGE.format(id=message_id),
+                PROVIDER.format(route=route, provider_id=provider_id),
+            ],
+            args=[
+                json.dumps(STATE_RANK),
+                message_id,
+                PROVIDER_TTL,
+                *[x for kv in fields.items() for x in kv],
+            ],
+        )
+
+    def send_failed(self, message_id: str, error: str, unsure: str = "") -> None:
+        """An attempt ended without the message: the error, and the end of "in flight".
+
+        `unsure` names a route that may have the message after all (a read timeout): a later
+        attempt asks that route before it sends again.
+        """
+        key = MESSAGE.format(id=message_id)
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, mapping={"error": error, **({f"unsure:{unsure}": 1} if unsure else {})})
+            pipe.hdel(key, "inflight", "inflight_at")
+            pipe.execute()
+
+    def clear_unsure(self, message_id: str, route: str) -> None:
+        """The route was asked and does not have the message."""
+        self.redis.hdel(MESSAGE.format(id=message_id), f"unsure:{route}", "inflight", "inflight_at")
+
+    def mark_slow(self, route: str, seconds: int) -> None:
+        """The route timed out: sends skip it for `seconds` while a later route exists."""
+        self.redis.set(SLOW_ROUTE.format(route=route), "1", ex=seconds)
+
+    def route_slow(self, route: str) -> bool:
+        """True while the route is marked slow."""
+        return bool(self.redis.exists(SLOW_ROUTE.format(route=route)))
+
+    # ---- volume: held alerts, digests, notices -----------------------------------------------
+    def hold(self, message_id: str, responder: str, at: float) -> bool:
+        """Hold an alert for the responder's next digest; False when it was not new."""
+        if not self.advance_message(message_id, "held", held_at=f"{at:.3f}"):
+            return False
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zadd(HELD.format(responder=responder), {message_id: at})
+            pipe.expire(HELD.format(responder=responder), 7 * 86400)
+            pipe.execute()
+        self.record_unsent(message_id, at)
+        return True
+
+    def held(self, responder: str) -> list[str]:
+        """Ids of the alerts held for a responder's digest, oldest first."""
+        return [m.decode() for m in self.redis.zrange(HELD.format(responder=responder), 0, -1)]
+
+    def release_held(self, responder: str, message_ids: list[str]) -> None:
+        """Take alerts off a responder's held list (in a digest now, or no longer needed)."""
+        if message_ids:
+            self.redis.zrem(HELD.format(responder=responder), *message_ids)
+
+    def record_unsent(self, message_id: str, at: float) -> None:
+        """Remember a message dropped or held (not sent on its own) for /healthz."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zadd(UNSENT, {message_id: at})
+            pipe.zremrangebyscore(UNSENT, "-inf", at - 86400)
+            pipe.execute()
+
+    def unsent_last_hour(self, now: float | None = None) -> int:
+        """Messages dropped or held for a digest in the last hour (0 when all went on their own)."""
+        now = time.time() if now is None else now
+        return int(self.redis.zcount(UNSENT, now - 3600, "+inf"))
+
+    def notice_once(self, what: str, seconds: int) -> bool:
+        """True the first time `what` is noticed in `seconds` (one notice, not one per message)."""
+        return bool(self.redis.set(NOTICE.format(what=what), "1", nx=True, ex=seconds))
+
+    def clear_notice(self, what: str) -> None:
+        """Forget a notice, so the next occurrence is noticed again."""
+        self.redis.delete(NOTICE.format(what=what))
+
     def advance_message(self, message_id: str, state: str, **fields: str) -> bool:
         """Move a message to `state` unless it is already as far or further; True when moved."""
         moved = self._advance(
@@ -151,12 +264,6 @@ class MessageStore:
             args=[state, json.dumps(STATE_RANK), *[x for kv in fields.items() for x in kv]],
         )
         return bool(moved)
-
-    def record_provider(self, route: str, provider_id: str, message_id: str) -> None:
-        """Remember which message a provider id belongs to, for status callbacks."""
-        self.redis.set(
-            PROVIDER.format(route=route, provider_id=provider_id), message_id, ex=30 * 86400
-        )
 
     def message_by_provider(self, route: str, provider_id: str) -> str | None:
         """The message id for a provider's id, or None."""
@@ -173,8 +280,11 @@ class MessageStore:
             count, _ = pipe.execute()
         return 0.0 if count <= per_second else 1.0 - (now % 1.0)
 
-    def schedule(self, func: str, args: tuple, at: float, job_id: str) -> bool:
-        """Run a job at a unix time (needs a worker with --with-scheduler); False if it exists."""
+    def schedule(self, func: str, args: tuple, at: float, job_id: str, delays: list[int]) -> bool:
+        """Run a job at a unix time (needs a worker with --with-scheduler); False if it exists.
+
+        `delays`: the job's retry intervals (the policy lives in dispatch.Timing).
+        """
         queue = Queue("alerts", connection=self.redis)
         when = datetime.fromtimestamp(at, UTC)
         job = queue.create_job(
@@ -182,7 +292,7 @@ class MessageStore:
             args=args,
             job_id=job_id,
             timeout=60,
-            retry=Retry(max=3, interval=[10, 30, 60]),
+            retry=Retry(max=len(delays), interval=delays),
             failure_ttl=30 * 86400,
             result_ttl=86400,
         )
@@ -224,11 +334,14 @@ class MessageStore:
         queue.failed_job_registry.remove(job_id, delete_job=True)
 
     def reset_message(self, message_id: str) -> None:
-        """Put a never-sent message back to 'new' for a replay, on the first route."""
+        """Put a never-sent message back to 'new' for a replay, on the first route.
+
+        "In flight" and "unsure" marks stay: the next attempt asks those routes first.
+        """
         key = MESSAGE.format(id=message_id)
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(key, mapping={"state": "new", "route_index": 0})
-            pipe.hdel(key, "inflight", "inflight_at", "error")
+            pipe.hdel(key, "error")
             pipe.execute()
 
     def iter_messages(self):

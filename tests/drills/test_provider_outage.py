@@ -12,9 +12,10 @@ import time
 from collections import Counter
 
 import pytest
+from rq import Queue
 
 from tests.drills.conftest import DrillGateway, sent_about, wait_until
-from tests.fakes import FakeTwilio
+from tests.fakes import FakeAndroid, FakeTwilio
 
 pytestmark = [pytest.mark.drill, pytest.mark.timeout(600)]
 
@@ -114,3 +115,148 @@ def test_second_route_takes_over_instead_of_waiting(tmp_path, drill_redis, repor
     assert max(delays) <= FAILOVER_LIMIT, (
         f"alerts waited for Twilio's retries ({max(delays):.1f} s) instead of failing over"
     )
+
+
+HANG = 15.0  # seconds the hanging Twilio keeps every request before it answers
+HANG_CASES = 6
+HANG_LIMIT = 30.0  # seconds from her submit to the alert on the healthy route
+
+
+class HangingTwilio(FakeTwilio):
+    """FakeTwilio that accepts every connection and answers each send after HANG seconds."""
+
+    posts = 0
+
+    def handle(self, method, path, raw, handler):
+        if method == "POST":
+            with self.lock:
+                self.posts += 1
+            time.sleep(HANG)
+        return super().handle(method, path, raw, handler)
+
+
+def test_hanging_provider_fails_over_within_30_seconds(tmp_path, drill_redis, report):
+    gateway = DrillGateway(
+        drill_redis.url, tmp_path / "gw", android=True, twilio=HangingTwilio, SEND_RETRY_DELAYS="1"
+    )
+    try:
+        submitted, refs = [], []
+        for i in range(HANG_CASES):
+            submitted.append(time.time())
+            refs.append(gateway.ask_for_help(f"+99290007{i:04d}", index=i))
+
+        def on_android():
+            return all(len(sent_about(gateway.android, r)) >= 2 for r in refs)
+
+        everything = wait_until(on_android, HANG_LIMIT + 30, 0.2)
+        waits = []
+        for ref, at in zip(refs, submitted, strict=True):
+            waits += [s.at - at for s in sent_about(gateway.android, ref)]
+        time.sleep(HANG + 2)  # let the held Twilio requests finish, to count them
+        android = [s for r in refs for s in sent_about(gateway.android, r)]
+        late = [s for r in refs for s in sent_about(gateway.twilio, r)]
+        copies = Counter((s.to, s.body) for s in android)
+    finally:
+        gateway.stop()
+    report(
+        f"Twilio answers every send after {HANG:.0f} s, Android fine; {HANG_CASES} cases, "
+        f"{2 * HANG_CASES} alerts; Procfile worker line (rq worker-pool), SEND_RATE default"
+    )
+    report(f"alerts delivered via Android: {len(android)} of {2 * HANG_CASES}")
+    if waits:
+        report(
+            f"submit -> alert on Android: {min(waits):.1f} to {max(waits):.1f} s "
+            f"(limit {HANG_LIMIT:.0f} s)"
+        )
+    report(
+        f"sends tried on Twilio: {gateway.twilio.posts}; of those Twilio delivered late "
+        f"(the accepted price of not waiting): {len(late)}"
+    )
+    assert everything, "an alert never reached the healthy route"
+    assert max(copies.values()) == 1, "one route sent an alert twice"
+    assert max(waits) <= HANG_LIMIT, f"an alert took {max(waits):.1f} s"
+
+
+class DownAndroid(FakeAndroid):
+    """FakeAndroid answering every call with 503 until `until` (a time.time() value)."""
+
+    until = 0.0
+
+    def handle(self, method, path, raw, handler):
+        if time.time() < self.until:
+            return 503, {"message": "service unavailable"}
+        return super().handle(method, path, raw, handler)
+
+
+BOTH_DOWN = 40.0  # seconds both routes refuse; the alerts' retries end after about 5 s
+
+
+def test_both_routes_down_alerts_are_redriven_while_the_case_waits(
+    tmp_path, drill_redis, report, monkeypatch
+):
+    monkeypatch.setattr("tests.drills.conftest.FakeAndroid", DownAndroid)
+    gateway = DrillGateway(
+        drill_redis.url,
+        tmp_path / "gw",
+        android=True,
+        twilio=DownTwilio,
+        SEND_RETRY_DELAYS="1",
+        SEND_RATE="50",
+        ESCALATE_AFTER="10",
+        ESCALATE_AFTER_URGENT="10",
+        REMIND_EVERY="10",
+    )
+    try:
+        down_until = time.time() + BOTH_DOWN
+        gateway.twilio.until = gateway.android.until = down_until
+        refs = [gateway.ask_for_help(f"+99290005{i:04d}", index=i) for i in range(CASES)]
+        leaders = {}
+        for i, ref in enumerate(refs):
+            leaders[ref] = {f"+99290004{i % len(gateway.districts) + 1:02d}{r:02d}" for r in (1, 2)}
+
+        def parked():
+            client = drill_redis.client()
+            try:
+                return Queue("alerts", connection=client).failed_job_registry.count
+            finally:
+                client.close()
+
+        failed_during = wait_until(parked, BOTH_DOWN - 5, 0.5)
+
+        def delivered():
+            return all(
+                leaders[r]
+                <= {s.to for s in sent_about(gateway.twilio, r) + sent_about(gateway.android, r)}
+                for r in refs
+            )
+
+        everything = wait_until(delivered, BOTH_DOWN + 90, 0.5)
+        recovered = time.time() - down_until
+        time.sleep(3)
+        # One message id per (case, purpose, recipient): reminders repeat a body, never an id.
+        sent = [s.id for r in refs for s in sent_about(gateway.android, r)] + [
+            s.extra["StatusCallback"].split("m=")[1]
+            for r in refs
+            for s in sent_about(gateway.twilio, r)
+        ]
+        with gateway.twilio.lock, gateway.android.lock:
+            to_duty = [
+                s.body
+                for fake in (gateway.twilio, gateway.android)
+                for s in fake.sent
+                if s.to == "+992900049999" and "#" not in s.body
+            ]
+    finally:
+        gateway.stop()
+    copies = Counter(sent)
+    report(f"Twilio and Android answered 503 for {BOTH_DOWN:.0f} s; {CASES} cases")
+    report(f"alert sends parked in the failed registry during the outage: {failed_during}")
+    report(
+        f"every tier-1 alert delivered {recovered:.1f} s after the routes came back "
+        f"(escalation every 10 s re-drives them); duplicates: {sum(n - 1 for n in copies.values())}"
+    )
+    report(f"outage notices to the duty officer: {len(to_duty)}")
+    assert failed_during, "the drill did not park any alert"
+    assert everything, "a parked alert was never re-driven"
+    assert max(copies.values()) == 1
+    assert len(to_duty) == 1
