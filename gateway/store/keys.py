@@ -33,7 +33,7 @@ ALERTED = PREFIX + "alerted:{case}"  # set: responder ids alerted for a case (ma
 DECLINED = PREFIX + "declined:{case}"  # set: responder ids who answered NO
 PROVIDER = PREFIX + "provider:{route}:{provider_id}"  # string: message id of a provider's id
 SEND_SLOT = PREFIX + "sendslot:{route}:{second}"  # counter: sends on a route in one second
-SEEN_TTL = 7 * 86400
+SEEN_TTL = 30 * 86400  # a captured webhook replayed within a month is still a repeat
 RESUME_TTL = 300
 
 # RQ queues, by role. One queue per worker keeps RQ on its crash-safe BLMOVE path.
