@@ -8,7 +8,7 @@ from flask import Flask
 
 from config.settings import Settings
 from gateway import cli, logs, operator, simulator, webhooks
-from gateway.compose import build_service
+from gateway.compose import WEB, build_service
 from gateway.service import Service
 from gateway.store import Store
 
@@ -28,7 +28,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     logs.configure(settings.log_level)
     app = Flask(__name__)
     app.config.update(MAX_CONTENT_LENGTH=64 * 1024)
-    service = build_service(settings)
+    service = build_service(settings, bounds=WEB)
     app.extensions["hamdam"] = Context(settings=settings, store=service.store, service=service)
     app.register_blueprint(webhooks.blueprint)
     simulator.register(app)

@@ -66,7 +66,7 @@ class PhoneStore:
 
     # ---- inbound dedupe and rate limits ------------------------------------------------------
     def first_delivery(self, channel: str, external_id: str) -> bool:
-        """True the first time a provider id is seen; False for every repeat within 7 days."""
+        """True the first time a provider id is seen; False for every repeat within 30 days."""
         key = SEEN.format(channel=channel, id=self.vault.digest(external_id))
         return bool(self.redis.set(key, "1", nx=True, ex=SEEN_TTL))
 
@@ -88,10 +88,11 @@ class PhoneStore:
     # ---- USSD sessions -----------------------------------------------------------------------
     # A hop costs three round trips at most: open (lock + read), first-hop lookups, close (write
     # + unlock). The aggregator wants an answer well under a second, on a 2-core box.
-    def ussd_open(self, session: str, wait: float = 2.0) -> tuple[dict | None, str, dict | None]:
+    def ussd_open(self, session: str, wait: float = 1.0) -> tuple[dict | None, str, dict | None]:
         """Take the session's lock and read it: (saved state, digest of the last text, reply).
 
-        Raises TimeoutError when a duplicate delivery keeps the lock for `wait` seconds.
+        Raises TimeoutError when a duplicate delivery keeps the lock for `wait` seconds (short:
+        the whole hop must be answered within an aggregator's few seconds).
         """
         lock, key = USSD_LOCK.format(session=session), USSD_SESSION.format(session=session)
         deadline = time.monotonic() + wait
