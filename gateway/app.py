@@ -9,7 +9,7 @@ from flask import Flask
 from config.settings import Settings
 from gateway import cli, logs, operator, simulator, webhooks
 from gateway.compose import WEB, build_service
-from gateway.service import Service
+from gateway.service import REDIS_DOWN, Service
 from gateway.store import Store
 
 
@@ -30,6 +30,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config.update(MAX_CONTENT_LENGTH=64 * 1024)
     service = build_service(settings, bounds=WEB)
     app.extensions["hamdam"] = Context(settings=settings, store=service.store, service=service)
+    if service.spool is not None:
+        service.spool.start_replayer(service.replay_spooled, REDIS_DOWN)
     app.register_blueprint(webhooks.blueprint)
     simulator.register(app)
     operator.mount(app)

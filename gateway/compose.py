@@ -14,6 +14,7 @@ from gateway.channels import registry
 from gateway.dispatch import Dispatcher, Timing
 from gateway.privacy import Vault
 from gateway.service import Service
+from gateway.spool import Spool
 from gateway.store import Store
 from menus import engine
 
@@ -28,7 +29,7 @@ class RedisBounds:
 
 
 # The web answers aggregators that give up after a few seconds: a frozen Redis must fail a call
-# fast (she gets the neutral END, /healthz a 503). A command
+# fast (she gets the neutral END, /healthz a 503, an inbound SMS goes to the spool). A command
 # that hits a connection dropped by a restarted Redis is retried once on a fresh one; a timeout
 # is not retried (the server may be frozen). Workers have no one waiting on the line.
 WEB = RedisBounds(socket=0.4, connect=0.4, retry_timeouts=False)
@@ -56,6 +57,7 @@ def build_service(
     """The service with its store, directory and menus (load errors name file and line)."""
     store = Store(client or connect(settings, bounds), Vault(settings.data_keys))
     found = directory.load(settings.directory_file)
+    spool = Spool(settings.var_dir / "spool", store.vault)
     return Service(
         store,
         found,
@@ -63,6 +65,7 @@ def build_service(
         build_dispatcher(settings, store, found),
         session_ttl=settings.session_ttl,
         reload_directory=lambda: directory.load(settings.directory_file),
+        spool=spool,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
@@ -15,6 +16,7 @@ from gateway.channels.base import Inbound, Reply
 from gateway.directory import Directory, DirectoryError
 from gateway.dispatch import Dispatcher
 from gateway.phone import PhoneError, normalise
+from gateway.spool import Spool
 from gateway.store import Store
 from menus import engine
 
@@ -25,6 +27,15 @@ ERROR_END = "Хатогӣ. Баъдтар такрор кунед. / Ошибк�
 NOTE_WINDOW = 24 * 3600  # an SMS within a day of her case is added to it as a note
 NOTE_MAX = 1000
 DIRECTORY_CHECK_EVERY = 5.0  # seconds between checks for a reloaded directory
+# Redis cannot be reached (down, frozen, still loading its data, or out of memory): what the
+# inbound paths keep in the local spool instead of failing, and what pauses a spool replay.
+REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError, redis.exceptions.OutOfMemoryError)
+REPLAY_GUARD = 120  # seconds a replay's dedupe mark lives until the record is handled
+
+
+class MarkLeft(redis.ConnectionError):
+    """Handling an inbound SMS failed with Redis away, and the dedupe mark of its provider id
+    could not be cleared: a replay must not take that mark for a handled SMS."""
 
 
 @dataclass(frozen=True)
@@ -50,8 +61,10 @@ class Service:
         unknown_reply: str = "",
         clock: Callable[[], float] = time.time,
         reload_directory: Callable[[], Directory] | None = None,
+        spool: Spool | None = None,
     ):
         self.store = store
+        self.spool = spool
         self.menus = menus
         self.dispatcher = dispatcher
         self.session_ttl = session_ttl
@@ -213,9 +226,12 @@ class Service:
             return ""
         try:
             return self._sms(inbound)
-        except Exception:
-            # Let the provider's retry (or fallback URL) deliver it again.
-            self.store.forget_delivery(inbound.channel, inbound.external_id)
+        except Exception as error:
+            # Let the provider's retry (or fallback URL, or the spool) deliver it again.
+            try:
+                self.store.forget_delivery(inbound.channel, inbound.external_id)
+            except REDIS_DOWN:
+                raise MarkLeft("dedupe mark left behind") from error
             raise
 
     def _sms(self, inbound: Inbound) -> str:
@@ -275,6 +291,65 @@ class Service:
         "help": _sms_help,
         "code": _sms_help,
     }
+
+    # ---- Redis away: keep what came in, replay it when Redis is back -----------------------------
+    def take_sms(self, inbound: Inbound) -> str:
+        """handle_sms(), or, when Redis cannot be reached, keep the SMS in the local spool (its
+        replay goes through the same path and dedupe) and answer nothing: the provider gets its
+        200 and does not retry for nothing. Raises SpoolError when the spool cannot keep it."""
+        try:
+            return self.handle_sms(inbound)
+        except REDIS_DOWN as error:
+            if self.spool is None:
+                raise
+            record = {
+                "kind": "sms",
+                "rid": uuid.uuid4().hex,
+                "marked": isinstance(error, MarkLeft),
+                "channel": inbound.channel,
+                "sender": inbound.sender,
+                "text": inbound.text,
+                "id": inbound.external_id,
+                "to": inbound.to,
+                "at": self.clock(),
+            }
+            self.spool.keep(record)
+            log.warning(
+                "%s: Redis unreachable (%s); inbound SMS kept in the spool",
+                inbound.channel,
+                type(error).__name__,
+            )
+            return ""
+
+    def replay_spooled(self, record: dict) -> None:
+        """Handle one spooled record now that Redis answers; Redis errors propagate (the record
+        stays in the spool). A record handled before (a replay cut short) is skipped."""
+        if record.get("kind") != "sms":
+            raise ValueError("unknown spool record kind")
+        self.refresh_directory()
+        inbound = Inbound(
+            channel=record["channel"],
+            sender=record["sender"],
+            text=record["text"],
+            external_id=record["id"],
+            to=record.get("to", ""),
+        )
+        # The provider id is the dedupe key, unless our failed attempt left its mark behind.
+        channel, key = (
+            ("spool", record["rid"]) if record.get("marked") else (inbound.channel, record["id"])
+        )
+        # A short-lived mark first: if handling fails and Redis is gone before the mark can be
+        # cleared, it lapses and a later replay handles the record instead of dropping it.
+        if not self.store.first_delivery(channel, key, ttl=REPLAY_GUARD):
+            log.info("spool: a replayed %s SMS was handled before", inbound.channel)
+            return
+        try:
+            self._sms(inbound)
+        except Exception:
+            with contextlib.suppress(*REDIS_DOWN):
+                self.store.forget_delivery(channel, key)
+            raise
+        self.store.keep_delivery(channel, key)
 
     def _default_district(self, to: str) -> str:
         try:

@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 from gateway.channels import africastalking, android, twilio
 from gateway.channels.base import Reply
 from gateway.service import ERROR_END
+from gateway.spool import SpoolError
 from gateway.store import queue_depths
 
 log = logging.getLogger(__name__)
@@ -96,7 +97,11 @@ def sms_twilio():
         inbound = twilio.parse(request.form)
     except twilio.TwilioFormError as error:
         return _plain(f"bad Twilio webhook: {error}", 400)
-    text = context.service.handle_sms(inbound)
+    try:
+        text = context.service.take_sms(inbound)
+    except SpoolError as error:
+        log.error("twilio: inbound SMS neither handled nor spooled: %s", error)
+        return _plain("try again", 503)
     return Response(twilio.twiml(text), mimetype="text/xml")
 
 
@@ -135,7 +140,11 @@ def sms_android():
     except android.AndroidFormError as error:
         return _plain(f"bad Android webhook: {error}", 400)
     if event.inbound is not None:
-        context.service.handle_sms(event.inbound)
+        try:
+            context.service.take_sms(event.inbound)
+        except SpoolError as error:
+            log.error("android: inbound SMS neither handled nor spooled: %s", error)
+            return _plain("try again", 503)  # the app retries
     elif event.kind not in android.STATUS:
         if event.kind not in android.EVENTS:
             log.warning("android: event kind %r not documented; ignored", event.kind[:40])

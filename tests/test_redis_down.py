@@ -1,9 +1,10 @@
-"""A frozen or stopped Redis: answers stay bounded."""
+"""A frozen or stopped Redis: answers stay bounded, inbound SMS wait in the encrypted spool."""
 
 from __future__ import annotations
 
 import os
 import signal
+import stat
 import time
 
 import pytest
@@ -11,8 +12,9 @@ import pytest
 from config.settings import Settings
 from gateway import localredis
 from gateway.app import create_app
-from tests.conftest import make_env
-from tests.test_sms_intake import SECRET, SURVIVOR, TOKEN
+from tests.conftest import assert_no_clear, make_env
+from tests.test_sms_intake import SECRET, SURVIVOR, TOKEN, android_body, post_android, twilio_form
+from tests.test_sms_intake import post_twilio as _post_twilio
 
 USSD_KEY = "test-ussd-key-0123456789"
 ANSWER_LIMIT = 3.0  # seconds; the web bounds each Redis call far below this
@@ -70,6 +72,15 @@ def hop(client, session: str, text: str = ""):
     return client.post(f"/ussd/africastalking?key={USSD_KEY}", data=form)
 
 
+def open_case_ids(app) -> list[str]:
+    store = app.extensions["hamdam"].store
+    return [i.decode() for i in store.redis.zrange("hd:cases:open", 0, -1)]
+
+
+def post_twilio(client, form):
+    return _post_twilio(client, form)
+
+
 # ---- a frozen Redis (SIGSTOP) --------------------------------------------------------------------
 def test_frozen_redis_gets_a_neutral_end_and_a_503_within_bounds(app, own_redis):
     client = app.test_client()
@@ -87,3 +98,108 @@ def test_frozen_redis_gets_a_neutral_end_and_a_503_within_bounds(app, own_redis)
     assert health.status_code == 503
     assert health_took < ANSWER_LIMIT, f"/healthz took {health_took:.1f} s with Redis frozen"
     assert hop(client, "ATUid_after").get_data(as_text=True).startswith("CON ")  # recovered
+
+
+# ---- inbound SMS while Redis is down -------------------------------------------------------------
+def spool_of(app):
+    return app.extensions["hamdam"].service.spool
+
+
+def test_twilio_help_during_an_outage_is_spooled_encrypted_and_replayed_once(
+    app, own_redis, caplog
+):
+    client = app.test_client()
+    own_redis.stop()
+    sids = [f"SM{n:032d}" for n in range(3)]
+    for n, sid in enumerate(sids):
+        form = twilio_form(MessageSid=sid, From=f"+99290000910{n}")
+        response, took = timed(lambda form=form: post_twilio(client, form))
+        assert response.status_code == 200, response.get_data(as_text=True)
+        assert took < ANSWER_LIMIT
+    spool = spool_of(app)
+    assert spool.pending() == 3
+    assert stat.S_IMODE(spool.path.stat().st_mode) == 0o600
+    raw = spool.path.read_bytes()
+    for n in range(3):
+        assert_no_clear(raw, f"+99290000910{n}", ["Ёрдам", sids[n]])
+    assert_no_clear(caplog.text, SURVIVOR, ["Ёрдам"])
+
+    own_redis.start()
+    spool.replay(app.extensions["hamdam"].service.replay_spooled, _retryable())
+    assert len(open_case_ids(app)) == 3
+    assert spool.pending() == 0
+    for sid in sids:  # the provider (or an attacker) sends the same webhooks again
+        post_twilio(client, twilio_form(MessageSid=sid))
+    assert len(open_case_ids(app)) == 3
+
+
+def test_the_web_replays_the_spool_by_itself_when_redis_returns(app, own_redis):
+    client = app.test_client()
+    own_redis.stop()
+    assert post_android(client, android_body(messageId="spooled-1")).status_code == 200
+    own_redis.start()
+    deadline = time.monotonic() + 15
+    while not open_case_ids(app) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(open_case_ids(app)) == 1
+    assert spool_of(app).pending() == 0
+
+
+def test_a_corrupt_line_is_kept_aside_and_does_not_block_the_others(app, own_redis):
+    client = app.test_client()
+    own_redis.stop()
+    post_twilio(client, twilio_form(MessageSid="SM" + "1" * 32, From="+992900009101"))
+    spool = spool_of(app)
+    with spool.path.open("ab") as out:
+        out.write(b"gAAAAAnot-a-token\n")
+    post_twilio(client, twilio_form(MessageSid="SM" + "2" * 32, From="+992900009102"))
+    own_redis.start()
+    done = spool.replay(app.extensions["hamdam"].service.replay_spooled, _retryable())
+    assert (done.handled, done.corrupt, done.left) == (2, 1, 0)
+    assert len(open_case_ids(app)) == 2
+    assert spool.corrupt.read_bytes() == b"gAAAAAnot-a-token\n"
+    assert stat.S_IMODE(spool.corrupt.stat().st_mode) == 0o600
+
+
+def test_a_replay_while_redis_is_still_down_keeps_every_record(app, own_redis):
+    client = app.test_client()
+    own_redis.stop()
+    for n in range(2):
+        post_twilio(client, twilio_form(MessageSid=f"SM{n:032d}", From=f"+99290000911{n}"))
+    spool = spool_of(app)
+    done = spool.replay(app.extensions["hamdam"].service.replay_spooled, _retryable())
+    assert (done.handled, done.left) == (0, 2)
+    assert spool.pending() == 2
+    own_redis.start()
+    spool.replay(app.extensions["hamdam"].service.replay_spooled, _retryable())
+    assert len(open_case_ids(app)) == 2
+
+
+def test_a_record_whose_dedupe_mark_was_left_behind_is_still_handled_once(app, own_redis):
+    # Handling failed half-way with Redis gone, and its MessageSid mark could not be cleared:
+    # the replay must not take that mark for "already handled".
+    service = app.extensions["hamdam"].service
+    store = service.store
+    sid = "SM" + "7" * 32
+    assert store.first_delivery("twilio", sid)  # the mark the failed attempt left
+    record = {
+        "kind": "sms",
+        "rid": "r1",
+        "marked": True,
+        "channel": "twilio",
+        "sender": SURVIVOR,
+        "text": "Ёрдам",
+        "id": sid,
+        "to": "+992900000100",
+        "at": time.time(),
+    }
+    service.spool.keep(record)
+    service.spool.keep(record)  # kept twice (a replayer died before rewriting its batch)
+    service.spool.replay(service.replay_spooled, _retryable())
+    assert len(open_case_ids(app)) == 1
+
+
+def _retryable():
+    from gateway.service import REDIS_DOWN
+
+    return REDIS_DOWN

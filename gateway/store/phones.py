@@ -65,10 +65,15 @@ class PhoneStore:
         return self.vault.digest(phone)
 
     # ---- inbound dedupe and rate limits ------------------------------------------------------
-    def first_delivery(self, channel: str, external_id: str) -> bool:
-        """True the first time a provider id is seen; False for every repeat within 30 days."""
+    def first_delivery(self, channel: str, external_id: str, ttl: int = SEEN_TTL) -> bool:
+        """True the first time a provider id is seen; False for every repeat within 30 days
+        (or `ttl` seconds, for a mark that keep_delivery() makes lasting once handled)."""
         key = SEEN.format(channel=channel, id=self.vault.digest(external_id))
-        return bool(self.redis.set(key, "1", nx=True, ex=SEEN_TTL))
+        return bool(self.redis.set(key, "1", nx=True, ex=ttl))
+
+    def keep_delivery(self, channel: str, external_id: str) -> None:
+        """Make a first_delivery() mark last the full dedupe window."""
+        self.redis.expire(SEEN.format(channel=channel, id=self.vault.digest(external_id)), SEEN_TTL)
 
     def forget_delivery(self, channel: str, external_id: str) -> None:
         """Undo first_delivery() when handling failed, so a provider retry is not dropped."""
