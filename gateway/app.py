@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 from flask import Flask
@@ -31,9 +32,21 @@ def create_app(settings: Settings | None = None) -> Flask:
     service = build_service(settings, bounds=WEB)
     app.extensions["hamdam"] = Context(settings=settings, store=service.store, service=service)
     if service.spool is not None:
-        service.spool.start_replayer(service.replay_spooled, REDIS_DOWN)
+        _replay_spool_once_serving(app, service)
     app.register_blueprint(webhooks.blueprint)
     simulator.register(app)
     operator.mount(app)
     cli.register(app)
     return app
+
+
+def _replay_spool_once_serving(app: Flask, service: Service) -> None:
+    """Start the spool replayer with the first request this process serves (so every web
+    worker has one, and `flask` commands, which serve none, do not)."""
+    started = threading.Lock()
+
+    def start() -> None:
+        if started.acquire(blocking=False):
+            service.spool.start_replayer(service.replay_spooled, REDIS_DOWN)
+
+    app.before_request(start)

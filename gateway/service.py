@@ -121,6 +121,13 @@ class Service:
             except TimeoutError:
                 log.warning("ussd: session busy, answering neutrally")
                 return Reply(ERROR_END, end=True)
+            except REDIS_DOWN as error:
+                if self.spool is None:
+                    raise
+                log.warning(
+                    "ussd: Redis unreachable (%s), answering without it", type(error).__name__
+                )
+                return self._ussd_without_redis(session, phone, text)
             try:
                 return self._ussd(session, phone, text, saved, last, reply)
             except Exception:
@@ -139,6 +146,8 @@ class Service:
             return Reply(reply["text"], end=reply["end"])  # the aggregator delivered it twice
         if saved is None:
             known, resume = self.store.ussd_first(phone)
+            if self._began_without_redis(session):
+                known, resume = None, None  # her first screen was the language list
             result = self._first_hop(phone, text, known, resume)
         else:
             known = saved.get("known")
@@ -321,12 +330,55 @@ class Service:
             )
             return ""
 
+    def _ussd_without_redis(self, session: str, phone: str, text: str) -> Reply:
+        """A hop while Redis cannot be reached. A session that begins now starts on the language
+        list (her remembered language is out of reach) and is marked on local disk; its later
+        hops replay her inputs from that list (the aggregator sends them all on every hop). A
+        finished request is kept in the spool, and she gets an END that promises no reference.
+        A session begun with Redis, whose first screen is unknown here, gets the neutral END."""
+        assert self.spool is not None
+        digest = self.store.vault.digest(session)
+        if text == "":
+            self.spool.mark_session(digest, self.session_ttl)
+        elif not self.spool.session_marked(digest, self.session_ttl):
+            return Reply(ERROR_END, end=True)
+        result = engine.start(self.menus, None, self.sources)
+        for part in text.split("*") if text else ():
+            if result.end:
+                break
+            result = engine.step(self.menus, result.state, part, self.sources)
+            if result.action is None:
+                continue
+            lang = result.state.get("lang") or "tg"
+            if result.action != "submit":
+                return Reply(engine.render_end(self.menus, "busy", lang), end=True)
+            record = {
+                "kind": "ussd",
+                "rid": digest,  # one case per session, however often the last hop comes
+                "phone": phone,
+                "answers": result.answers,
+                "lang": lang,
+                "at": self.clock(),
+            }
+            self.spool.keep(record)
+            log.warning("ussd: a help request kept in the spool until Redis is back")
+            return Reply(engine.render_end(self.menus, "kept", lang), end=True)
+        return Reply(result.text, end=result.end)
+
+    def _began_without_redis(self, session: str) -> bool:
+        if self.spool is None:
+            return False
+        return self.spool.session_marked(self.store.vault.digest(session), self.session_ttl)
+
     def replay_spooled(self, record: dict) -> None:
         """Handle one spooled record now that Redis answers; Redis errors propagate (the record
         stays in the spool). A record handled before (a replay cut short) is skipped."""
+        self.refresh_directory()
+        if record.get("kind") == "ussd":
+            self._replay_ussd(record)
+            return
         if record.get("kind") != "sms":
             raise ValueError("unknown spool record kind")
-        self.refresh_directory()
         inbound = Inbound(
             channel=record["channel"],
             sender=record["sender"],
@@ -350,6 +402,20 @@ class Service:
                 self.store.forget_delivery(channel, key)
             raise
         self.store.keep_delivery(channel, key)
+
+    def _replay_ussd(self, record: dict) -> None:
+        if not self.store.first_delivery("ussd-spool", record["rid"], ttl=REPLAY_GUARD):
+            log.info("spool: a replayed USSD request was handled before")
+            return
+        try:
+            ref = self.open_case(record["phone"], record["answers"], "ussd", record["lang"])
+        except Exception:
+            with contextlib.suppress(*REDIS_DOWN):
+                self.store.forget_delivery("ussd-spool", record["rid"])
+            raise
+        self.store.keep_delivery("ussd-spool", record["rid"])
+        if ref is None:
+            log.warning("spool: a replayed USSD request was over her case limit; not opened")
 
     def _default_district(self, to: str) -> str:
         try:

@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,6 +72,32 @@ class Spool:
                 _append(self.path, [line])
         except OSError as error:
             raise SpoolError(f"spool not writable: {type(error).__name__}") from None
+
+    # ---- USSD sessions begun while Redis was away ----------------------------------------------
+    # Without Redis her remembered language is unknown, so such a session starts on the language
+    # list; a marker (named by the session's keyed hash, empty) tells the later hops, in any web
+    # worker, that her inputs are to be replayed from that list.
+    def mark_session(self, digest: str, max_age: float) -> None:
+        """Remember that the session with this keyed hash began on the language list; markers
+        older than `max_age` seconds are swept on the way."""
+        sessions = self.directory / "sessions"
+        try:
+            sessions.mkdir(mode=0o700, parents=True, exist_ok=True)
+            now = time.time()
+            for old in sessions.iterdir():
+                with contextlib.suppress(OSError):
+                    if now - old.stat().st_mtime > max_age:
+                        old.unlink()
+            (sessions / digest).touch(mode=0o600)
+        except OSError as error:
+            raise SpoolError(f"session marker not writable: {type(error).__name__}") from None
+
+    def session_marked(self, digest: str, max_age: float) -> bool:
+        """True when mark_session() recorded this session less than `max_age` seconds ago."""
+        try:
+            return time.time() - (self.directory / "sessions" / digest).stat().st_mtime < max_age
+        except OSError:
+            return False
 
     def pending(self) -> int:
         """Records waiting for a replay (lines in the spool and in an unfinished batch)."""

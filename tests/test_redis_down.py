@@ -203,3 +203,58 @@ def _retryable():
     from gateway.service import REDIS_DOWN
 
     return REDIS_DOWN
+
+
+# ---- a USSD help request while Redis is down -----------------------------------------------------
+ENGLISH_HELP = ["4", "1", "2", "1", "1", "1", "1"]  # English, help, legal, 1st district, ...
+
+
+def walk(client, session: str, inputs: list[str]) -> list[str]:
+    bodies = [hop(client, session).get_data(as_text=True)]
+    for n in range(1, len(inputs) + 1):
+        bodies.append(hop(client, session, "*".join(inputs[:n])).get_data(as_text=True))
+    return bodies
+
+
+def test_a_ussd_request_made_while_redis_is_down_is_kept_and_opened_once(app, own_redis, caplog):
+    client = app.test_client()
+    own_redis.stop()
+    bodies = walk(client, "ATUid_offline", ENGLISH_HELP)
+    assert bodies[0].startswith("CON ") and "English" in bodies[0]  # the language list
+    assert all(b.startswith("CON ") for b in bodies[:-1]), bodies
+    assert bodies[-1] == "END Thank you. Received."  # no reference promised
+    # The aggregator delivers the last hop again.
+    assert (
+        hop(client, "ATUid_offline", "*".join(ENGLISH_HELP)).get_data(as_text=True) == (bodies[-1])
+    )
+    spool = spool_of(app)
+    assert_no_clear(spool.path.read_bytes(), SURVIVOR)
+    assert_no_clear(caplog.text, SURVIVOR)
+    own_redis.start()
+    spool.replay(app.extensions["hamdam"].service.replay_spooled, _retryable())
+    [case_id] = open_case_ids(app)
+    case = app.extensions["hamdam"].store.case(case_id)
+    assert (case.kind, case.channel, case.lang, case.consent) == ("legal", "ussd", "en", "group")
+    assert app.extensions["hamdam"].store.case_phone(case_id) == SURVIVOR
+
+
+def test_a_session_begun_with_redis_gets_the_neutral_end_when_it_goes(app, own_redis):
+    client = app.test_client()
+    assert hop(client, "ATUid_online").get_data(as_text=True).startswith("CON ")
+    own_redis.stop()
+    body = hop(client, "ATUid_online", "4").get_data(as_text=True)
+    assert body.startswith("END ") and "Received" not in body
+
+
+def test_a_session_begun_without_redis_goes_on_from_the_language_list_when_it_returns(
+    app, own_redis
+):
+    store = app.extensions["hamdam"].store
+    store.update_phone_profile(SURVIVOR, lang="ru")  # her remembered language
+    client = app.test_client()
+    own_redis.stop()
+    first = hop(client, "ATUid_back").get_data(as_text=True)
+    assert "English" in first
+    own_redis.start()
+    body = hop(client, "ATUid_back", "4").get_data(as_text=True)
+    assert body.startswith("CON Menu") and "Ask for advice" in body, body  # English main menu
