@@ -145,6 +145,15 @@ def test_the_web_replays_the_spool_by_itself_when_redis_returns(app, own_redis):
     assert spool_of(app).pending() == 0
 
 
+def test_an_sms_neither_handled_nor_spooled_is_a_503_not_a_silent_200(app, own_redis):
+    spool = spool_of(app)
+    spool.directory.parent.mkdir(parents=True, exist_ok=True)
+    spool.directory.write_text("")  # a file where the spool's directory should be
+    own_redis.stop()
+    response = post_twilio(app.test_client(), twilio_form())
+    assert response.status_code == 503  # Twilio's fallback URL, if set, gets its chance
+
+
 def test_a_corrupt_line_is_kept_aside_and_does_not_block_the_others(app, own_redis):
     client = app.test_client()
     own_redis.stop()
