@@ -121,6 +121,12 @@ def test_a_malformed_signed_body_is_400_with_a_reason(app, body, reason):
     assert reason in response.get_data(as_text=True)
 
 
+def test_a_signature_with_non_ascii_characters_is_403_not_500(app):
+    body = android_body()
+    response = post_android(app.test_client(), body, signature="é" * 64)
+    assert response.status_code == 403
+
+
 # ---- the USSD endpoint answers END text/plain whatever goes wrong --------------------------------
 def test_ussd_wrong_method_is_a_plain_end(app):
     response = app.test_client().get(USSD)

@@ -54,7 +54,9 @@ def verify(secret: str, body: bytes, signature: str, timestamp: str, now: float)
     if abs(now - sent) > MAX_SKEW:
         raise AndroidAuthError(401, f"X-Timestamp is more than {MAX_SKEW} s away from now")
     expected = sign(secret, body, timestamp)
-    if not hmac.compare_digest(expected, signature.strip().lower()):
+    # As bytes: compare_digest refuses str with non-ASCII characters (a TypeError, a 500).
+    given = signature.strip().lower().encode("utf-8", "replace")
+    if not hmac.compare_digest(expected.encode(), given):
         raise AndroidAuthError(403, "X-Signature does not match the body")
 
 
