@@ -33,11 +33,6 @@ REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError, redis.exceptions.OutOfM
 REPLAY_GUARD = 120  # seconds a replay's dedupe mark lives until the record is handled
 
 
-class MarkLeft(redis.ConnectionError):
-    """Handling an inbound SMS failed with Redis away, and the dedupe mark of its provider id
-    could not be cleared: a replay must not take that mark for a handled SMS."""
-
-
 @dataclass(frozen=True)
 class Limits:
     """Per-phone limits on inbound traffic."""
@@ -235,12 +230,9 @@ class Service:
             return ""
         try:
             return self._sms(inbound)
-        except Exception as error:
+        except Exception:
             # Let the provider's retry (or fallback URL, or the spool) deliver it again.
-            try:
-                self.store.forget_delivery(inbound.channel, inbound.external_id)
-            except REDIS_DOWN:
-                raise MarkLeft("dedupe mark left behind") from error
+            self.store.forget_delivery(inbound.channel, inbound.external_id)
             raise
 
     def _sms(self, inbound: Inbound) -> str:
@@ -313,8 +305,6 @@ class Service:
                 raise
             record = {
                 "kind": "sms",
-                "rid": uuid.uuid4().hex,
-                "marked": isinstance(error, MarkLeft),
                 "channel": inbound.channel,
                 "sender": inbound.sender,
                 "text": inbound.text,
@@ -386,22 +376,24 @@ class Service:
             external_id=record["id"],
             to=record.get("to", ""),
         )
-        # The provider id is the dedupe key, unless our failed attempt left its mark behind.
-        channel, key = (
-            ("spool", record["rid"]) if record.get("marked") else (inbound.channel, record["id"])
-        )
-        # A short-lived mark first: if handling fails and Redis is gone before the mark can be
-        # cleared, it lapses and a later replay handles the record instead of dropping it.
-        if not self.store.first_delivery(channel, key, ttl=REPLAY_GUARD):
+        # Replays are deduplicated by a mark of their own, not by the provider id's: the failed
+        # attempt may have left that one behind (a forget that failed, or a SET that a frozen
+        # Redis ran once thawed, after its caller had given up), and taking it for "handled"
+        # would lose her SMS. The mark is short-lived until the record is handled, so a replay
+        # cut short by Redis leaving again cannot drop it either.
+        guard = "spool-" + inbound.channel
+        if not self.store.first_delivery(guard, inbound.external_id, ttl=REPLAY_GUARD):
             log.info("spool: a replayed %s SMS was handled before", inbound.channel)
             return
         try:
             self._sms(inbound)
         except Exception:
             with contextlib.suppress(*REDIS_DOWN):
-                self.store.forget_delivery(channel, key)
+                self.store.forget_delivery(guard, inbound.external_id)
             raise
-        self.store.keep_delivery(channel, key)
+        self.store.keep_delivery(guard, inbound.external_id)
+        # A later copy of the provider's webhook is a repeat like any other.
+        self.store.first_delivery(inbound.channel, inbound.external_id)
 
     def _replay_ussd(self, record: dict) -> None:
         if not self.store.first_delivery("ussd-spool", record["rid"], ttl=REPLAY_GUARD):

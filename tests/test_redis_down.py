@@ -133,6 +133,24 @@ def test_twilio_help_during_an_outage_is_spooled_encrypted_and_replayed_once(
     assert len(open_case_ids(app)) == 3
 
 
+def test_an_sms_spooled_while_redis_was_frozen_is_opened_once_it_thaws(app, own_redis):
+    # The dedupe SET reaches the frozen server, times out here, and runs once Redis thaws.
+    client = app.test_client()
+    assert client.get("/healthz").status_code == 200  # pooled connections exist
+    own_redis.freeze()
+    try:
+        response, took = timed(lambda: post_twilio(client, twilio_form()))
+    finally:
+        own_redis.thaw()
+    assert response.status_code == 200 and took < ANSWER_LIMIT
+    service = app.extensions["hamdam"].service
+    time.sleep(0.5)  # let the thawed server run what it had received
+    service.spool.replay(service.replay_spooled, _retryable())
+    assert len(open_case_ids(app)) == 1
+    assert post_twilio(client, twilio_form()).status_code == 200  # a repeat, nothing more
+    assert len(open_case_ids(app)) == 1
+
+
 def test_the_web_replays_the_spool_by_itself_when_redis_returns(app, own_redis):
     client = app.test_client()
     own_redis.stop()
@@ -184,17 +202,14 @@ def test_a_replay_while_redis_is_still_down_keeps_every_record(app, own_redis):
     assert len(open_case_ids(app)) == 2
 
 
-def test_a_record_whose_dedupe_mark_was_left_behind_is_still_handled_once(app, own_redis):
-    # Handling failed half-way with Redis gone, and its MessageSid mark could not be cleared:
-    # the replay must not take that mark for "already handled".
+def test_a_record_whose_provider_mark_was_left_behind_is_still_handled_once(app, own_redis):
+    # The failed attempt left the MessageSid's mark behind (a forget that failed, or a SET a
+    # frozen Redis ran after its caller had given up): the replay must not take it for handled.
     service = app.extensions["hamdam"].service
-    store = service.store
     sid = "SM" + "7" * 32
-    assert store.first_delivery("twilio", sid)  # the mark the failed attempt left
+    assert service.store.first_delivery("twilio", sid)  # the mark left behind
     record = {
         "kind": "sms",
-        "rid": "r1",
-        "marked": True,
         "channel": "twilio",
         "sender": SURVIVOR,
         "text": "Ёрдам",
@@ -203,7 +218,7 @@ def test_a_record_whose_dedupe_mark_was_left_behind_is_still_handled_once(app, o
         "at": time.time(),
     }
     service.spool.keep(record)
-    service.spool.keep(record)  # kept twice (a replayer died before rewriting its batch)
+    service.spool.keep(record)  # kept twice (the provider sent it again during the outage)
     service.spool.replay(service.replay_spooled, _retryable())
     assert len(open_case_ids(app)) == 1
 
