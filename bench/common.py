@@ -54,7 +54,7 @@ class Web:
             raise RuntimeError(f"gunicorn exited with {self.proc.returncode}; see {self.log}")
         try:
             return requests.get(self.url + "/healthz", timeout=2).status_code == 200
-        except requests.ConnectionError:
+        except requests.RequestException:  # refused, or still loading the app (read timeout)
             return False
 
     def pids(self) -> list[int]:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 from flask import Flask
 
 from config.settings import Settings
 from gateway import cli, logs, operator, simulator, webhooks
-from gateway.compose import build_service
-from gateway.service import Service
+from gateway.compose import WEB, build_service
+from gateway.service import REDIS_DOWN, Service
 from gateway.store import Store
 
 
@@ -28,10 +29,24 @@ def create_app(settings: Settings | None = None) -> Flask:
     logs.configure(settings.log_level, settings.secret_values)
     app = Flask(__name__)
     app.config.update(MAX_CONTENT_LENGTH=64 * 1024)
-    service = build_service(settings)
+    service = build_service(settings, bounds=WEB)
     app.extensions["hamdam"] = Context(settings=settings, store=service.store, service=service)
+    if service.spool is not None:
+        _replay_spool_once_serving(app, service)
     app.register_blueprint(webhooks.blueprint)
     simulator.register(app)
     operator.mount(app)
     cli.register(app)
     return app
+
+
+def _replay_spool_once_serving(app: Flask, service: Service) -> None:
+    """Start the spool replayer with the first request this process serves (so every web
+    worker has one, and `flask` commands, which serve none, do not)."""
+    started = threading.Lock()
+
+    def start() -> None:
+        if started.acquire(blocking=False):
+            service.spool.start_replayer(service.replay_spooled, REDIS_DOWN)
+
+    app.before_request(start)

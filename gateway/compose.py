@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from config.settings import Settings
 from gateway import directory
@@ -10,24 +14,50 @@ from gateway.channels import registry
 from gateway.dispatch import Dispatcher, Timing
 from gateway.privacy import Vault
 from gateway.service import Service
+from gateway.spool import Spool
 from gateway.store import Store
 from menus import engine
 
 
-def connect(settings: Settings) -> redis.Redis:
-    """A Redis client with timeouts, so a dead server fails a request instead of hanging it."""
+@dataclass(frozen=True)
+class RedisBounds:
+    """How long one Redis call may take before it fails, and whether a timeout is retried."""
+
+    socket: float
+    connect: float
+    retry_timeouts: bool
+
+
+# The web answers aggregators that give up after a few seconds: a frozen Redis must fail a call
+# fast (she gets the neutral END, /healthz a 503, an inbound SMS goes to the spool). A command
+# that hits a connection dropped by a restarted Redis is retried once on a fresh one; a timeout
+# is not retried (the server may be frozen). Workers have no one waiting on the line.
+WEB = RedisBounds(socket=0.4, connect=0.4, retry_timeouts=False)
+WORKER = RedisBounds(socket=5, connect=2, retry_timeouts=True)
+
+
+def connect(settings: Settings, bounds: RedisBounds = WORKER) -> redis.Redis:
+    """A Redis client with timeouts, so a dead or frozen server fails a call instead of hanging
+    it; `bounds` is WEB for the web process, WORKER (the default) for workers and commands."""
+    options: dict = {}
+    if not bounds.retry_timeouts:
+        options["retry"] = Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,))
     return redis.Redis.from_url(
         settings.redis_url,
-        socket_timeout=5,
-        socket_connect_timeout=2,
+        socket_timeout=bounds.socket,
+        socket_connect_timeout=bounds.connect,
         health_check_interval=30,
+        **options,
     )
 
 
-def build_service(settings: Settings, client: redis.Redis | None = None) -> Service:
+def build_service(
+    settings: Settings, client: redis.Redis | None = None, bounds: RedisBounds = WORKER
+) -> Service:
     """The service with its store, directory and menus (load errors name file and line)."""
-    store = Store(client or connect(settings), Vault(settings.data_keys))
+    store = Store(client or connect(settings, bounds), Vault(settings.data_keys))
     found = directory.load(settings.directory_file)
+    spool = Spool(settings.var_dir / "spool", store.vault)
     return Service(
         store,
         found,
@@ -35,6 +65,7 @@ def build_service(settings: Settings, client: redis.Redis | None = None) -> Serv
         build_dispatcher(settings, store, found),
         session_ttl=settings.session_ttl,
         reload_directory=lambda: directory.load(settings.directory_file),
+        spool=spool,
     )
 
 

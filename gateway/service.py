@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
@@ -15,6 +16,7 @@ from gateway.channels.base import Inbound, Reply
 from gateway.directory import Directory, DirectoryError
 from gateway.dispatch import Dispatcher
 from gateway.phone import PhoneError, normalise
+from gateway.spool import Spool
 from gateway.store import Store
 from menus import engine
 
@@ -25,6 +27,10 @@ ERROR_END = "Хатогӣ. Баъдтар такрор кунед. / Ошибк�
 NOTE_WINDOW = 24 * 3600  # an SMS within a day of her case is added to it as a note
 NOTE_MAX = 1000
 DIRECTORY_CHECK_EVERY = 5.0  # seconds between checks for a reloaded directory
+# Redis cannot be reached (down, frozen, still loading its data, or out of memory): what the
+# inbound paths keep in the local spool instead of failing, and what pauses a spool replay.
+REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError, redis.exceptions.OutOfMemoryError)
+REPLAY_GUARD = 120  # seconds a replay's dedupe mark lives until the record is handled
 
 
 @dataclass(frozen=True)
@@ -50,8 +56,10 @@ class Service:
         unknown_reply: str = "",
         clock: Callable[[], float] = time.time,
         reload_directory: Callable[[], Directory] | None = None,
+        spool: Spool | None = None,
     ):
         self.store = store
+        self.spool = spool
         self.menus = menus
         self.dispatcher = dispatcher
         self.session_ttl = session_ttl
@@ -108,6 +116,13 @@ class Service:
             except TimeoutError:
                 log.warning("ussd: session busy, answering neutrally")
                 return Reply(ERROR_END, end=True)
+            except REDIS_DOWN as error:
+                if self.spool is None:
+                    raise
+                log.warning(
+                    "ussd: Redis unreachable (%s), answering without it", type(error).__name__
+                )
+                return self._ussd_without_redis(session, phone, text)
             try:
                 return self._ussd(session, phone, text, saved, last, reply)
             except Exception:
@@ -126,7 +141,8 @@ class Service:
             return Reply(reply["text"], end=reply["end"])  # the aggregator delivered it twice
         if saved is None:
             known, resume = self.store.ussd_first(phone)
-            result = self._first_hop(session, phone, text, known, resume)
+            began_without_redis = self._began_without_redis(session)
+            result = self._first_hop(session, phone, text, known, resume, began_without_redis)
         else:
             known = saved.get("known")
             result = self._advance(phone, saved["menu"], _new_input(saved["text"], text))
@@ -153,8 +169,23 @@ class Service:
         return self.store.vault.digest(session + "\0" + text)
 
     def _first_hop(
-        self, session: str, phone: str, text: str, lang: str | None, resume: dict | None
+        self,
+        session: str,
+        phone: str,
+        text: str,
+        lang: str | None,
+        resume: dict | None,
+        began_without_redis: bool = False,
     ) -> engine.Step:
+        if began_without_redis:
+            # Its first screen is known for certain: the language list (see _ussd_without_redis),
+            # so her inputs replay exactly from there.
+            result = engine.start(self.menus, None, self.sources)
+            for part in text.split("*") if text else ():
+                if result.end:
+                    break
+                result = self._advance(phone, result.state, part)
+            return result
         if text == "":
             if resume:
                 return engine.resume_screen(self.menus, resume)
@@ -232,7 +263,7 @@ class Service:
         try:
             return self._sms(inbound)
         except Exception:
-            # Let the provider's retry (or fallback URL) deliver it again.
+            # Let the provider's retry (or fallback URL, or the spool) deliver it again.
             self.store.forget_delivery(inbound.channel, inbound.external_id)
             raise
 
@@ -360,6 +391,122 @@ class Service:
         "help": _sms_help,
         "code": _sms_help,
     }
+
+    # ---- Redis away: keep what came in, replay it when Redis is back -----------------------------
+    def take_sms(self, inbound: Inbound) -> str:
+        """handle_sms(), or, when Redis cannot be reached, keep the SMS in the local spool (its
+        replay goes through the same path and dedupe) and answer nothing: the provider gets its
+        200 and does not retry for nothing. Raises SpoolError when the spool cannot keep it."""
+        try:
+            return self.handle_sms(inbound)
+        except REDIS_DOWN as error:
+            if self.spool is None:
+                raise
+            record = {
+                "kind": "sms",
+                "channel": inbound.channel,
+                "sender": inbound.sender,
+                "text": inbound.text,
+                "id": inbound.external_id,
+                "to": inbound.to,
+                "at": self.clock(),
+            }
+            self.spool.keep(record)
+            log.warning(
+                "%s: Redis unreachable (%s); inbound SMS kept in the spool",
+                inbound.channel,
+                type(error).__name__,
+            )
+            return ""
+
+    def _ussd_without_redis(self, session: str, phone: str, text: str) -> Reply:
+        """A hop while Redis cannot be reached. A session that begins now starts on the language
+        list (her remembered language is out of reach) and is marked on local disk; its later
+        hops replay her inputs from that list (the aggregator sends them all on every hop). A
+        finished request is kept in the spool, and she gets an END that promises no reference.
+        A session begun with Redis, whose first screen is unknown here, gets the neutral END."""
+        assert self.spool is not None
+        digest = self.store.vault.digest(session)
+        if text == "":
+            self.spool.mark_session(digest, self.session_ttl)
+        elif not self.spool.session_marked(digest, self.session_ttl):
+            return Reply(ERROR_END, end=True)
+        result = engine.start(self.menus, None, self.sources)
+        for part in text.split("*") if text else ():
+            if result.end:
+                break
+            result = engine.step(self.menus, result.state, part, self.sources)
+            if result.action is None:
+                continue
+            lang = result.state.get("lang") or "tg"
+            if result.action != "submit":
+                return Reply(engine.render_end(self.menus, "busy", lang), end=True)
+            record = {
+                "kind": "ussd",
+                "rid": digest,  # one case per session, however often the last hop comes
+                "phone": phone,
+                "answers": result.answers,
+                "lang": lang,
+                "at": self.clock(),
+            }
+            self.spool.keep(record)
+            log.warning("ussd: a help request kept in the spool until Redis is back")
+            return Reply(engine.render_end(self.menus, "kept", lang), end=True)
+        return Reply(result.text, end=result.end)
+
+    def _began_without_redis(self, session: str) -> bool:
+        if self.spool is None:
+            return False
+        return self.spool.session_marked(self.store.vault.digest(session), self.session_ttl)
+
+    def replay_spooled(self, record: dict) -> None:
+        """Handle one spooled record now that Redis answers; Redis errors propagate (the record
+        stays in the spool). A record handled before (a replay cut short) is skipped."""
+        self.refresh_directory()
+        if record.get("kind") == "ussd":
+            self._replay_ussd(record)
+            return
+        if record.get("kind") != "sms":
+            raise ValueError("unknown spool record kind")
+        inbound = Inbound(
+            channel=record["channel"],
+            sender=record["sender"],
+            text=record["text"],
+            external_id=record["id"],
+            to=record.get("to", ""),
+        )
+        # Replays are deduplicated by a mark of their own, not by the provider id's: the failed
+        # attempt may have left that one behind (a forget that failed, or a SET that a frozen
+        # Redis ran once thawed, after its caller had given up), and taking it for "handled"
+        # would lose her SMS. The mark is short-lived until the record is handled, so a replay
+        # cut short by Redis leaving again cannot drop it either.
+        guard = "spool-" + inbound.channel
+        if not self.store.first_delivery(guard, inbound.external_id, ttl=REPLAY_GUARD):
+            log.info("spool: a replayed %s SMS was handled before", inbound.channel)
+            return
+        try:
+            self._sms(inbound)
+        except Exception:
+            with contextlib.suppress(*REDIS_DOWN):
+                self.store.forget_delivery(guard, inbound.external_id)
+            raise
+        self.store.keep_delivery(guard, inbound.external_id)
+        # A later copy of the provider's webhook is a repeat like any other.
+        self.store.first_delivery(inbound.channel, inbound.external_id)
+
+    def _replay_ussd(self, record: dict) -> None:
+        if not self.store.first_delivery("ussd-spool", record["rid"], ttl=REPLAY_GUARD):
+            log.info("spool: a replayed USSD request was handled before")
+            return
+        try:
+            ref = self.open_case(record["phone"], record["answers"], "ussd", record["lang"])
+        except Exception:
+            with contextlib.suppress(*REDIS_DOWN):
+                self.store.forget_delivery("ussd-spool", record["rid"])
+            raise
+        self.store.keep_delivery("ussd-spool", record["rid"])
+        if ref is None:
+            log.warning("spool: a replayed USSD request was over her case limit; not opened")
 
     def _default_district(self, to: str, owner: str = "", hers: str | None = None) -> str:
         """The district for a case she did not place: with an owner organisation, her own

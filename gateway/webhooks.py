@@ -8,15 +8,19 @@ import time
 
 import redis
 from flask import Blueprint, Response, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException
 
 from gateway.channels import africastalking, android, twilio
 from gateway.channels.base import Reply
+from gateway.service import ERROR_END
+from gateway.spool import SpoolError
 from gateway.store import queue_depths
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("webhooks", __name__)
 
 USSD_REFUSED = "END"  # a valid USSD answer that shows nothing
+USSD_PATH = "/ussd/africastalking"
 
 
 def _context():
@@ -47,7 +51,17 @@ def healthz():
     return jsonify({"status": "ok", "redis": {"reachable": True}, "queues": depths})
 
 
-@blueprint.post("/ussd/africastalking")
+@blueprint.app_errorhandler(HTTPException)
+def _ussd_error(error: HTTPException):
+    """Errors raised before or around the USSD view (405, 413, 500) still answer `END`, as plain
+    text: an aggregator shows whatever it gets to her. Other paths keep Flask's answers."""
+    if request.path != USSD_PATH:
+        return error
+    code = error.code or 500
+    return _plain(f"{USSD_REFUSED} {ERROR_END if code >= 500 else error.name}", code)
+
+
+@blueprint.post(USSD_PATH)
 def ussd_africastalking():
     """One USSD hop: always a `CON`/`END` body, 403 for a wrong key, 400 for a broken form."""
     context = _context()
@@ -83,7 +97,11 @@ def sms_twilio():
         inbound = twilio.parse(request.form)
     except twilio.TwilioFormError as error:
         return _plain(f"bad Twilio webhook: {error}", 400)
-    text = context.service.handle_sms(inbound)
+    try:
+        text = context.service.take_sms(inbound)
+    except SpoolError as error:
+        log.error("twilio: inbound SMS neither handled nor spooled: %s", error)
+        return _plain("try again", 503)
     return Response(twilio.twiml(text), mimetype="text/xml")
 
 
@@ -122,8 +140,16 @@ def sms_android():
     except android.AndroidFormError as error:
         return _plain(f"bad Android webhook: {error}", 400)
     if event.inbound is not None:
-        context.service.handle_sms(event.inbound)
-    elif event.kind in android.STATUS:
+        try:
+            context.service.take_sms(event.inbound)
+        except SpoolError as error:
+            log.error("android: inbound SMS neither handled nor spooled: %s", error)
+            return _plain("try again", 503)  # the app retries
+    elif event.kind not in android.STATUS:
+        if event.kind not in android.EVENTS:
+            log.warning("android: event kind %r not documented; ignored", event.kind[:40])
+        return jsonify({"status": "ignored"})
+    else:
         context.service.dispatcher.status(
             event.message_id, android.STATUS[event.kind], error=event.state_error
         )

@@ -78,7 +78,7 @@ class Processes:
     def _healthy(self) -> bool:
         try:
             return requests.get(self.base + "/healthz", timeout=2).status_code == 200
-        except requests.ConnectionError:
+        except requests.RequestException:  # refused, or still loading the app (read timeout)
             return False
 
     def log_text(self) -> str:

@@ -279,6 +279,7 @@ def test_unusable_phone_number_gets_neutral_end(phone):
 
 def test_internal_error_still_answers_end_and_logs_no_number(tmp_path, caplog):
     dead = f"redis://127.0.0.1:{free_port()}/0"
+    (tmp_path / "spool").write_text("")  # no Redis, and no spool to answer without it either
     app = create_app(Settings.from_env(make_env(dead, tmp_path)))
     phone = UssdPhone(app.test_client(), app.extensions["hamdam"].settings.ussd_key)
     with caplog.at_level(logging.ERROR):

@@ -1,7 +1,9 @@
 """SMS Gateway for Android (an app on a phone with a local SIM): signed webhooks in.
 
 Webhooks carry X-Signature = hex(HMAC-SHA256(signing key, raw body + X-Timestamp)) and
-X-Timestamp in unix seconds. Events: sms:received, sms:sent, sms:delivered, sms:failed.
+X-Timestamp in unix seconds. The app retries any answer that is not 2xx for days, so every
+event kind it documents is answered 2xx (those we have no use for are ignored) and a body we can
+never understand gets a 400 naming why, never a 5xx.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from dataclasses import dataclass
 
 from gateway.channels.base import Inbound, Outbound, SendResult
@@ -51,7 +54,9 @@ def verify(secret: str, body: bytes, signature: str, timestamp: str, now: float)
     if abs(now - sent) > MAX_SKEW:
         raise AndroidAuthError(401, f"X-Timestamp is more than {MAX_SKEW} s away from now")
     expected = sign(secret, body, timestamp)
-    if not hmac.compare_digest(expected, signature.strip().lower()):
+    # As bytes: compare_digest refuses str with non-ASCII characters (a TypeError, a 500).
+    given = signature.strip().lower().encode("utf-8", "replace")
+    if not hmac.compare_digest(expected.encode(), given):
         raise AndroidAuthError(403, "X-Signature does not match the body")
 
 
@@ -60,30 +65,65 @@ def sign(secret: str, body: bytes, timestamp: str) -> str:
     return hmac.new(secret.encode(), body + timestamp.encode(), hashlib.sha256).hexdigest()
 
 
+# Event kinds SMS Gateway for Android documents (github.com/capcom6/android-sms-gateway, README
+# "Webhooks"): only sms:received and the three delivery reports mean something here.
+EVENTS = frozenset(
+    {
+        "sms:received",
+        "sms:data-received",
+        "sms:sent",
+        "sms:delivered",
+        "sms:failed",
+        "mms:received",
+        "mms:downloaded",
+        "system:ping",
+        "app:started",
+    }
+)
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def clean(text: str) -> str:
+    """The text with lone UTF-16 surrogates (half an emoji, from a JSON escape) replaced by
+    U+FFFD, so it can be encrypted and stored instead of failing on every retry."""
+    return _LONE_SURROGATE.sub("\ufffd", text)
+
+
 def parse(body: bytes) -> Event:
     """The event in a webhook body; raises AndroidFormError naming what is wrong."""
     try:
         data = json.loads(body)
+    except RecursionError:
+        raise AndroidFormError("body is nested too deeply") from None
     except (ValueError, UnicodeDecodeError):
         raise AndroidFormError("body is not JSON") from None
     if not isinstance(data, dict) or not isinstance(data.get("payload"), dict):
         raise AndroidFormError("expected an object with 'event' and 'payload'")
     kind = data.get("event")
+    if not isinstance(kind, str) or not kind:
+        raise AndroidFormError("'event' is missing or not a string")
+    kind = clean(kind)
     payload = data["payload"]
+    if kind not in STATUS and kind != "sms:received":
+        return Event(kind=kind, message_id="")  # documented or not, nothing for us to do
     message_id = payload.get("messageId") or payload.get("id")
-    if not isinstance(kind, str) or not isinstance(message_id, str) or not message_id:
-        raise AndroidFormError("event or payload.messageId missing")
+    if not isinstance(message_id, str) or not message_id.strip():
+        raise AndroidFormError(f"{kind} needs payload.messageId (a string)")
+    message_id = clean(message_id)
     if kind != "sms:received":
-        return Event(kind=kind, message_id=message_id, state_error=str(payload.get("reason", "")))
+        reason = payload.get("reason")
+        return Event(kind=kind, message_id=message_id, state_error=clean(str(reason or ""))[:200])
     sender = payload.get("phoneNumber") or payload.get("sender")
-    if not isinstance(sender, str) or not isinstance(payload.get("message"), str):
+    text = payload.get("message")
+    if not isinstance(sender, str) or not isinstance(text, str):
         raise AndroidFormError("sms:received needs payload.phoneNumber and payload.message")
+    recipient = payload.get("recipient")
     inbound = Inbound(
         channel="android",
-        sender=sender,
-        text=payload["message"],
+        sender=clean(sender),
+        text=clean(text),
         external_id=message_id,
-        to=str(payload.get("recipient") or ""),
+        to=clean(recipient) if isinstance(recipient, str) else "",
     )
     return Event(kind=kind, message_id=message_id, inbound=inbound)
 

@@ -50,7 +50,7 @@ SLOW_ROUTE = PREFIX + "slow:{route}"  # string, expiring: the route timed out; s
 HELD = PREFIX + "held:{responder}"  # sorted set: message id -> held at, alerts awaiting a digest
 UNSENT = PREFIX + "unsent"  # sorted set: message id -> when it was dropped or held (last hour)
 NOTICE = PREFIX + "notice:{what}"  # string, expiring: one notice per flood, saturation or outage
-SEEN_TTL = 7 * 86400
+SEEN_TTL = 30 * 86400  # a captured webhook replayed within a month is still a repeat
 RESUME_TTL = 300
 
 # RQ queues, by role. One queue per worker keeps RQ on its crash-safe BLMOVE path.

@@ -108,14 +108,19 @@ class PhoneStore:
     def _seen_keys(self, channel: str, external_id: str) -> list[str]:
         return [SEEN.format(channel=channel, id=d) for d in self.vault.digests(external_id)]
 
-    def first_delivery(self, channel: str, external_id: str) -> bool:
-        """True the first time a provider id is seen; False for every repeat within 7 days."""
+    def first_delivery(self, channel: str, external_id: str, ttl: int = SEEN_TTL) -> bool:
+        """True the first time a provider id is seen; False for every repeat within 30 days
+        (or `ttl` seconds, for a mark that keep_delivery() makes lasting once handled)."""
         # The id is kept encrypted, so `flask keys rotate` can move the key to the new hash.
         newest, *older = self._seen_keys(channel, external_id)
         if older and self.redis.exists(*older):
             return False  # seen before the new key was put first, not yet re-keyed
         token = self.vault.encrypt(external_id)
-        return bool(self.redis.set(newest, token, nx=True, ex=SEEN_TTL))
+        return bool(self.redis.set(newest, token, nx=True, ex=ttl))
+
+    def keep_delivery(self, channel: str, external_id: str) -> None:
+        """Make a first_delivery() mark last the full dedupe window."""
+        self.redis.expire(self._seen_keys(channel, external_id)[0], SEEN_TTL)
 
     def forget_delivery(self, channel: str, external_id: str) -> None:
         """Undo first_delivery() when handling failed, so a provider retry is not dropped."""
@@ -140,10 +145,11 @@ class PhoneStore:
     # ---- USSD sessions -----------------------------------------------------------------------
     # A hop costs three round trips at most: open (lock + read), first-hop lookups, close (write
     # + unlock). The aggregator wants an answer well under a second, on a 2-core box.
-    def ussd_open(self, session: str, wait: float = 2.0) -> tuple[dict | None, str, dict | None]:
+    def ussd_open(self, session: str, wait: float = 1.0) -> tuple[dict | None, str, dict | None]:
         """Take the session's lock and read it: (saved state, digest of the last text, reply).
 
-        Raises TimeoutError when a duplicate delivery keeps the lock for `wait` seconds.
+        Raises TimeoutError when a duplicate delivery keeps the lock for `wait` seconds (short:
+        the whole hop must be answered within an aggregator's few seconds).
         """
         lock, key = USSD_LOCK.format(session=session), USSD_SESSION.format(session=session)
         deadline = time.monotonic() + wait

@@ -1,0 +1,37 @@
+"""The Procfile's web process keeps answering beside connections that send nothing."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+import requests
+
+from bench.common import Web
+from tests.conftest import make_env
+
+IDLE = 20
+
+
+@pytest.fixture
+def web(redis_url, redis_client, tmp_path):
+    server = Web(make_env(redis_url, tmp_path / "var"), tmp_path / "web.log")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_idle_connections_do_not_delay_healthz(web):
+    idle = [socket.create_connection(("127.0.0.1", web.port), timeout=5) for _ in range(IDLE)]
+    try:
+        time.sleep(0.5)  # every connection accepted by a worker before the request
+        started = time.monotonic()
+        response = requests.get(web.url + "/healthz", timeout=10)
+        took = time.monotonic() - started
+    finally:
+        for sock in idle:
+            sock.close()
+    assert response.status_code == 200
+    assert took < 2.0, f"/healthz took {took:.1f} s beside {IDLE} idle connections"
