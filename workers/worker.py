@@ -20,6 +20,7 @@ from contextlib import suppress
 
 import redis
 import rq
+import rq.worker_registration
 from rq.exceptions import InvalidJobOperation
 from rq.job import JobStatus
 from rq.scheduler import RQScheduler
@@ -61,13 +62,17 @@ class Backoff:
         self.next = self.first
 
 
-def until_redis_answers(what: str, call, *args, **kwargs):
-    """call(*args, **kwargs), retried with a backoff while Redis is away; its result."""
+def until_redis_answers(what: str, call, *args, noticed=None, **kwargs):
+    """call(*args, **kwargs), retried with a backoff while Redis is away; its result.
+
+    noticed(): called when an outage was seen, for whoever must catch up once Redis is back."""
     backoff = Backoff()
     while True:
         try:
             return call(*args, **kwargs)
         except REDIS_OUTAGE as error:
+            if noticed is not None:
+                noticed()
             log.warning(
                 "%s: Redis unavailable (%s: %s); retrying in %.1f s",
                 what,
@@ -167,26 +172,50 @@ class Worker(rq.Worker):
 
     # ---- the work loop ----------------------------------------------------------------------
     def check_for_suspension(self, burst: bool):
-        until_redis_answers("worker suspension check", super().check_for_suspension, burst)
+        until_redis_answers(
+            "worker suspension check", super().check_for_suspension, burst, noticed=self._noticed
+        )
 
     def run_maintenance_tasks(self):
-        until_redis_answers("worker maintenance", super().run_maintenance_tasks)
+        until_redis_answers(
+            "worker maintenance", super().run_maintenance_tasks, noticed=self._noticed
+        )
 
     def dequeue_job_and_maintain_ttl(self, timeout, max_idle_time=None):
-        # RQ retries a refused connection here, not a timeout or an OOM answer.
+        # RQ retries a refused connection here (and we learn of it in the heartbeat), not a
+        # timeout or an OOM answer.
         return until_redis_answers(
-            "worker dequeue", super().dequeue_job_and_maintain_ttl, timeout, max_idle_time
+            "worker dequeue",
+            super().dequeue_job_and_maintain_ttl,
+            timeout,
+            max_idle_time,
+            noticed=self._noticed,
         )
+
+    _redis_was_away = False
+
+    def _noticed(self) -> None:
+        self._redis_was_away = True
 
     def heartbeat(self, timeout=None, pipeline=None):
         if pipeline is not None:
             return super().heartbeat(timeout, pipeline)
         try:
-            return super().heartbeat(timeout)
+            super().heartbeat(timeout)
+            if self._redis_was_away and not self.is_horse:
+                # A Redis restarted without its data (or one that lost the last second of
+                # its AOF) forgot this worker: register it again, or no one sees it alive.
+                with self.connection.pipeline() as pipeline:
+                    pipeline.hset(self.key, mapping=self.serialize())
+                    rq.worker_registration.register(self, pipeline)
+                    pipeline.execute()
+                self._redis_was_away = False
+                log.info("worker %s: Redis answers again; registration renewed", self.name)
         except REDIS_OUTAGE as error:
             # Best effort: the worker key lives worker_ttl + 60 s, the next beat renews it.
+            self._noticed()
             log.warning("worker heartbeat: Redis unavailable (%s)", type(error).__name__)
-            return None
+        return None
 
     def set_state(self, state, pipeline=None):
         if pipeline is not None:
@@ -194,6 +223,7 @@ class Worker(rq.Worker):
         try:
             return super().set_state(state)
         except REDIS_OUTAGE as error:
+            self._noticed()
             # The state is kept in this process too (get_state); Redis gets it next time.
             log.warning("worker state %s: Redis unavailable (%s)", state, type(error).__name__)
             return None
@@ -204,22 +234,36 @@ class Worker(rq.Worker):
         try:
             super().maintain_heartbeats(job)
         except REDIS_OUTAGE as error:
+            self._noticed()
             log.warning(
                 "worker heartbeat for job %s: Redis unavailable (%s)", job.id, type(error).__name__
             )
 
+    def set_current_job_working_time(self, current_job_working_time, pipeline=None):
+        if pipeline is not None:
+            return super().set_current_job_working_time(current_job_working_time, pipeline)
+        try:
+            return super().set_current_job_working_time(current_job_working_time)
+        except REDIS_OUTAGE as error:
+            self._noticed()  # informational (the dashboard's "working for"): not worth a stop
+            log.warning("worker job time: Redis unavailable (%s)", type(error).__name__)
+            return None
+
     def execute_job(self, job, queue):
         if self.is_horse:
             return super().execute_job(job, queue)
-        until_redis_answers("job start", self.prepare_execution, job)
+        until_redis_answers("job start", self.prepare_execution, job, noticed=self._noticed)
         self.fork_work_horse(job, queue)
         try:
             self.monitor_work_horse(job, queue)
         except REDIS_OUTAGE as error:
+            # The work-horse ended (or ends now: it is never left running) and its outcome
+            # could not be read or recorded: record it once Redis answers (a job that did not
+            # finish is failed, and retried by RQ when it has retries left).
             if self.horse_pid:
-                raise  # not reached: the work-horse's monitoring swallows outages above
-            # The work-horse ended and its outcome could not be read or recorded: record it
-            # once Redis answers (a job that did not finish is failed and retried by RQ).
+                self.wait_for_horse()
+                self._horse_pid = 0
+            self._noticed()
             log.warning("job %s ended while Redis was away (%s)", job.id, type(error).__name__)
             until_redis_answers("job outcome", self._settle_after_outage, job, queue)
         self.set_state(WorkerStatus.IDLE)
