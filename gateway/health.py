@@ -99,9 +99,24 @@ def schedule_on_time(store: Store, limits: Limits, now: float) -> Reason | None:
     return None
 
 
+MEMORY_FULL = 0.95  # of maxmemory: past this, Redis (noeviction) is about to refuse writes
+
+
+def redis_memory(store: Store, limits: Limits, now: float) -> Reason | None:
+    """Redis is not at its maxmemory, where every write (a case, an alert) answers OOM."""
+    memory = store.redis.info("memory")
+    most, used = int(memory.get("maxmemory", 0)), int(memory.get("used_memory", 0))
+    if most and used >= MEMORY_FULL * most:
+        return {
+            "check": "redis memory",
+            "detail": f"Redis uses {used} of its maxmemory {most} bytes: writes fail when full",
+        }
+    return None
+
+
 # Every check /healthz runs, in order. A check of messages held back (undelivered for longer
 # than their purpose allows) belongs here as one more function of the same shape.
-CHECKS: list[Check] = [workers_alive, queue_moving, schedule_on_time]
+CHECKS: list[Check] = [redis_memory, workers_alive, queue_moving, schedule_on_time]
 
 
 def assess(

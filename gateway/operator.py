@@ -136,8 +136,10 @@ def _record_latency(response: Response) -> Response:
         if batch:
             try:
                 current_app.extensions["hamdam"].store.add_latencies(batch)
-            except (redis.ConnectionError, redis.TimeoutError):
-                pass  # a metric is never worth failing an answer (a USSD one above all)
+            except redis.RedisError:
+                # A metric is never worth failing an answer (a USSD one above all): not when
+                # Redis is away, nor when it is at maxmemory and answers OOM to writes.
+                pass
     return response
 
 

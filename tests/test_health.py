@@ -77,6 +77,20 @@ def test_degraded_when_scheduled_jobs_are_overdue(store, worker, redis_client):
     )
 
 
+def test_degraded_when_redis_is_at_maxmemory(client, store, worker, redis_client):
+    used = int(redis_client.info("memory")["used_memory"])
+    redis_client.config_set("maxmemory", str(used))
+    try:
+        assert reasons(store) == (503, "degraded", ["redis memory"])
+        time.sleep(1.1)  # the answer's latency metric is written now, and answered OOM
+        response = client.get("/healthz")
+        assert response.status_code == 503, response.text
+        assert response.get_json()["reasons"][0]["check"] == "redis memory"
+    finally:
+        redis_client.config_set("maxmemory", "0")
+    assert reasons(store) == (200, "ok", [])
+
+
 def test_every_reason_is_named(store, redis_client):
     queue = Queue("alerts", connection=redis_client)
     queue.enqueue("workers.jobs.sweep")
