@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
 import redis
-from rq import Queue, Worker
+from rq import Queue, Retry, Worker
 from rq.cron import CronScheduler
 from rq.job import JobStatus
 
@@ -111,4 +112,38 @@ def test_worker_and_clock_ride_out_redis_outages(own_redis, worker_and_clock, tm
     alive(procs, tmp_path)
     runs_a_job(client, tmp_path)
     assert {name: proc.pid for name, proc in procs.items()} == pids
+    client.close()
+
+
+def write_a_key(key: str, after: float) -> None:
+    """A job (run by the worker): wait, then write to Redis."""
+    time.sleep(after)
+    redis.Redis.from_url(os.environ["REDIS_URL"]).set(key, "written")
+
+
+def test_a_job_failed_by_a_full_redis_is_given_back_without_spending_a_retry(
+    own_redis, worker_and_clock, tmp_path
+):
+    procs = worker_and_clock
+    own_redis.start()
+    client = own_redis.client()
+    pids = {name: proc.pid for name, proc in procs.items()}
+    wait_for(lambda: registered(client, pids, clock=False), 60, f"worker:\n{logs(tmp_path)}")
+    job = Queue("alerts", connection=client).enqueue(
+        write_a_key, "hd:test:written", 1.0, retry=Retry(max=1)
+    )
+    wait_for(lambda: job.get_status() == JobStatus.STARTED, 60, "the job started")
+    client.config_set("maxmemory", "1")  # its write answers OOM, and so would a retry now
+    time.sleep(DOWN_FOR)
+    client.config_set("maxmemory", "0")
+    wait_for(
+        lambda: job.get_status() in (JobStatus.FINISHED, JobStatus.FAILED),
+        60,
+        "the job settled",
+    )
+    job.refresh()
+    assert job.get_status() == JobStatus.FINISHED, logs(tmp_path)
+    assert client.get("hd:test:written") == b"written"
+    assert job.retries_left == 1  # Redis being away was not the job's failure
+    alive(procs, tmp_path)
     client.close()

@@ -15,6 +15,8 @@ is away, and the scheduler process keeps going.
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import time
 from contextlib import suppress
 
@@ -40,6 +42,9 @@ REDIS_OUTAGE: tuple[type[Exception], ...] = (
     redis.exceptions.OutOfMemoryError,
     redis.exceptions.ReadOnlyError,
 )
+# Exit status of a work-horse whose job failed because Redis was away (EX_TEMPFAIL): the job is
+# given back to the queue once Redis answers, without spending one of its retries.
+REDIS_AWAY_EXIT = 75
 FIRST_WAIT = 0.5  # seconds before the first retry; doubled per failure up to LONGEST_WAIT
 LONGEST_WAIT = 8.0
 
@@ -81,6 +86,17 @@ def until_redis_answers(what: str, call, *args, noticed=None, **kwargs):
                 backoff.next,
             )
             backoff.wait()
+
+
+def caused_by_outage(error: BaseException | None) -> bool:
+    """True when `error`, or an error it was raised from or during, is a Redis outage."""
+    for _ in range(5):
+        if error is None:
+            return False
+        if isinstance(error, REDIS_OUTAGE):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
 
 
 class Scheduler(RQScheduler):
@@ -249,10 +265,56 @@ class Worker(rq.Worker):
             log.warning("worker job time: Redis unavailable (%s)", type(error).__name__)
             return None
 
+    # ---- a job that failed because Redis was away --------------------------------------------
+    _given_back: str | None = None
+    _gave_back = False
+    _outage_pause: Backoff | None = None
+
+    def handle_job_failure(self, job, queue, started_job_registry=None, exc_string=""):
+        if self.is_horse and caused_by_outage(sys.exc_info()[1]):
+            # Not the job's fault, and no retry should be spent on it (a few seconds of OOM
+            # used up every retry of the alerts in flight): let the worker give it back.
+            log.warning("job %s: Redis unavailable; handing it back to the worker", job.id)
+            os._exit(REDIS_AWAY_EXIT)
+        if not self.is_horse and job.id == self._given_back:
+            self._given_back = None
+            self._gave_back = True
+            self._noticed()
+            self._outage_pause = self._outage_pause or Backoff()
+            self._outage_pause.wait()  # do not spin through the queue while Redis is away
+            until_redis_answers("job given back", self._give_back, job, queue)
+            return None
+        return super().handle_job_failure(job, queue, started_job_registry, exc_string)
+
+    def perform_job(self, job, queue):
+        # In the work-horse. RQ's own failure bookkeeping writes to Redis too; when that
+        # fails, the work-horse exits 1 and the job is failed as "terminated unexpectedly".
+        try:
+            return super().perform_job(job, queue)
+        except BaseException as error:
+            if caused_by_outage(error):
+                log.warning("job %s: Redis unavailable; handing it back to the worker", job.id)
+                os._exit(REDIS_AWAY_EXIT)
+            raise
+
+    def handle_work_horse_killed(self, job, retpid, ret_val, rusage):
+        if ret_val and os.WIFEXITED(ret_val) and os.WEXITSTATUS(ret_val) == REDIS_AWAY_EXIT:
+            self._given_back = job.id  # handle_job_failure, called next, gives it back
+            return None
+        return super().handle_work_horse_killed(job, retpid, ret_val, rusage)
+
+    def _give_back(self, job, queue):
+        with self.connection.pipeline() as pipeline:
+            self.cleanup_execution(job, pipeline=pipeline)
+            queue._enqueue_job(job, pipeline=pipeline, at_front=True)
+            pipeline.execute()
+        log.info("job %s given back to %s after a Redis outage", job.id, queue.name)
+
     def execute_job(self, job, queue):
         if self.is_horse:
             return super().execute_job(job, queue)
         until_redis_answers("job start", self.prepare_execution, job, noticed=self._noticed)
+        self._gave_back = False
         self.fork_work_horse(job, queue)
         try:
             self.monitor_work_horse(job, queue)
@@ -266,6 +328,8 @@ class Worker(rq.Worker):
             self._noticed()
             log.warning("job %s ended while Redis was away (%s)", job.id, type(error).__name__)
             until_redis_answers("job outcome", self._settle_after_outage, job, queue)
+        if not self._gave_back:
+            self._outage_pause = None  # Redis took this job's outcome: no more pauses
         self.set_state(WorkerStatus.IDLE)
 
     def _settle_after_outage(self, job, queue):
