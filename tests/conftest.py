@@ -14,6 +14,7 @@ import redis
 from config.settings import ROOT, Settings
 from gateway import localredis
 from gateway.privacy import new_key
+from tests.processes import RUN_MARK
 
 # A throwaway redis-server of the test session's own, so no test ever flushes a database that
 # someone else may be using (and two suites on one machine never take each other's RQ jobs).
@@ -21,9 +22,7 @@ from gateway.privacy import new_key
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
 
 
-# Every process the suite starts carries this mark in its environment (tests/processes.py passes
-# it on), so one that outlived the run is found even after its parent died and it was adopted.
-RUN_MARK = "HAMDAM_TEST_RUN"
+# The mark of this run's processes (see tests/processes.py): children inherit it.
 os.environ.setdefault(RUN_MARK, uuid.uuid4().hex)
 
 

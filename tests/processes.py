@@ -18,6 +18,11 @@ from rq import Worker
 from config.settings import ROOT
 from gateway.localredis import free_port
 
+# Every process the test run starts carries this variable in its environment (its value is set
+# once per run in tests/conftest.py), so one that outlived the run is found even after its
+# parent died and it was adopted.
+RUN_MARK = "HAMDAM_TEST_RUN"
+
 
 def procfile() -> dict[str, str]:
     """Process name -> command line, from the Procfile."""
@@ -38,7 +43,7 @@ def wait_for(check, timeout: float = 30.0, what: str = "condition"):
 
 def process_env(env: dict[str, str], port: int) -> dict[str, str]:
     """The environment a Procfile process gets here: loopback, the virtualenv first on PATH."""
-    mark = {k: os.environ[k] for k in ("HAMDAM_TEST_RUN",) if k in os.environ}
+    mark = {RUN_MARK: os.environ[RUN_MARK]} if RUN_MARK in os.environ else {}
     return {
         **env,
         **mark,  # tests/conftest.py finds a process of the run that outlived it by this mark
