@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
-import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -15,7 +13,7 @@ import psutil
 import requests
 
 from gateway.localredis import free_port
-from tests.processes import process_env, procfile, spawn, wait_for
+from tests.processes import process_env, procfile, spawn, stop_group, wait_for, web_answers
 
 HZ = os.sysconf("SC_CLK_TCK")
 # The Twilio route pointed at tests/fakes.py FakeTwilio (its URL is added per run).
@@ -47,15 +45,16 @@ class Web:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
         self.proc = spawn(web_command(app), self.env, log)
-        wait_for(self._ready, 30, f"gunicorn serving {app} (log: {log})")
+        try:
+            wait_for(self._ready, 90, f"gunicorn serving {app} (log: {log})")
+        except BaseException:
+            self.stop()
+            raise
 
     def _ready(self) -> bool:
         if self.proc.poll() is not None:
             raise RuntimeError(f"gunicorn exited with {self.proc.returncode}; see {self.log}")
-        try:
-            return requests.get(self.url + "/healthz", timeout=2).status_code == 200
-        except requests.RequestException:  # refused, or still loading the app (read timeout)
-            return False
+        return web_answers(self.url)  # no worker here on purpose: a degraded 503 will do
 
     def pids(self) -> list[int]:
         """The master and its workers."""
@@ -67,13 +66,7 @@ class Web:
 
     def stop(self) -> None:
         """SIGTERM the process group, SIGKILL what lingers."""
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
+        stop_group(self.proc)
 
 
 def box_busy() -> float:

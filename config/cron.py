@@ -1,4 +1,4 @@
-"""Periodic jobs for `rq cron` (the Procfile's `clock` process)."""
+"""Periodic jobs for the Procfile's `clock` process (workers/clock.py, RQ's cron scheduler)."""
 
 from rq.cron import register
 

@@ -66,6 +66,9 @@ class Settings:
     receipt_timeout: int = 3600
     sms_validity: int = 3600
     log_level: str = "INFO"
+    health_worker_stale: int = 120
+    health_queue_age: int = 120
+    health_schedule_late: int = 60
     simulator: bool = True
     generated: tuple[str, ...] = field(default=(), compare=False)
 
@@ -138,6 +141,10 @@ class Settings:
             receipt_timeout=r.integer("RECEIPT_TIMEOUT", 3600, low=10),
             sms_validity=r.integer("SMS_VALIDITY", 3600, low=60, high=36000),
             log_level=r.choice("LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
+            # /healthz says degraded past these (gateway/health.py)
+            health_worker_stale=r.integer("HEALTH_WORKER_STALE", 120, low=10),
+            health_queue_age=r.integer("HEALTH_QUEUE_AGE", 120, low=5),
+            health_schedule_late=r.integer("HEALTH_SCHEDULE_LATE", 60, low=5),
             simulator=r.simulator("SIMULATOR", production, routes),
             generated=tuple(sorted(k for k in dev if not env.get(k))),
         )

@@ -1,12 +1,21 @@
-"""`make run`: check settings, make sure Redis answers (starting one if needed), run Procfile."""
+"""`make run`: check settings, make sure Redis answers (starting one if needed), run Procfile.
+
+Every Procfile process runs under a small supervisor: one that exits is started again after a
+backoff (1 s, doubling to 30 s, back to 1 s once it has run for a minute), as a platform does,
+instead of taking the others down with it. Ctrl-C (or SIGTERM) stops them all and exits 0.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+import threading
+import time
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from config.settings import ROOT, Settings, load
@@ -41,12 +50,128 @@ def _prepare(settings: Settings) -> tuple[dict[str, str], subprocess.Popen | Non
     return env, redis_proc
 
 
+FIRST_RESTART = 1.0  # seconds before restarting a process that exited
+LONGEST_RESTART = 30.0
+STEADY = 60.0  # a process that ran this long restarts after FIRST_RESTART again
+STOP_GRACE = 20.0  # seconds between SIGTERM and SIGKILL when stopping
+
+
+def read_procfile(path: Path) -> dict[str, str]:
+    """Process name -> command line."""
+    entries = {}
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, command = line.split(":", 1)
+            entries[name.strip()] = command.strip()
+    return entries
+
+
+class Child:
+    """One Procfile process: its command, the running process, its restart backoff."""
+
+    def __init__(self, name: str, command: str):
+        self.name, self.command = name, command
+        self.proc: subprocess.Popen | None = None
+        self.started = 0.0
+        self.delay = FIRST_RESTART
+        self.restart_at: float | None = None
+
+
+class Supervisor:
+    """Runs Procfile processes, restarts one that exits, stops all on request."""
+
+    def __init__(self, procfile: dict[str, str], env: dict[str, str], cwd: Path, out=None):
+        self.children = [Child(name, command) for name, command in procfile.items()]
+        self.env, self.cwd = env, cwd
+        self.out = out or sys.stdout
+        self.width = max(len(name) for name in procfile)
+        self.stopping = threading.Event()
+        self.lock = threading.Lock()
+
+    def line(self, name: str, text: str) -> None:
+        with self.lock:
+            self.out.write(f"{time.strftime('%H:%M:%S')} {name:<{self.width}} | {text}\n")
+            self.out.flush()
+
+    def start(self, child: Child) -> None:
+        # A session of its own: Ctrl-C reaches only us, and we stop the process's whole group.
+        child.proc = subprocess.Popen(
+            ["sh", "-c", f"exec {child.command}"],
+            cwd=self.cwd,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        child.started = time.monotonic()
+        child.restart_at = None
+        self.line(child.name, f"started with pid {child.proc.pid}")
+        threading.Thread(target=self._relay, args=(child.name, child.proc), daemon=True).start()
+
+    def _relay(self, name: str, proc: subprocess.Popen) -> None:
+        for raw in iter(proc.stdout.readline, b""):
+            self.line(name, raw.decode("utf-8", "replace").rstrip("\n"))
+        proc.stdout.close()
+
+    def run(self) -> int:
+        """Start every process and keep them running until stop(); returns 0."""
+        try:
+            self._supervise()
+        finally:
+            self.stop_all()
+        return 0
+
+    def _supervise(self) -> None:
+        for child in self.children:
+            self.start(child)
+        while not self.stopping.wait(0.2):
+            now = time.monotonic()
+            for child in self.children:
+                if child.restart_at is not None:
+                    if now >= child.restart_at:
+                        self.start(child)
+                    continue
+                code = child.proc.poll()
+                if code is None:
+                    continue
+                # What it left in its group (RQ's scheduler process) goes with it; a work-horse
+                # has a group of its own and finishes its job.
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(child.proc.pid, signal.SIGKILL)
+                if now - child.started >= STEADY:
+                    child.delay = FIRST_RESTART
+                child.restart_at = now + child.delay
+                self.line(child.name, f"exited with code {code}; restarting in {child.delay:.0f} s")
+                child.delay = min(LONGEST_RESTART, child.delay * 2)
+
+    def stop(self, *_signal) -> None:
+        self.stopping.set()
+
+    def stop_all(self) -> None:
+        running = [c.proc for c in self.children if c.proc is not None and c.proc.poll() is None]
+        for proc in running:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE
+        for proc in running:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(max(0.1, deadline - time.monotonic()))
+        for child in self.children:
+            if child.proc is not None:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(child.proc.pid, signal.SIGKILL)  # what did not stop in time
+                child.proc.wait()
+        self.line("hamdam", "stopped every process")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run web + worker (with scheduler) under honcho until Ctrl-C; returns honcho's exit code."""
+    """Run the Procfile's processes under the supervisor until Ctrl-C; returns 0."""
     parser = argparse.ArgumentParser(
         prog="make run",
         description="Start the Hamdam gateway: web on http://127.0.0.1:$PORT, an RQ worker with "
-        "the scheduler, and a local redis-server when REDIS_URL does not answer. "
+        "the scheduler, the clock, and a local redis-server when REDIS_URL does not answer. "
+        "A process that exits is restarted. "
         "Configuration comes from the environment only (see the README's settings table).",
     )
     parser.parse_args(argv)
@@ -63,28 +188,12 @@ def main(argv: list[str] | None = None) -> int:
     if settings.simulator:
         _say(f"try it: {base}/simulator  (a phone and the responders' inboxes)")
     _say(f"operators: {base}/rq  (user {settings.operator_user}); health: {base}/healthz")
-    _say("Ctrl-C stops everything")
-    honcho = [
-        sys.executable,
-        "-m",
-        "honcho",
-        "-f",
-        str(ROOT / "Procfile"),
-        "-d",
-        str(ROOT),
-        "start",
-    ]
-    proc = subprocess.Popen(honcho, env=env, cwd=ROOT)
+    _say("a process that exits is restarted; Ctrl-C stops everything")
+    supervisor = Supervisor(read_procfile(ROOT / "Procfile"), env, ROOT)
+    signal.signal(signal.SIGINT, supervisor.stop)
+    signal.signal(signal.SIGTERM, supervisor.stop)
     try:
-        return proc.wait()
-    except KeyboardInterrupt:
-        # The terminal sent SIGINT to honcho too; give it time to stop its children.
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait()
-        return 0
+        return supervisor.run()
     finally:
         localredis.stop(redis_proc)
         if redis_proc:

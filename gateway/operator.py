@@ -16,9 +16,11 @@ from gateway.store import queue_depths
 blueprint = Blueprint("operator", __name__)
 
 # Dashboard endpoints that change state. Requeue is taken over by our replay (which restores
-# retries and re-checks the guard, the case and her STOP); delete and empty are switched off.
+# retries and re-checks the guard, the case and her STOP); delete and empty are switched off,
+# and so is compact: it rewrites the queue outside the replay guard (and fails on an empty one).
 REQUEUE_ONE = "rq_dashboard.requeue_job_view"
 REQUEUE_ALL = "rq_dashboard.requeue_all"
+SWITCHED_OFF = {"rq_dashboard.compact_queue"}
 PROTECTED = {"rq_dashboard", "operator"}
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -53,6 +55,8 @@ def _guard() -> Response | None:
         return Response("cross-site request refused\n", 403, mimetype="text/plain")
     if request.endpoint in (REQUEUE_ONE, REQUEUE_ALL):
         return _replay()
+    if request.endpoint in SWITCHED_OFF:
+        return jsonify(status="DISABLED")  # as the dashboard answers a disabled delete
     return None
 
 
@@ -130,8 +134,10 @@ def _record_latency(response: Response) -> Response:
         if batch:
             try:
                 current_app.extensions["hamdam"].store.add_latencies(batch)
-            except (redis.ConnectionError, redis.TimeoutError):
-                pass  # a metric is never worth failing an answer (a USSD one above all)
+            except redis.RedisError:
+                # A metric is never worth failing an answer (a USSD one above all): not when
+                # Redis is away, nor when it is at maxmemory and answers OOM to writes.
+                pass
     return response
 
 

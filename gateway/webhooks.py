@@ -6,15 +6,14 @@ import hmac
 import logging
 import time
 
-import redis
 from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from gateway import health
 from gateway.channels import africastalking, android, twilio
 from gateway.channels.base import Reply
 from gateway.service import ERROR_END
 from gateway.spool import SpoolError
-from gateway.store import queue_depths
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("webhooks", __name__)
@@ -39,16 +38,11 @@ def index():
 
 @blueprint.get("/healthz")
 def healthz():
-    """200 with Redis reachability and queue depths, or 503 when Redis does not answer."""
-    store = _context().store
-    try:
-        store.ping()
-        depths = queue_depths(store.redis)
-    except (redis.ConnectionError, redis.TimeoutError) as error:
-        log.warning("healthz: redis unreachable: %s", type(error).__name__)
-        body = {"status": "unavailable", "redis": {"reachable": False}}
-        return jsonify(body), 503
-    return jsonify({"status": "ok", "redis": {"reachable": True}, "queues": depths})
+    """200 ok; 503 degraded (no live worker, a stale queue, overdue timers) with every reason,
+    or 503 unavailable when Redis does not answer. The checks live in gateway/health.py."""
+    context = _context()
+    status, body = health.assess(context.store, health.Limits.of(context.settings))
+    return jsonify(body), status
 
 
 @blueprint.app_errorhandler(HTTPException)

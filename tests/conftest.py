@@ -2,21 +2,71 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import uuid
 from pathlib import Path
 
+import psutil
 import pytest
 import redis
 
 from config.settings import ROOT, Settings
 from gateway import localredis, logs
 from gateway.privacy import new_key
+from tests.processes import RUN_MARK
 
 # A throwaway redis-server of the test session's own, so no test ever flushes a database that
 # someone else may be using (and two suites on one machine never take each other's RQ jobs).
 # TEST_REDIS_URL is an opt-in for a Redis you own: its database is flushed before every test.
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
+
+
+# The mark of this run's processes (see tests/processes.py): children inherit it.
+os.environ.setdefault(RUN_MARK, uuid.uuid4().hex)
+
+
+def leftover_processes() -> list[psutil.Process]:
+    """Processes of this test run still alive: descendants of pytest, or marked as ours."""
+    me = psutil.Process()
+    found = {p.pid: p for p in me.children(recursive=True)}
+    mark = os.environ[RUN_MARK]
+    for proc in psutil.process_iter(["pid"]):
+        if proc.pid == me.pid or proc.pid in found:
+            continue
+        with contextlib.suppress(psutil.Error):
+            if proc.environ().get(RUN_MARK) == mark:
+                found[proc.pid] = proc
+    alive = []
+    for proc in found.values():
+        with contextlib.suppress(psutil.Error):
+            if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
+                alive.append(proc)
+    return alive
+
+
+@pytest.hookimpl(trylast=True)  # after pytest's own teardown of session fixtures
+def pytest_sessionfinish(session, exitstatus):
+    """Fail the run when a process it started is still alive at the end (and end it)."""
+    leftovers = leftover_processes()
+    if not leftovers:
+        return
+    lines = []
+    for proc in leftovers:
+        with contextlib.suppress(psutil.Error):
+            lines.append(f"pid {proc.pid}: {' '.join(proc.cmdline())[:160]}")
+            proc.kill()
+    psutil.wait_procs(leftovers, timeout=10)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    message = f"{len(lines)} process(es) of the test run outlived it (killed now):"
+    if reporter is not None:
+        reporter.ensure_newline()
+        reporter.write_sep("=", "processes left running", red=True)
+        reporter.write_line(message)
+        for line in lines:
+            reporter.write_line("  " + line)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(scope="session")

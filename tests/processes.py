@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -9,12 +10,18 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import redis
 import requests
 from rq import Worker
 
 from config.settings import ROOT
 from gateway.localredis import free_port
+
+# Every process the test run starts carries this variable in its environment (its value is set
+# once per run in tests/conftest.py), so one that outlived the run is found even after its
+# parent died and it was adopted.
+RUN_MARK = "HAMDAM_TEST_RUN"
 
 
 def procfile() -> dict[str, str]:
@@ -36,8 +43,10 @@ def wait_for(check, timeout: float = 30.0, what: str = "condition"):
 
 def process_env(env: dict[str, str], port: int) -> dict[str, str]:
     """The environment a Procfile process gets here: loopback, the virtualenv first on PATH."""
+    mark = {RUN_MARK: os.environ[RUN_MARK]} if RUN_MARK in os.environ else {}
     return {
         **env,
+        **mark,  # tests/conftest.py finds a process of the run that outlived it by this mark
         "PORT": str(port),
         "HOST": "127.0.0.1",
         "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"],
@@ -58,8 +67,61 @@ def spawn(command: str, env: dict[str, str], log: Path) -> subprocess.Popen:
         )
 
 
+def web_answers(base: str) -> bool:
+    """True once the web process serves /healthz with Redis reachable (a degraded gateway
+    answers 503 until its worker is up: the web is serving all the same)."""
+    try:
+        response = requests.get(base + "/healthz", timeout=5)
+        return response.status_code == 200 or response.json()["redis"]["reachable"] is True
+    except (requests.RequestException, ValueError, KeyError, TypeError):
+        return False  # not listening yet, slow to answer on a busy machine, or not JSON
+
+
+def healthy(base: str) -> bool:
+    """True when /healthz says ok: web, Redis and a live worker."""
+    try:
+        return requests.get(base + "/healthz", timeout=5).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def stop_group(proc: subprocess.Popen, grace: float = 20) -> None:
+    """SIGTERM a process group started by `spawn` (as a platform would), SIGKILL what lingers."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        pass
+    # What is left of the session: the group (the scheduler), and a work-horse, which RQ puts
+    # in a process group of its own but stays in the session `spawn` opened.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    for pid in session_members(proc.pid):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(5)
+
+
+def session_members(sid: int) -> list[int]:
+    """Live processes of the session `sid` (a `spawn`ed process is its session's leader)."""
+    members = []
+    for pid in psutil.pids():
+        with contextlib.suppress(OSError):
+            if pid != os.getpid() and os.getsid(pid) == sid:
+                members.append(pid)
+    return members
+
+
 class Processes:
-    """Web and worker from the Procfile with the given environment; logs under `var/logs`."""
+    """Web, worker and clock from the Procfile with the given environment; logs in var/logs.
+
+    Ready when /healthz says ok (a worker included); a start that fails stops what it spawned.
+    """
+
+    START_TIMEOUT = 90  # seconds: a busy 2-core machine imports Flask, RQ and Twilio slowly
 
     def __init__(self, env: dict[str, str], var: Path):
         self.port = int(env.get("PORT") or free_port())
@@ -68,31 +130,37 @@ class Processes:
         self.logs = var / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.procs: dict[str, subprocess.Popen] = {}
-        for name, command in procfile().items():
-            self.procs[name] = spawn(command, self.env, self.logs / f"{name}.log")
-        client = redis.Redis.from_url(self.env["REDIS_URL"])
-        wait_for(self._healthy, 30, "web /healthz")
-        wait_for(lambda: Worker.all(connection=client), 30, "an RQ worker")
-        client.close()
-
-    def _healthy(self) -> bool:
         try:
-            return requests.get(self.base + "/healthz", timeout=2).status_code == 200
-        except requests.RequestException:  # refused, or still loading the app (read timeout)
+            for name, command in procfile().items():
+                self.procs[name] = spawn(command, self.env, self.logs / f"{name}.log")
+            wait_for(self._ready, self.START_TIMEOUT, "/healthz ok (web, Redis and a worker)")
+        except BaseException:
+            self.stop()
+            raise
+
+    def _ready(self) -> bool:
+        for name, proc in self.procs.items():
+            if proc.poll() is not None:
+                raise RuntimeError(
+                    f"{name} exited with {proc.returncode} during start:\n{self.log_text()}"
+                )
+        if not healthy(self.base):
             return False
+        client = redis.Redis.from_url(self.env["REDIS_URL"], socket_timeout=5)
+        try:
+            return bool(Worker.all(connection=client))
+        finally:
+            client.close()
 
     def log_text(self) -> str:
         """Everything the processes printed so far."""
         return "\n".join(p.read_text() for p in sorted(self.logs.iterdir()))
 
     def stop(self) -> None:
-        """SIGTERM every process group (as a platform would), SIGKILL what lingers."""
+        """Stop every process group, leaving none behind."""
         for proc in self.procs.values():
             if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
         for proc in self.procs.values():
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(5)
+            stop_group(proc)

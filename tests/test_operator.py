@@ -65,6 +65,7 @@ DASHBOARD_URLS = [
     ("GET", "/rq/requeue/alerts"),
     ("POST", "/rq/requeue/alerts"),
     ("POST", "/rq/queue/alerts/failed/empty"),
+    ("POST", "/rq/queue/alerts/compact"),
     ("GET", "/metrics"),
 ]
 
@@ -139,6 +140,18 @@ def test_delete_is_disabled(app, twilio_fake, android_fake):  # noqa: F811
     response = app.test_client().post(f"/rq/job/{failed[0]}/delete", headers=login(app))
     assert response.get_json()["status"] == "DISABLED"
     assert failed[0] in app.extensions["hamdam"].store.failed_jobs()
+
+
+@pytest.mark.parametrize("queued", [0, 1])
+def test_compact_is_disabled(app, queued):  # noqa: F811
+    if queued:
+        ask_for_help(app)
+    store = app.extensions["hamdam"].store
+    before = store.redis.lrange("rq:queue:alerts", 0, -1)
+    response = app.test_client().post("/rq/queue/alerts/compact", headers=login(app))
+    assert response.status_code == 200
+    assert response.get_json()["status"] == "DISABLED"
+    assert store.redis.lrange("rq:queue:alerts", 0, -1) == before
 
 
 def test_replay_command_for_one_case(app, twilio_fake, android_fake):  # noqa: F811

@@ -1,0 +1,149 @@
+"""The Procfile's worker and clock ride out Redis outages: restarts, refusals, maxmemory."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+import redis
+from rq import Queue, Retry, Worker
+from rq.cron import CronScheduler
+from rq.job import JobStatus
+
+from gateway import localredis
+from tests.conftest import make_env
+from tests.processes import process_env, procfile, spawn, stop_group, wait_for
+
+DOWN_FOR = 5  # seconds; long enough for several failed attempts of every loop
+
+
+class OwnRedis:
+    """A redis-server on a fixed port, without persistence: a restart forgets everything."""
+
+    def __init__(self, data):
+        self.port = localredis.free_port()
+        self.data = data
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc = localredis.start(self.port, data, appendonly=False)
+
+    def stop(self):
+        localredis.stop(self.proc)
+
+    def start(self):
+        self.proc = localredis.start(self.port, self.data, appendonly=False)
+
+    def client(self):
+        return redis.Redis.from_url(self.url, socket_timeout=5)
+
+
+@pytest.fixture
+def own_redis(tmp_path):
+    server = OwnRedis(tmp_path / "redis")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def worker_and_clock(own_redis, tmp_path):
+    """The worker and clock lines of the Procfile, started while Redis is down."""
+    own_redis.stop()
+    env = process_env(make_env(own_redis.url, tmp_path / "var"), localredis.free_port())
+    (tmp_path / "logs").mkdir()
+    procs = {
+        name: spawn(procfile()[name], env, tmp_path / "logs" / f"{name}.log")
+        for name in ("worker", "clock")
+    }
+    yield procs
+    for proc in procs.values():
+        stop_group(proc)
+
+
+def logs(tmp_path) -> str:
+    return "\n".join(p.read_text() for p in sorted((tmp_path / "logs").iterdir()))
+
+
+def alive(procs, tmp_path):
+    for name, proc in procs.items():
+        assert proc.poll() is None, f"{name} exited with {proc.returncode}:\n{logs(tmp_path)}"
+
+
+def registered(client, pids, clock: bool = True) -> bool:
+    workers = {w.pid for w in Worker.all(connection=client)}
+    # The clock renews its registration at its next beat (within 60 s) after a Redis that lost
+    # its data: checked on start only.
+    return pids["worker"] in workers and (not clock or len(CronScheduler.all(client)) == 1)
+
+
+def runs_a_job(client, tmp_path) -> None:
+    job = Queue("alerts", connection=client).enqueue("time.sleep", 0)
+    finished = wait_for(
+        lambda: job.get_status() == JobStatus.FINISHED, 60, f"a job done:\n{logs(tmp_path)}"
+    )
+    assert finished
+
+
+def test_worker_and_clock_ride_out_redis_outages(own_redis, worker_and_clock, tmp_path):
+    procs = worker_and_clock
+    pids = {name: proc.pid for name, proc in procs.items()}
+    time.sleep(DOWN_FOR)  # both started with no Redis to talk to
+    alive(procs, tmp_path)
+    own_redis.start()
+    client = own_redis.client()
+    wait_for(
+        lambda: registered(client, pids), 60, f"worker and clock registered:\n{logs(tmp_path)}"
+    )
+
+    # Redis goes away while a job runs and is back after the job ended: the worker records
+    # what it can once Redis answers, and Redis (no AOF here) has forgotten the worker.
+    job = Queue("alerts", connection=client).enqueue("time.sleep", 2)
+    wait_for(lambda: job.get_status() == JobStatus.STARTED, 60, "the job started")
+    own_redis.stop()
+    time.sleep(DOWN_FOR)
+    alive(procs, tmp_path)
+    own_redis.start()
+    wait_for(lambda: registered(client, pids, clock=False), 60, f"back:\n{logs(tmp_path)}")
+    runs_a_job(client, tmp_path)
+
+    # Redis at maxmemory (noeviction): every write answers OOM for a while.
+    client.config_set("maxmemory", "1")
+    time.sleep(DOWN_FOR)
+    client.config_set("maxmemory", "0")
+    alive(procs, tmp_path)
+    runs_a_job(client, tmp_path)
+    assert {name: proc.pid for name, proc in procs.items()} == pids
+    client.close()
+
+
+def write_a_key(key: str, after: float) -> None:
+    """A job (run by the worker): wait, then write to Redis."""
+    time.sleep(after)
+    redis.Redis.from_url(os.environ["REDIS_URL"]).set(key, "written")
+
+
+def test_a_job_failed_by_a_full_redis_is_given_back_without_spending_a_retry(
+    own_redis, worker_and_clock, tmp_path
+):
+    procs = worker_and_clock
+    own_redis.start()
+    client = own_redis.client()
+    pids = {name: proc.pid for name, proc in procs.items()}
+    wait_for(lambda: registered(client, pids, clock=False), 60, f"worker:\n{logs(tmp_path)}")
+    job = Queue("alerts", connection=client).enqueue(
+        write_a_key, "hd:test:written", 1.0, retry=Retry(max=1)
+    )
+    wait_for(lambda: job.get_status() == JobStatus.STARTED, 60, "the job started")
+    client.config_set("maxmemory", "1")  # its write answers OOM, and so would a retry now
+    time.sleep(DOWN_FOR)
+    client.config_set("maxmemory", "0")
+    wait_for(
+        lambda: job.get_status() in (JobStatus.FINISHED, JobStatus.FAILED),
+        60,
+        "the job settled",
+    )
+    job.refresh()
+    assert job.get_status() == JobStatus.FINISHED, logs(tmp_path)
+    assert client.get("hd:test:written") == b"written"
+    assert job.retries_left == 1  # Redis being away was not the job's failure
+    alive(procs, tmp_path)
+    client.close()

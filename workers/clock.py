@@ -1,0 +1,76 @@
+"""The Procfile's `clock`: RQ's cron scheduler (config/cron.py), riding out Redis outages.
+
+`rq cron` builds RQ's CronScheduler, whose loop ends at the first Redis error: a Redis restart
+stopped the hourly retention sweep for good. Run as `python -m workers.clock config/cron.py`
+with the Redis URL of config/rq.py (the settings), like the worker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from contextlib import suppress
+
+import redis
+from rq.cron import CronScheduler
+from rq.exceptions import StopRequested
+
+from workers.worker import REDIS_OUTAGE, Backoff, until_redis_answers
+
+log = logging.getLogger(__name__)
+
+
+class Clock(CronScheduler):
+    """CronScheduler whose loop waits for Redis with a backoff instead of ending."""
+
+    def start(self):
+        self.log.info("CronScheduler %s: starting...", self.name)
+        self._install_signal_handlers()
+        try:
+            until_redis_answers("clock birth", self.register_birth)
+            backoff = Backoff()
+            unsaved = False
+            while True:
+                try:
+                    # A job whose enqueue failed keeps its due time and is tried again.
+                    unsaved = bool(self.enqueue_jobs()) or unsaved
+                    if unsaved:
+                        self.save()
+                        unsaved = False
+                    self.heartbeat()
+                except REDIS_OUTAGE as error:
+                    log.warning(
+                        "clock: Redis unavailable (%s); retrying in %.1f s",
+                        type(error).__name__,
+                        backoff.next,
+                    )
+                    backoff.wait()
+                    continue
+                backoff.reset()
+                pause = self.calculate_sleep_interval()
+                if pause > 0:
+                    time.sleep(pause)
+        except (KeyboardInterrupt, StopRequested):
+            self.log.info("CronScheduler %s: stop requested", self.name)
+        finally:
+            with suppress(*REDIS_OUTAGE):
+                self.register_death()
+            self.log.info("CronScheduler %s: shutdown complete", self.name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m workers.clock")
+    parser.add_argument("config", help="the cron configuration (config/cron.py)")
+    args = parser.parse_args(argv)
+    from config import rq as rq_config  # the settings `rq worker -c config.rq` reads
+
+    connection = redis.Redis.from_url(rq_config.REDIS_URL)
+    clock = Clock(connection=connection)
+    clock.load_config_from_file(args.config)
+    clock.start()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
