@@ -114,9 +114,26 @@ def redis_memory(store: Store, limits: Limits, now: float) -> Reason | None:
     return None
 
 
-# Every check /healthz runs, in order. A check of messages held back (undelivered for longer
-# than their purpose allows) belongs here as one more function of the same shape.
-CHECKS: list[Check] = [redis_memory, workers_alive, queue_moving, schedule_on_time]
+def nothing_held_back(store: Store, limits: Limits, now: float) -> Reason | None:
+    """No message was dropped, or held for a responder's digest, in the last hour: either means
+    alerts no longer go out one by one (a flood, a loop), which someone should look at."""
+    count = store.unsent_last_hour(now)
+    if count:
+        return {
+            "check": "messages",
+            "detail": f"{count} messages dropped or held for a digest in the last hour",
+        }
+    return None
+
+
+# Every check /healthz runs, in order.
+CHECKS: list[Check] = [
+    redis_memory,
+    workers_alive,
+    queue_moving,
+    schedule_on_time,
+    nothing_held_back,
+]
 
 
 def assess(

@@ -176,6 +176,9 @@ def metrics() -> Response:
             f'hamdam_inbound_dropped_total{{channel="{channel}",reason="{reason}"}} {count}'
         )
     lines += [
+        "# HELP hamdam_messages_unsent_last_hour Messages dropped or held for a digest, last hour.",
+        "# TYPE hamdam_messages_unsent_last_hour gauge",
+        f"hamdam_messages_unsent_last_hour {store.unsent_last_hour()}",
         "# HELP hamdam_webhook_seconds Time to answer a webhook.",
         "# TYPE hamdam_webhook_seconds histogram",
     ]

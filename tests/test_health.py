@@ -111,3 +111,12 @@ def test_limits_come_from_settings(tmp_path, redis_url):
     env = make_env(redis_url, tmp_path, HEALTH_WORKER_STALE="30", HEALTH_QUEUE_AGE="15")
     limits = health.Limits.of(Settings.from_env(env))
     assert limits == health.Limits(worker_stale=30, queue_age=15, schedule_late=60)
+
+
+def test_degraded_when_messages_were_dropped_or_held_this_hour(store, worker):
+    now = time.time()
+    store.record_unsent("m-held", now - 120)
+    status, state, checks = reasons(store, now=now)
+    assert (status, state, checks) == (503, "degraded", ["messages"])
+    later = reasons(store, now=now + 3600, worker_stale=7200)
+    assert later[2] == []  # an hour later it is history

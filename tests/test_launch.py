@@ -123,29 +123,34 @@ def test_run_starts_redis_web_and_worker_and_stops_them(launched):
     assert "stopped redis-server" in launched.output()
 
 
+def children_running(launched, marker: str) -> list[psutil.Process]:
+    """make run's live children whose command line holds `marker` (zombies skipped)."""
+    found = []
+    for child in psutil.Process(launched.proc.pid).children():
+        with contextlib.suppress(psutil.Error):
+            if child.status() != psutil.STATUS_ZOMBIE and marker in " ".join(child.cmdline()):
+                found.append(child)
+    return found
+
+
 def test_run_restarts_a_process_that_exits(launched):
-    worker = launched.workers()[0]
-    children = psutil.Process(launched.proc.pid).children()
-    clock = next(p for p in children if "workers.clock" in " ".join(p.cmdline()))
-    os.kill(worker.pid, signal.SIGKILL)  # a crash: no goodbye to Redis
+    before = {w.pid for w in launched.workers()}
+    [pool] = children_running(launched, "worker-pool")
+    [clock] = children_running(launched, "workers.clock")
+    for process in (pool, *pool.children(recursive=True)):
+        with contextlib.suppress(psutil.Error):
+            process.kill()  # a crash of the whole worker process: no goodbye to Redis
     clock.kill()
     killed = time.monotonic()
 
     def replaced():
-        return [w for w in launched.workers() if w.pid != worker.pid]
+        return [w for w in launched.workers() if w.pid not in before]
 
     wait_for(replaced, RESTART_LIMIT, f"a new worker:\n{launched.output()}")
     took = time.monotonic() - killed
     web = requests.get(launched.base + "/healthz", timeout=10)
     assert web.status_code == 200, web.text  # the web was not taken down with the worker
-    wait_for(
-        lambda: any(
-            "workers.clock" in " ".join(p.cmdline())
-            for p in psutil.Process(launched.proc.pid).children()
-        ),
-        RESTART_LIMIT,
-        "a new clock",
-    )
+    wait_for(lambda: children_running(launched, "workers.clock"), RESTART_LIMIT, "a new clock")
     output = launched.output()
     assert "worker | exited with code -9; restarting in 1 s" in output
     print(f"worker restarted {took:.1f} s after it was killed")

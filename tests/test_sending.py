@@ -184,6 +184,13 @@ def test_a_saturated_responder_gets_a_digest_not_silence(two_an_hour, twilio_fak
     assert events["alert_held"] >= 6 and events["digest"] >= 2
     text = app.test_client().get("/metrics", headers=_login(app)).get_data(as_text=True)
     assert 'hamdam_sends_total{route="digest",state="held"}' in text
+    assert "hamdam_messages_unsent_last_hour 0" not in text
+    assert "hamdam_messages_unsent_last_hour " in text
+    # ... and /healthz names it (it holds no worker here, so "workers" is a reason too).
+    health = app.test_client().get("/healthz").get_json()
+    assert health["status"] == "degraded"
+    [held] = [r for r in health["reasons"] if r["check"] == "messages"]
+    assert "held for a digest" in held["detail"]
 
 
 def _login(flask_app) -> dict[str, str]:
