@@ -111,7 +111,7 @@ class Dispatcher:
         if case.sms == "yes":
             self._acknowledge(case)
         # The timer runs from the moment the case opened, whatever the sends do.
-        due = case.created + self._deadline(case)
+        due = case.created + self._wait_after(case, 0, tiers)
         self._schedule("workers.jobs.escalate", (case_id, 1), due, f"esc-{case_id}-1")
         return "alerted"
 
@@ -125,10 +125,9 @@ class Dispatcher:
             return "already moved"
         if tier < len(tiers):
             self._alert(case, tiers[tier], "alert")
-            wait = self._deadline(case)
         else:
             self._alert(case, tiers[-1], f"reminder{tier - len(tiers) + 1}")
-            wait = self.timing.remind_every
+        wait = self._wait_after(case, tier, tiers)
         self.store.audit("escalated", case=case.id, tier=str(tier))
         nxt = tier + 1
         self._schedule(
@@ -144,6 +143,11 @@ class Dispatcher:
 
     def _deadline(self, case: cases.Case) -> int:
         return cases.deadline(case, self.timing.escalate_after, self.timing.escalate_after_urgent)
+
+    def _wait_after(self, case: cases.Case, tier: int, tiers: Sequence[tuple]) -> int:
+        """Seconds from alerting `tier` to the next step: the tier's deadline while a next tier
+        exists; from the last tier (the duty officer) on, the next step is a reminder."""
+        return self._deadline(case) if tier < len(tiers) - 1 else self.timing.remind_every
 
     def _alert(self, case: cases.Case, tier: tuple[Responder, ...], purpose: str) -> None:
         district = self.directory.districts.get(case.district)
