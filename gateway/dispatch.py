@@ -310,7 +310,7 @@ class Dispatcher:
             attempts = self.store.count_attempt(mid, sender.name)
             result = sender.send(out)
             if result.ok:
-                self._sent(mid, sender.name, result.provider_id)
+                self._sent(mid, sender, result.provider_id)
                 return "sent"
             log.warning("message %s on %s: %s", mid, sender.name, result.error)
             self.store.count_send(sender.name, "error")
@@ -349,7 +349,7 @@ class Dispatcher:
                 log.warning("message %s: %s cannot say if it has it", mid, sender.name)
                 continue  # a responder: an extra SMS beats silence
             if found:
-                self._sent(mid, sender.name, found)
+                self._sent(mid, sender, found)
                 return True
             self.store.clear_unsure(mid, sender.name)
         return False
@@ -528,13 +528,17 @@ class Dispatcher:
         while (wait := self.store.send_slot(route, self.timing.send_rate)) > 0:
             self.sleep(wait)
 
-    def _sent(self, mid: str, route: str, provider_id: str) -> None:
+    def _sent(self, mid: str, sender: Sender, provider_id: str) -> None:
         # One write records the provider's id and ends "in flight": no window for a resend.
+        route = sender.name
         self.store.record_sent(mid, route, provider_id, self.clock())
         self.store.count_send(route, "queued")
+        log.info("message %s handed to %s", mid, route)
+        if sender.delivers_on_handover:
+            self.status(mid, "delivered")  # forward only, counted like a provider's receipt
+            return
         due = self.clock() + self.timing.receipt_timeout
         self._schedule("workers.jobs.expire_receipt", (mid,), due, f"rcpt-{mid}")
-        log.info("message %s handed to %s", mid, route)
 
     # ---- replay ------------------------------------------------------------------------------
     def replay(self, job_id: str, who: str, why: str) -> str:
