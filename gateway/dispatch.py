@@ -112,7 +112,13 @@ class Dispatcher:
             self._acknowledge(case)
         # The timer runs from the moment the case opened, whatever the sends do.
         due = case.created + self._wait_after(case, 0, tiers)
-        self._schedule("workers.jobs.escalate", (case_id, 1), due, f"esc-{case_id}-1")
+        self._schedule(
+            "workers.jobs.escalate",
+            (case_id, 1),
+            due,
+            f"esc-{case_id}-1",
+            self._escalation_label(case, 1, tiers),
+        )
         return "alerted"
 
     def escalate(self, case_id: str, tier: int) -> str:
@@ -131,15 +137,28 @@ class Dispatcher:
         self.store.audit("escalated", case=case.id, tier=str(tier))
         nxt = tier + 1
         self._schedule(
-            "workers.jobs.escalate", (case_id, nxt), self.clock() + wait, f"esc-{case_id}-{nxt}"
+            "workers.jobs.escalate",
+            (case_id, nxt),
+            self.clock() + wait,
+            f"esc-{case_id}-{nxt}",
+            self._escalation_label(case, nxt, tiers),
         )
         # Her case still waits: alerts that every route refused go again (the escalation and
         # reminder cadence is their backoff), through the send guard.
         self.redrive()
         return "escalated"
 
-    def _schedule(self, func: str, args: tuple, at: float, job_id: str) -> bool:
-        return self.store.schedule(func, args, at, job_id, self.timing.job_retries())
+    def _schedule(self, func: str, args: tuple, at: float, job_id: str, about: str) -> bool:
+        return self.store.schedule(func, args, at, job_id, self.timing.job_retries(), about)
+
+    @staticmethod
+    def _escalation_label(case: cases.Case, step: int, tiers: Sequence[tuple]) -> str:
+        """An escalation job as the dashboard names it: the case reference and what it does."""
+        if step < len(tiers):
+            if all(r.role == "duty" for r in tiers[step]):
+                return f"alert the duty officer of case {case.ref}"
+            return f"escalate case {case.ref} to tier {step + 1} of {len(tiers)}"
+        return f"remind the duty officer of case {case.ref} (reminder {step - len(tiers) + 1})"
 
     def _deadline(self, case: cases.Case) -> int:
         return cases.deadline(case, self.timing.escalate_after, self.timing.escalate_after_urgent)
@@ -179,7 +198,8 @@ class Dispatcher:
         if at <= self.clock():
             self.store.enqueue_send(mid, self._retry_plan())
         else:
-            self._schedule("workers.jobs.send_message", (mid,), at, f"send-{mid}")
+            label = self.store.message_label(mid)
+            self._schedule("workers.jobs.send_message", (mid,), at, f"send-{mid}", f"send {label}")
 
     def _queue(
         self, case_id: str, purpose: str, responder: Responder, body: str, key: str = ""
@@ -411,6 +431,7 @@ class Dispatcher:
             (responder_id, window),
             at,
             f"digest-{responder_id}-{window}",
+            f"digest of the alerts held for responder {responder_id}",
         )
         if case is not None:
             self._cover(case, responder_id)
@@ -494,6 +515,7 @@ class Dispatcher:
                 (responder_id, nxt),
                 nxt * self.timing.digest_every,
                 f"digest-{responder_id}-{nxt}",
+                f"digest of the alerts held for responder {responder_id}",
             )
         return f"{len(refs)} in a digest"
 
@@ -538,7 +560,8 @@ class Dispatcher:
             self.status(mid, "delivered")  # forward only, counted like a provider's receipt
             return
         due = self.clock() + self.timing.receipt_timeout
-        self._schedule("workers.jobs.expire_receipt", (mid,), due, f"rcpt-{mid}")
+        about = f"mark {self.store.message_label(mid)} unknown if no receipt came"
+        self._schedule("workers.jobs.expire_receipt", (mid,), due, f"rcpt-{mid}", about)
 
     # ---- replay ------------------------------------------------------------------------------
     def replay(self, job_id: str, who: str, why: str) -> str:
