@@ -155,9 +155,10 @@ def test_every_job_names_its_case_and_a_scheduled_one_when_it_runs(app, twilio_f
         assert f"case {ref}" in job["description"], job
         assert "900009" not in job["description"] and "900001" not in job["description"]
         assert case.id not in job["description"]  # the internal id says nothing to an operator
-    sends = sorted(j["description"] for j in done if j["id"].startswith("send-"))
-    assert [d.split(" (")[1] for d in sends] == sorted(
-        [f"ack, case {ref})"] + [f"alert, case {ref})"] * 2
+    sends = [j["description"] for j in done if j["id"].startswith("send-")]
+    assert (
+        sorted(d.split(" (")[1] for d in sends)
+        == [f"ack, case {ref})"] + [f"alert, case {ref})"] * 2
     )
     for job in waiting:
         assert "UTC+5 (" in job["description"] and job["description"].endswith(" UTC)")
