@@ -111,8 +111,14 @@ class Dispatcher:
         if case.sms == "yes":
             self._acknowledge(case)
         # The timer runs from the moment the case opened, whatever the sends do.
-        due = case.created + self._deadline(case)
-        self._schedule("workers.jobs.escalate", (case_id, 1), due, f"esc-{case_id}-1")
+        due = case.created + self._wait_after(case, 0, tiers)
+        self._schedule(
+            "workers.jobs.escalate",
+            (case_id, 1),
+            due,
+            f"esc-{case_id}-1",
+            self._escalation_label(case, 1, tiers),
+        )
         return "alerted"
 
     def escalate(self, case_id: str, tier: int) -> str:
@@ -125,25 +131,42 @@ class Dispatcher:
             return "already moved"
         if tier < len(tiers):
             self._alert(case, tiers[tier], "alert")
-            wait = self._deadline(case)
         else:
             self._alert(case, tiers[-1], f"reminder{tier - len(tiers) + 1}")
-            wait = self.timing.remind_every
+        wait = self._wait_after(case, tier, tiers)
         self.store.audit("escalated", case=case.id, tier=str(tier))
         nxt = tier + 1
         self._schedule(
-            "workers.jobs.escalate", (case_id, nxt), self.clock() + wait, f"esc-{case_id}-{nxt}"
+            "workers.jobs.escalate",
+            (case_id, nxt),
+            self.clock() + wait,
+            f"esc-{case_id}-{nxt}",
+            self._escalation_label(case, nxt, tiers),
         )
         # Her case still waits: alerts that every route refused go again (the escalation and
         # reminder cadence is their backoff), through the send guard.
         self.redrive()
         return "escalated"
 
-    def _schedule(self, func: str, args: tuple, at: float, job_id: str) -> bool:
-        return self.store.schedule(func, args, at, job_id, self.timing.job_retries())
+    def _schedule(self, func: str, args: tuple, at: float, job_id: str, about: str) -> bool:
+        return self.store.schedule(func, args, at, job_id, self.timing.job_retries(), about)
+
+    @staticmethod
+    def _escalation_label(case: cases.Case, step: int, tiers: Sequence[tuple]) -> str:
+        """An escalation job as the dashboard names it: the case reference and what it does."""
+        if step < len(tiers):
+            if all(r.role == "duty" for r in tiers[step]):
+                return f"alert the duty officer of case {case.ref}"
+            return f"escalate case {case.ref} to tier {step + 1} of {len(tiers)}"
+        return f"remind the duty officer of case {case.ref} (reminder {step - len(tiers) + 1})"
 
     def _deadline(self, case: cases.Case) -> int:
         return cases.deadline(case, self.timing.escalate_after, self.timing.escalate_after_urgent)
+
+    def _wait_after(self, case: cases.Case, tier: int, tiers: Sequence[tuple]) -> int:
+        """Seconds from alerting `tier` to the next step: the tier's deadline while a next tier
+        exists; from the last tier (the duty officer) on, the next step is a reminder."""
+        return self._deadline(case) if tier < len(tiers) - 1 else self.timing.remind_every
 
     def _alert(self, case: cases.Case, tier: tuple[Responder, ...], purpose: str) -> None:
         district = self.directory.districts.get(case.district)
@@ -175,7 +198,8 @@ class Dispatcher:
         if at <= self.clock():
             self.store.enqueue_send(mid, self._retry_plan())
         else:
-            self._schedule("workers.jobs.send_message", (mid,), at, f"send-{mid}")
+            label = self.store.message_label(mid)
+            self._schedule("workers.jobs.send_message", (mid,), at, f"send-{mid}", f"send {label}")
 
     def _queue(
         self, case_id: str, purpose: str, responder: Responder, body: str, key: str = ""
@@ -306,7 +330,7 @@ class Dispatcher:
             attempts = self.store.count_attempt(mid, sender.name)
             result = sender.send(out)
             if result.ok:
-                self._sent(mid, sender.name, result.provider_id)
+                self._sent(mid, sender, result.provider_id)
                 return "sent"
             log.warning("message %s on %s: %s", mid, sender.name, result.error)
             self.store.count_send(sender.name, "error")
@@ -345,7 +369,7 @@ class Dispatcher:
                 log.warning("message %s: %s cannot say if it has it", mid, sender.name)
                 continue  # a responder: an extra SMS beats silence
             if found:
-                self._sent(mid, sender.name, found)
+                self._sent(mid, sender, found)
                 return True
             self.store.clear_unsure(mid, sender.name)
         return False
@@ -407,6 +431,7 @@ class Dispatcher:
             (responder_id, window),
             at,
             f"digest-{responder_id}-{window}",
+            f"digest of the alerts held for responder {responder_id}",
         )
         if case is not None:
             self._cover(case, responder_id)
@@ -490,6 +515,7 @@ class Dispatcher:
                 (responder_id, nxt),
                 nxt * self.timing.digest_every,
                 f"digest-{responder_id}-{nxt}",
+                f"digest of the alerts held for responder {responder_id}",
             )
         return f"{len(refs)} in a digest"
 
@@ -524,13 +550,18 @@ class Dispatcher:
         while (wait := self.store.send_slot(route, self.timing.send_rate)) > 0:
             self.sleep(wait)
 
-    def _sent(self, mid: str, route: str, provider_id: str) -> None:
+    def _sent(self, mid: str, sender: Sender, provider_id: str) -> None:
         # One write records the provider's id and ends "in flight": no window for a resend.
+        route = sender.name
         self.store.record_sent(mid, route, provider_id, self.clock())
         self.store.count_send(route, "queued")
-        due = self.clock() + self.timing.receipt_timeout
-        self._schedule("workers.jobs.expire_receipt", (mid,), due, f"rcpt-{mid}")
         log.info("message %s handed to %s", mid, route)
+        if sender.delivers_on_handover:
+            self.status(mid, "delivered")  # forward only, counted like a provider's receipt
+            return
+        due = self.clock() + self.timing.receipt_timeout
+        about = f"mark {self.store.message_label(mid)} unknown if no receipt came"
+        self._schedule("workers.jobs.expire_receipt", (mid,), due, f"rcpt-{mid}", about)
 
     # ---- replay ------------------------------------------------------------------------------
     def replay(self, job_id: str, who: str, why: str) -> str:

@@ -8,10 +8,12 @@ from urllib.parse import urlsplit
 
 import redis
 import rq_dashboard
-from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, g, jsonify, redirect, request, url_for
+from rq.exceptions import NoSuchJobError
 
 from gateway.auth import login
 from gateway.store import queue_depths
+from gateway.store.keys import ALERTS_QUEUE
 
 blueprint = Blueprint("operator", __name__)
 
@@ -36,6 +38,8 @@ def mount(app: Flask) -> None:
     rq_dashboard.web.setup_rq_connection(app)
     app.register_blueprint(blueprint)
     app.before_request(_guard)
+    app.before_request(_dashboard_lookup)
+    app.register_error_handler(NoSuchJobError, _no_such_job)
     app.before_request(_start_timer)
     app.after_request(_record_latency)
 
@@ -58,6 +62,41 @@ def _guard() -> Response | None:
     if request.endpoint in SWITCHED_OFF:
         return jsonify(status="DISABLED")  # as the dashboard answers a disabled delete
     return None
+
+
+# ---- the dashboard's dead ends: a short 404, not a 500 with a traceback ----------------------
+JOBS_TAB = "rq_dashboard.jobs_overview"
+
+
+def _dashboard_lookup() -> Response | None:
+    """Refuse an instance number the dashboard does not have; open the Jobs tab on our queue.
+
+    Runs after the login check and before the dashboard's own, which raises on both."""
+    if request.blueprint != "rq_dashboard" or request.view_args is None:
+        return None
+    instance = request.view_args.get("instance_number")
+    if instance is not None and instance >= len(current_app.config["RQ_DASHBOARD_REDIS_URL"]):
+        return _not_found(f"no Redis instance {instance}: the dashboard has instance 0 only")
+    if request.endpoint == JOBS_TAB and request.view_args.get("queue_name") is None:
+        # Its default is a queue called "default", which nothing here uses.
+        args = {**request.view_args, "queue_name": ALERTS_QUEUE}
+        return redirect(url_for(JOBS_TAB, **args))
+    return None
+
+
+def _no_such_job(error: NoSuchJobError) -> Response:
+    """A job page or its JSON for a job that expired (its result_ttl ran out) or never was."""
+    if request.blueprint != "rq_dashboard":
+        raise error  # not ours to answer: the usual 500, logged
+    return _not_found("no such job: it expired or never existed")
+
+
+def _not_found(reason: str) -> Response:
+    if "/data/" in request.path:  # the dashboard's JSON
+        response = jsonify(status="not found", reason=reason)
+        response.status_code = 404
+        return response
+    return Response(reason + "\n", 404, mimetype="text/plain")
 
 
 def _same_origin(public_url: str) -> bool:

@@ -9,7 +9,8 @@ Rules a caller relies on:
 
 * Every non-end screen takes ``0`` (a neutral END, locale key ``exit``), ``#`` (back one screen,
   forgetting the answers that screen recorded; on the first screen it re-shows it) and ``00``
-  (next page; the last page wraps to the first). Anything else that is not valid re-shows the
+  (next page; the last page wraps to the first, so a screen of one page is shown again as it
+  was, with no hint: she typed what it offers). Anything else that is not valid re-shows the
   screen with a hint line. The user's input is never echoed.
 * Options are numbered 1..n across all pages of a screen, never restarting, and every valid
   number is accepted on every page, also one that is not on the page shown.
@@ -116,9 +117,8 @@ def step(
         return _back(menus, current, sources)
     if typed == "00":
         count = len(pages(menus, screen, lang, sources))
-        if count > 1:
-            return _show(menus, {**current, "page": (current["page"] + 1) % count}, sources)
-    elif screen.type == "input" and _digits(typed) and screen.min <= len(typed) <= screen.max:
+        return _show(menus, {**current, "page": (current["page"] + 1) % count}, sources)
+    if screen.type == "input" and _digits(typed) and screen.min <= len(typed) <= screen.max:
         assert screen.field and screen.target  # load guarantees both
         return _choose(menus, current, screen, ((screen.field, typed),), screen.target, sources)
     elif screen.type in ("choice", "list") and _digits(typed) and not typed.startswith("0"):

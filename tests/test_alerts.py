@@ -249,6 +249,36 @@ def test_silence_escalates_tier_by_tier_then_reminds_duty(app, twilio_fake):
     assert len(reminders) == 2 and "Ёдрас" in reminders[1].body and ref in reminders[1].body
 
 
+def escalation_due(app) -> dict[str, float]:
+    """The escalation jobs waiting in RQ's scheduled job registry: id -> seconds from now."""
+    registry = ScheduledJobRegistry(
+        queue=Queue("alerts", connection=app.extensions["hamdam"].store.redis)
+    )
+    now = time.time()
+    return {
+        job_id: registry.get_scheduled_time(job_id).timestamp() - now
+        for job_id in registry.get_job_ids()
+        if job_id.startswith("esc-")
+    }
+
+
+def test_duty_officer_is_reminded_remind_every_after_the_duty_alert(app, twilio_fake):
+    timing = app.extensions["hamdam"].service.dispatcher.timing
+    assert timing.remind_every != timing.escalate_after  # else the test could not tell them apart
+    ask_for_help(app)  # group consent: group, coordinator, then the duty officer
+    work(app)
+    [first] = escalation_due(app).values()
+    assert first == pytest.approx(timing.escalate_after, abs=5)  # a tier with a next tier
+    while not twilio_fake.to(DUTY):
+        work(app, scheduled="esc-")
+    [after_duty] = escalation_due(app).values()
+    assert after_duty == pytest.approx(timing.remind_every, abs=5)
+    work(app, scheduled="esc-")
+    assert len(twilio_fake.to(DUTY)) == 2  # the first reminder
+    [after_reminder] = escalation_due(app).values()
+    assert after_reminder == pytest.approx(timing.remind_every, abs=5)
+
+
 def test_escalation_stops_once_taken(app, twilio_fake):
     ref = ask_for_help(app)
     work(app)

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import logging
 
+import pytest
+from rq.registry import ScheduledJobRegistry
+
+from config.settings import Settings
+from gateway.app import create_app
 from gateway.channels.base import Outbound
 from gateway.channels.console import ConsoleSender
 from gateway.privacy import Vault, new_key
 from gateway.store import Store
+from tests.conftest import make_env
+from tests.test_alerts import ask_for_help, work
+from tests.test_operator import login
 
 
 def test_console_send_records_and_masks(redis_client, caplog):
@@ -21,3 +29,40 @@ def test_console_send_records_and_masks(redis_client, caplog):
     assert "+992*****1234" in caplog.text
     assert "900001234" not in caplog.text and body not in caplog.text
     assert "UCS-2" in caplog.text
+
+
+@pytest.fixture
+def console_app(redis_url, redis_client, tmp_path, monkeypatch):
+    from workers import jobs
+
+    env = make_env(redis_url, tmp_path / "var", SMS_ROUTES="console", SEND_RATE="100")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)  # the worker's jobs read the same environment
+    jobs._built.cache_clear()
+    yield create_app(Settings.from_env(env))
+    jobs._built.cache_clear()
+
+
+def test_the_console_route_delivers_at_once(console_app, redis_client):
+    ask_for_help(console_app, sms="2")  # her group (two responders) and her acknowledgement
+    ask_for_help(console_app, phone="+992900009302", sms="2")
+    work(console_app)
+    store = console_app.extensions["hamdam"].store
+    outbox = store.outbox()
+    assert len(outbox) == 6
+    assert {m["state"] for m in outbox} == {"delivered"}
+    assert all(m["route"] == "console" for m in outbox)
+    assert not [
+        j
+        for j in ScheduledJobRegistry("alerts", connection=redis_client).get_job_ids()
+        if j.startswith("rcpt-")
+    ]  # no receipt to wait for
+    # A late "queued" (a retry, a replayed status) never moves it back.
+    assert not console_app.extensions["hamdam"].service.dispatcher.status(outbox[0]["id"], "queued")
+
+    metrics = (
+        console_app.test_client().get("/metrics", headers=login(console_app)).get_data(as_text=True)
+    )
+    assert 'hamdam_sends_total{route="console",state="delivered"} 6' in metrics
+    table = console_app.test_cli_runner().invoke(args=["report"]).output
+    assert "console: delivered" in table and "100%" in table

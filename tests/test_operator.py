@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import base64
+import logging
+import time
 
 import pytest
 from rq import Queue
 from rq.job import Job
+from rq.registry import FinishedJobRegistry
 
-from gateway.store.keys import AUDIT
+from gateway.store.keys import ALERTS_QUEUE, AUDIT
 from tests.test_alerts import (  # noqa: F401 - fixtures
     DUTY,
     GROUP_1,
@@ -84,6 +87,91 @@ def test_dashboard_pages_work_when_logged_in(app):  # noqa: F811
     client = app.test_client()
     assert client.get("/rq/", headers=login(app)).status_code == 200
     assert client.get("/rq/0/data/queues.json", headers=login(app)).status_code == 200
+
+
+DEAD_ENDS = [
+    ("/rq/0/view/job/no-such-job", "no such job"),
+    ("/rq/0/data/job/no-such-job.json", "no such job"),
+    ("/rq/1/view/jobs", "no Redis instance 1"),
+    ("/rq/7/data/queues.json", "no Redis instance 7"),
+    ("/rq/1/view/job/no-such-job", "no Redis instance 1"),
+]
+
+
+def no_error_logged(caplog) -> bool:
+    return not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+
+
+@pytest.mark.parametrize(("path", "reason"), DEAD_ENDS)
+def test_dashboard_dead_ends_are_404_with_a_reason_and_no_traceback(app, caplog, path, reason):  # noqa: F811
+    with caplog.at_level(logging.INFO):
+        response = app.test_client().get(path, headers=login(app))
+    assert response.status_code == 404
+    if "/data/" in path:
+        assert response.get_json()["status"] == "not found"
+        assert response.get_json()["reason"].startswith(reason)
+    else:
+        assert response.get_data(as_text=True).startswith(reason)
+    assert no_error_logged(caplog)
+
+
+def test_an_expired_job_page_is_404(app, redis_client, caplog):  # noqa: F811
+    ask_for_help(app)
+    work(app)
+    finished = FinishedJobRegistry(ALERTS_QUEUE, connection=redis_client).get_job_ids()
+    [plan] = [j for j in finished if j.startswith("plan-")]
+    client = app.test_client()
+    assert client.get(f"/rq/0/view/job/{plan}", headers=login(app)).status_code == 200
+    redis_client.delete(f"rq:job:{plan}")  # what its result_ttl does when it runs out
+    with caplog.at_level(logging.INFO):
+        page = client.get(f"/rq/0/view/job/{plan}", headers=login(app))
+        data = client.get(f"/rq/0/data/job/{plan}.json", headers=login(app))
+    assert page.status_code == 404 and data.status_code == 404
+    assert data.get_json()["reason"].startswith("no such job")
+    assert no_error_logged(caplog)
+
+
+def test_jobs_tab_opens_on_the_queue_we_use(app):  # noqa: F811
+    client = app.test_client()
+    response = client.get("/rq/0/view/jobs", headers=login(app))
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith(f"/rq/0/view/jobs/{ALERTS_QUEUE}/queued/8/asc/1")
+    assert client.get(response.headers["Location"], headers=login(app)).status_code == 200
+
+
+def dashboard_jobs(flask_app, registry: str) -> list[dict]:
+    url = f"/rq/0/data/jobs/{ALERTS_QUEUE}/{registry}/100/asc/1.json"
+    return flask_app.test_client().get(url, headers=login(flask_app)).get_json()["jobs"]
+
+
+def test_every_job_names_its_case_and_a_scheduled_one_when_it_runs(app, twilio_fake):  # noqa: F811
+    ref = ask_for_help(app, sms="2")  # her acknowledgement too, now: she allowed any time
+    work(app)
+    store = app.extensions["hamdam"].store
+    case = store.case_by_ref(ref)
+    done, waiting = dashboard_jobs(app, "finished"), dashboard_jobs(app, "scheduled")
+    kinds = sorted(job["id"].split("-")[0] for job in done + waiting)
+    assert kinds == ["esc", "plan", "rcpt", "rcpt", "rcpt", "send", "send", "send"]
+    for job in done + waiting:
+        assert f"case {ref}" in job["description"], job
+        assert "900009" not in job["description"] and "900001" not in job["description"]
+        assert case.id not in job["description"]  # the internal id says nothing to an operator
+    sends = [j["description"] for j in done if j["id"].startswith("send-")]
+    assert (
+        sorted(d.split(" (")[1] for d in sends)
+        == [f"ack, case {ref})"] + [f"alert, case {ref})"] * 2
+    )
+    for job in waiting:
+        assert "UTC+5 (" in job["description"] and job["description"].endswith(" UTC)")
+    [escalation] = [j for j in waiting if j["id"].startswith("esc-")]
+    due = case.created + app.extensions["hamdam"].service.dispatcher.timing.escalate_after
+    utc = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(due))
+    local = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(due + 5 * 3600))
+    assert escalation["description"] == (
+        f"escalate case {ref} to tier 2 of 3, runs {local} UTC+5 ({utc} UTC)"
+    )
+    single = app.test_client().get(f"/rq/0/data/job/{escalation['id']}.json", headers=login(app))
+    assert single.get_json()["description"] == escalation["description"]
 
 
 def test_requeue_from_dashboard_sends_once(app, twilio_fake, android_fake, redis_client):  # noqa: F811

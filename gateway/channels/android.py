@@ -144,6 +144,7 @@ class AndroidSender:
     """
 
     name = "android"
+    delivers_on_handover = False  # a signed webhook event says "delivered"
 
     def __init__(
         self,

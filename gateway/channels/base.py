@@ -66,6 +66,8 @@ class Sender(Protocol):
     """A route that sends SMS: Twilio, an Android phone gateway, or the console."""
 
     name: str
+    # True for a route whose hand-over is the delivery (the console): no receipt will come.
+    delivers_on_handover: bool
 
     def send(self, message: Outbound) -> SendResult:
         """The result of handing the message to the provider."""

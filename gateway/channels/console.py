@@ -16,6 +16,7 @@ class ConsoleSender:
     """Delivers nowhere: records each message in the outbox and logs it without its body."""
 
     name = "console"
+    delivers_on_handover = True  # the outbox is where it arrives: delivered once recorded
 
     def __init__(self, store: Store):
         self.store = store

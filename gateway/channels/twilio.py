@@ -90,6 +90,7 @@ class TwilioSender:
     """Sends through the Twilio REST API at TWILIO_API_URL, with a timeout on every call."""
 
     name = "twilio"
+    delivers_on_handover = False  # a status callback says "delivered"
 
     def __init__(
         self,

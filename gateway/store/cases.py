@@ -15,6 +15,7 @@ from gateway.store.keys import (
     ALERTED,
     ALERTS_FOR,
     ALERTS_FOR_TTL,
+    ALERTS_QUEUE,
     CASE,
     CLOSED_COUNT,
     CLOSED_REF,
@@ -88,7 +89,7 @@ class CaseStore:
 
         A case whose opening overlapped her STOP (it was created no later than the STOP) is
         stored already purged: without her number, still alerted."""
-        queue = Queue("alerts", connection=self.redis)
+        queue = Queue(ALERTS_QUEUE, connection=self.redis)
         key = CASE.format(id=case.id)
         profiles = self._phone_keys(phone)
         with self.redis.pipeline(transaction=True) as pipe:
@@ -189,7 +190,7 @@ class CaseStore:
         ids, which no key rotation can invalidate. Returns the ids of the cases to purge."""
         profiles = self._phone_keys(phone)
         resumes = [RESUME.format(digest=d) for d in self.vault.digests(phone)]
-        queue = Queue("alerts", connection=self.redis)
+        queue = Queue(ALERTS_QUEUE, connection=self.redis)
         with self.redis.pipeline(transaction=True) as pipe:
             while True:
                 try:

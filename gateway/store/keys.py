@@ -54,4 +54,5 @@ SEEN_TTL = 30 * 86400  # a captured webhook replayed within a month is still a r
 RESUME_TTL = 300
 
 # RQ queues, by role. One queue per worker keeps RQ on its crash-safe BLMOVE path.
-QUEUES = ("alerts",)
+ALERTS_QUEUE = "alerts"  # every job: sends, escalation timers, receipts, digests, purges
+QUEUES = (ALERTS_QUEUE,)

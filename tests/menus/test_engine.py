@@ -364,12 +364,15 @@ def test_a_number_from_another_page_is_accepted(menus: Menus) -> None:
     assert tester.play("12").answers["district"] == "d12"
 
 
-def test_more_on_a_single_page_screen_is_invalid(menus: Menus) -> None:
+@pytest.mark.parametrize("lang", ["1", "2", "3", "4"])
+def test_more_on_a_single_page_screen_shows_it_again(menus: Menus, lang: str) -> None:
     tester = MenuTester(menus)
-    tester.play("4", "1")
+    shown = tester.play(lang)
+    assert shown.state["screen"] == "main"
+    assert len(engine.pages(menus, menus.screens["main"], shown.state["lang"], None)) == 1
     step = tester.play("00")
-    assert step.state["screen"] == "kind"
-    assert step.text.startswith(hint_of(menus, "kind", "en") + "\n")
+    assert step.state == shown.state and step.text == shown.text  # no hint: she typed "00"
+    assert tester.play("1").state["screen"] == "kind"  # and the screen still works
 
 
 JUNK = [
