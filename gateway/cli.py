@@ -183,7 +183,9 @@ def replay(ref: str | None, reason: str, by: str) -> None:
 
 
 @click.command("purge")
-@click.option("--dry-run", is_flag=True, help="Only show what would be removed.")
+@click.option(
+    "--dry-run", is_flag=True, help="Only list what would be removed (references, never numbers)."
+)
 @with_appcontext
 def purge(dry_run: bool) -> None:
     """Remove closed cases' personal data after RETENTION_DAYS and old message bodies."""
@@ -196,9 +198,12 @@ def purge(dry_run: bool) -> None:
         settings.sms_validity + settings.receipt_timeout,
         dry_run=dry_run,
     )
-    for ref, closed_at in result.cases:
-        when = time.strftime("%Y-%m-%d", time.gmtime(closed_at))
-        click.echo(f"case {ref}, closed {when}: her number and notes")
+    for case in result.cases:
+        when = time.strftime("%Y-%m-%d", time.gmtime(case.closed_at))
+        click.echo(f"case {case.ref} ({case.kind}), closed {when}: her number and notes")
+    for message in result.messages:
+        of_case = f", case {message.case_ref}" if message.case_ref else ""
+        click.echo(f"message {message.id} ({message.purpose}{of_case}): recipient and body")
     click.echo(result.summary())
 
 

@@ -54,12 +54,18 @@ def test_purge_dry_run_then_real(app, redis_client):
     gone = seed_message(store, 1, route="twilio", state="delivered", created=now - 2 * DAY)
     fresh = seed_message(store, 2, route="twilio", state="delivered", created=now - 60)
     pending = seed_message(store, 3, route="twilio", state="queued", created=now - 2 * DAY)
+    store.create_message("ack1", "+992900009601", "Received", purpose="ack", case=old.id)
+    store.set_message("ack1", route="twilio", state="delivered", created=now - 2 * DAY)
 
     runner = app.test_cli_runner()
     dry = runner.invoke(args=["purge", "--dry-run"])
     assert dry.exit_code == 0, dry.output
-    assert f"case {old.ref}" in dry.output and "would remove" in dry.output
-    assert "of 1 closed cases" in dry.output and "body of 1 messages" in dry.output
+    assert f"case {old.ref} (legal), closed " in dry.output and "would remove" in dry.output
+    assert f"message {gone} (alert): recipient and body" in dry.output
+    assert f"message ack1 (ack, case {old.ref}): recipient and body" in dry.output
+    assert fresh not in dry.output and pending not in dry.output
+    assert f"case {recent.ref}" not in dry.output and "+992" not in dry.output
+    assert "of 1 closed cases" in dry.output and "body of 2 messages" in dry.output
     assert store.case_phone(old.id) == "+992900009601"  # nothing removed yet
 
     done = runner.invoke(args=["purge"])
