@@ -5,6 +5,7 @@ from __future__ import annotations
 import calendar
 import getpass
 import time
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -207,18 +208,16 @@ def purge(dry_run: bool) -> None:
     click.echo(result.summary())
 
 
-def _date(value: str | None, default: float) -> float:
-    if value is None:
-        return default
-    try:
-        return calendar.timegm(time.strptime(value, "%Y-%m-%d"))
-    except ValueError:
-        raise click.BadParameter(f"expected YYYY-MM-DD, got {value!r}") from None
+DAY = click.DateTime(formats=["%Y-%m-%d"])
+
+
+def _timestamp(day: datetime | None, default: float) -> float:
+    return default if day is None else float(calendar.timegm(day.timetuple()))
 
 
 @click.command("report")
-@click.option("--from", "start", metavar="YYYY-MM-DD", help="First day (default: 30 days ago).")
-@click.option("--to", "end", metavar="YYYY-MM-DD", help="Day after the last (default: tomorrow).")
+@click.option("--from", "start", type=DAY, help="First day, YYYY-MM-DD (default: 30 days ago).")
+@click.option("--to", "end", type=DAY, help="Day after the last, YYYY-MM-DD (default: tomorrow).")
 @click.option(
     "--format",
     "fmt",
@@ -226,27 +225,36 @@ def _date(value: str | None, default: float) -> float:
     default="table",
     show_default=True,
 )
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="File to write.")
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File to write (default: the terminal; for png, VAR_DIR/reports/report-FROM-TO.png).",
+)
 @with_appcontext
-def report(start: str | None, end: str | None, fmt: str, output: Path | None) -> None:
+def report(start: datetime | None, end: datetime | None, fmt: str, output: Path | None) -> None:
     """Anonymous figures: cases by district, kind and month, acceptance times, escalations,
-    delivery and SMS segments per route. Counts under 5 are shown as <5."""
+    cases taken but never closed, delivery and SMS segments per route. Counts under 5 are shown
+    as <5."""
     context = current_app.extensions["hamdam"]
     now = time.time()
-    until = _date(end, now - now % 86400 + 86400)
-    since = _date(start, until - 30 * 86400)
+    until = _timestamp(end, now - now % 86400 + 86400)
+    since = _timestamp(start, until - 30 * 86400)
     if since >= until:
-        raise click.BadParameter("--from must be before --to")
+        raise click.BadParameter("must be a day before --to", param_hint="'--from'")
     names = {d.id: d.names["en"] for d in context.service.directory.districts.values()}
     figures = reports.build(context.store, since, until, names)
     if fmt == "png":
-        target = output or Path("report.png")
-        reports.as_png(figures, target)
-        click.echo(f"wrote {target} ({figures.total} cases)")
+        if output is None:
+            folder = context.settings.var_dir / "reports"
+            folder.mkdir(parents=True, exist_ok=True)
+            days = [time.strftime("%Y-%m-%d", time.gmtime(t)) for t in (since, until)]
+            output = folder / f"report-{days[0]}-{days[1]}.png"
+        reports.as_png(figures, output)
+        click.echo(f"wrote {output.resolve()} ({reports.cell(figures.total)} cases)")
         return
     text = reports.as_table(figures) if fmt == "table" else reports.as_csv(figures)
     if output:
         output.write_text(text)
-        click.echo(f"wrote {output} ({figures.total} cases)")
+        click.echo(f"wrote {output.resolve()} ({reports.cell(figures.total)} cases)")
     else:
         click.echo(text, nl=False)

@@ -90,6 +90,8 @@ def seed_month(store):
         extra = {"tier": "1" if n in (0, 7, 9) else "0"}
         if n < len(minutes):
             extra.update(state="taken", taken_at=str(created + minutes[n] * 60))
+        if n < 4:
+            extra.update(state="closed", closed_at=str(created + DAY))
         seed_case(store, n, kind=kind, district=district, created=created, **extra)
     seed_case(store, 90, created=OCT + 31 * DAY)
     seed_case(store, 91, created=OCT + 40 * DAY)
@@ -115,6 +117,7 @@ def test_report_matches_hand_computed_figures(app, redis_client):
     assert rows[("time to acceptance", "median minutes")] == "5"
     assert rows[("time to acceptance", "90th percentile minutes")] == "9"
     assert rows[("escalations", "cases that reached a second tier")] == "<5"
+    assert rows[("not closed", "cases taken but never closed")] == "6"
     assert rows[("delivery", "twilio: messages handed over")] == "10"
     assert rows[("delivery", "twilio: delivered")] == "80%"
     assert rows[("SMS segments", "twilio")] == "20"
@@ -148,9 +151,47 @@ def test_report_table_and_png(app, tmp_path):
     shutil.copy(target, artifacts / "report.png")  # for a person to look at
 
 
-def test_report_rejects_bad_dates(app):
-    result = app.test_cli_runner().invoke(args=["report", "--from", "October"])
-    assert result.exit_code == 2 and "YYYY-MM-DD" in result.output
+def test_report_rejects_bad_dates_naming_the_option(app):
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["report", "--from", "October"])
+    assert result.exit_code == 2 and "'--from'" in result.output and "%Y-%m-%d" in result.output
+    result = runner.invoke(args=["report", "--from", "2026-10-01", "--to", "2026-13-01"])
+    assert result.exit_code == 2 and "'--to'" in result.output
+    result = runner.invoke(args=["report", "--from", "2026-11-01", "--to", "2026-10-01"])
+    assert result.exit_code == 2 and "'--from'" in result.output and "before --to" in result.output
+
+
+def test_report_small_total_is_suppressed_in_the_wrote_line(app, tmp_path):
+    store = app.extensions["hamdam"].store
+    for n in range(3):
+        seed_case(store, n)
+    target = tmp_path / "r.csv"
+    args = ["report", "--from", "2026-10-01", "--to", "2026-11-01", "--format", "csv"]
+    result = app.test_cli_runner().invoke(args=[*args, "--output", str(target)])
+    assert result.exit_code == 0, result.output
+    assert "(<5 cases)" in result.output and "cases,total,<5" in target.read_text()
+
+
+def test_png_without_output_goes_to_var_dir_and_says_where(app, settings):
+    seed_month(app.extensions["hamdam"].store)
+    before = set(ROOT.iterdir())
+    args = ["report", "--from", "2026-10-01", "--to", "2026-11-01", "--format", "png"]
+    result = app.test_cli_runner().invoke(args=args)
+    assert result.exit_code == 0, result.output
+    target = settings.var_dir / "reports" / "report-2026-10-01-2026-11-01.png"
+    assert f"wrote {target.resolve()} (16 cases)" in result.output
+    assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert set(ROOT.iterdir()) == before  # nothing written into the repository
+
+
+def test_chart_legend_lists_only_kinds_with_bars_and_title_says_end_excluded(app):
+    store = app.extensions["hamdam"].store
+    seed_month(store)
+    figures = reports.build(store, OCT, OCT + 31 * DAY, {})
+    fig = reports.chart(figures)
+    left = fig.axes[0]
+    assert [t.get_text() for t in left.get_legend().get_texts()] == ["danger", "legal"]
+    assert "2026-10-01 to 2026-11-01 (end excluded)" in fig.get_suptitle()
 
 
 def test_small_counts_are_suppressed():
