@@ -95,6 +95,13 @@ class AuditStore:
         """How many times the directory was reloaded (processes reload when it changes)."""
         return int(self.redis.get(DIRECTORY_GEN) or 0)
 
+    def note_directory(self, snapshot: dict) -> bool:
+        """Record the directory a process started with, unless one is recorded already (so the
+        first reload compares with what is running, not with nothing); True when recorded."""
+        return bool(
+            self.redis.set(DIRECTORY_SNAPSHOT, json.dumps(snapshot, sort_keys=True), nx=True)
+        )
+
     def swap_directory(self, snapshot: dict) -> tuple[dict | None, int]:
         """Store the new directory snapshot; the previous one and the new generation."""
         with self.redis.pipeline(transaction=True) as pipe:
