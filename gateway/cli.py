@@ -124,6 +124,7 @@ audit_group = AppGroup("audit", help="The hash-chained audit trail: verify it, e
 @click.option(
     "--file",
     "exported",
+    metavar="FILE",
     type=click.File("r", encoding="utf-8"),
     help="Check a file written by `audit export` instead of the live trail (no Redis needed).",
 )
@@ -150,6 +151,7 @@ def audit_verify(exported) -> None:
 @audit_group.command("export")
 @click.option(
     "--output",
+    metavar="FILE",
     type=click.File("w", encoding="utf-8", atomic=True),
     default="-",
     help="File to write (default: standard output).",
@@ -254,8 +256,12 @@ def _timestamp(day: datetime | None, default: float) -> float:
 
 
 @click.command("report")
-@click.option("--from", "start", type=DAY, help="First day, YYYY-MM-DD (default: 30 days ago).")
-@click.option("--to", "end", type=DAY, help="Day after the last, YYYY-MM-DD (default: tomorrow).")
+@click.option(
+    "--from", "start", type=DAY, metavar="YYYY-MM-DD", help="First day (default: 30 days ago)."
+)
+@click.option(
+    "--to", "end", type=DAY, metavar="YYYY-MM-DD", help="Day after the last (default: tomorrow)."
+)
 @click.option(
     "--format",
     "fmt",
@@ -266,6 +272,7 @@ def _timestamp(day: datetime | None, default: float) -> float:
 @click.option(
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
     help="File to write (default: the terminal; for png, VAR_DIR/reports/report-FROM-TO.png).",
 )
 @with_appcontext
