@@ -63,6 +63,9 @@ def directory_reload() -> None:
     store = context.store
     after = directory.snapshot(found, store.vault.digest)
     before, generation = store.swap_directory(after)
+    # No process has recorded the directory it runs yet: compare with the one this command
+    # loaded at its start, rather than report every responder as added.
+    before = before or directory.snapshot(context.service.directory, store.vault.digest)
     changed = directory.changes(before, after)
     for event, item, fields in changed:
         store.audit(event, id=item, fields=fields)

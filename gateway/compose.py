@@ -57,10 +57,6 @@ def build_service(
     """The service with its store, directory and menus (load errors name file and line)."""
     store = Store(client or connect(settings, bounds), Vault(settings.data_keys))
     found = directory.load(settings.directory_file)
-    try:
-        store.note_directory(directory.snapshot(found, store.vault.digest))
-    except (redis.ConnectionError, redis.TimeoutError):
-        pass  # Redis down at start: the next process (or the reload command) records it
     spool = Spool(settings.var_dir / "spool", store.vault)
     return Service(
         store,

@@ -209,12 +209,8 @@ def test_directory_reload_without_restart(own_directory):
     path, app = own_directory
     service = app.extensions["hamdam"].service
     runner = app.test_cli_runner()
-    first = runner.invoke(args=["directory", "reload"])
-    assert first.exit_code == 0, first.output
-    # Nothing changed since the processes started: nothing reported as added.
-    assert "0 changes recorded" in first.output and "added" not in first.output
     service._next_check = 0
-    service.refresh_directory()  # the process notes the generation it runs
+    service.refresh_directory()  # the process records the directory it runs, and its generation
     text = path.read_text()
     coordinator = "    tier: 2\n    languages: [tg, ru, uz]\n"
     text = text.replace(coordinator, coordinator.replace("tg, ru", "ru, tg"), 1)
@@ -223,10 +219,11 @@ def test_directory_reload_without_restart(own_directory):
         "    role: group\n    tier: 1\n    languages: [tg]\n    districts: [vakhsh]\n"
     )
     path.write_text(text)
-    second = runner.invoke(args=["directory", "reload"])
-    assert second.exit_code == 0, second.output
-    assert "responder_added vakhsh-group-3" in second.output
-    assert "responder_changed nur-coordinator (languages)" in second.output
+    first = runner.invoke(args=["directory", "reload"])  # the first reload since the start
+    assert first.exit_code == 0, first.output
+    assert "2 changes recorded" in first.output, first.output
+    assert "responder_added vakhsh-group-3" in first.output
+    assert "responder_changed nur-coordinator (languages)" in first.output
     assert "vakhsh-group-3" not in service.directory.responders
     service._next_check = 0
     service.refresh_directory()
@@ -234,6 +231,15 @@ def test_directory_reload_without_restart(own_directory):
     events = [e["event"] for e in app.extensions["hamdam"].store.audit_trail()]
     assert events.count("responder_added") == 1 and events[-1] == "directory_reloaded"
     assert "900001005" not in str(app.extensions["hamdam"].store.audit_trail())
+    again = runner.invoke(args=["directory", "reload"])
+    assert "0 changes recorded" in again.output and "added" not in again.output
+
+
+def test_first_reload_with_nothing_recorded_reports_no_change(own_directory):
+    _, app = own_directory  # no process has run anything yet
+    result = app.test_cli_runner().invoke(args=["directory", "reload"])
+    assert result.exit_code == 0, result.output
+    assert "0 changes recorded" in result.output and "added" not in result.output
 
 
 def test_broken_directory_is_not_reloaded(own_directory):

@@ -139,8 +139,8 @@ class AuditStore:
         return int(self.redis.get(DIRECTORY_GEN) or 0)
 
     def note_directory(self, snapshot: dict) -> bool:
-        """Record the directory a process started with, unless one is recorded already (so the
-        first reload compares with what is running, not with nothing); True when recorded."""
+        """Record the directory a process runs, unless one is recorded already (so the first
+        reload compares with what is running, not with nothing); True when recorded."""
         return bool(
             self.redis.set(DIRECTORY_SNAPSHOT, json.dumps(snapshot, sort_keys=True), nx=True)
         )
