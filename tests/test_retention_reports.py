@@ -184,7 +184,7 @@ def test_png_without_output_goes_to_var_dir_and_says_where(app, settings):
     assert set(ROOT.iterdir()) == before  # nothing written into the repository
 
 
-def test_chart_legend_lists_only_kinds_with_bars_and_title_says_end_excluded(app):
+def test_chart_legend_only_kinds_with_bars_title_end_excluded_no_small_bins(app):
     store = app.extensions["hamdam"].store
     seed_month(store)
     figures = reports.build(store, OCT, OCT + 31 * DAY, {})
@@ -192,6 +192,8 @@ def test_chart_legend_lists_only_kinds_with_bars_and_title_says_end_excluded(app
     left = fig.axes[0]
     assert [t.get_text() for t in left.get_legend().get_texts()] == ["danger", "legal"]
     assert "2026-10-01 to 2026-11-01 (end excluded)" in fig.get_suptitle()
+    # acceptance: the median and 90th percentile only, no histogram bin of one or two cases
+    assert [bar.get_height() for bar in fig.axes[1].patches] == [5, 9]
 
 
 def test_small_counts_are_suppressed():
