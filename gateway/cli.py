@@ -5,6 +5,7 @@ from __future__ import annotations
 import calendar
 import getpass
 import time
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -12,6 +13,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
 from gateway import auth, directory, reports, retention
+from gateway.store import audit
 from menus import engine
 
 
@@ -61,6 +63,9 @@ def directory_reload() -> None:
     store = context.store
     after = directory.snapshot(found, store.vault.digest)
     before, generation = store.swap_directory(after)
+    # No process has recorded the directory it runs yet: compare with the one this command
+    # loaded at its start, rather than report every responder as added.
+    before = before or directory.snapshot(context.service.directory, store.vault.digest)
     changed = directory.changes(before, after)
     for event, item, fields in changed:
         store.audit(event, id=item, fields=fields)
@@ -115,17 +120,56 @@ def menus_check() -> None:
     )
 
 
-audit_group = AppGroup("audit", help="The hash-chained audit trail.")
+audit_group = AppGroup("audit", help="The hash-chained audit trail: verify it, export it.")
 
 
 @audit_group.command("verify")
-def audit_verify() -> None:
-    """Check every entry of the audit trail against the chain; exit 1 naming the first break."""
-    verdict = current_app.extensions["hamdam"].store.verify_audit()
+@click.option(
+    "--file",
+    "exported",
+    metavar="FILE",
+    type=click.File("r", encoding="utf-8"),
+    help="Check a file written by `audit export` instead of the live trail (no Redis needed).",
+)
+def audit_verify(exported) -> None:
+    """Check every entry of the audit trail (or of an exported FILE) against the hash chain;
+    exit 1 naming the first break."""
+    if exported is not None:
+        verdict = audit.check_chain(audit.read_export(exported))
+        where = f"exported file {exported.name}"
+    else:
+        verdict = current_app.extensions["hamdam"].store.verify_audit()
+        where = "audit trail"
     if not verdict.ok:
-        click.echo(f"audit trail BROKEN after {verdict.entries} good entries: {verdict.problem}")
+        click.echo(f"{where} BROKEN after {verdict.entries} good entries: {verdict.problem}")
         raise SystemExit(1)
-    click.echo(f"audit trail intact: {verdict.entries} entries, chain verified")
+    click.echo(f"{where} intact: {verdict.entries} entries, chain verified")
+    if exported is not None:
+        click.echo(
+            f"last hash {verdict.last_hash}: compare it with the one `audit export` printed "
+            "to be sure no newest lines were cut off"
+        )
+
+
+@audit_group.command("export")
+@click.option(
+    "--output",
+    metavar="FILE",
+    type=click.File("w", encoding="utf-8", atomic=True),
+    default="-",
+    help="File to write (default: standard output).",
+)
+def audit_export(output) -> None:
+    """Write the whole audit trail as JSON lines, oldest first: each line holds the entry's
+    stream id, its fields (ids and kinds, never numbers or texts) and its chain fields `prev`
+    and `hash`, so `flask audit verify --file FILE` can check the copy anywhere, without Redis.
+    Keep the last hash it prints apart from the file: it shows whether newest lines went."""
+    store = current_app.extensions["hamdam"].store
+    count, last = 0, audit.GENESIS
+    for sid, entry in store.audit_entries():
+        output.write(audit.export_line(sid, entry) + "\n")
+        count, last = count + 1, entry.get("hash", "")
+    click.echo(f"exported {count} audit entries; last hash {last}", err=True)
 
 
 operators_group = AppGroup("operators", help="Operator logins.")
@@ -183,7 +227,9 @@ def replay(ref: str | None, reason: str, by: str) -> None:
 
 
 @click.command("purge")
-@click.option("--dry-run", is_flag=True, help="Only show what would be removed.")
+@click.option(
+    "--dry-run", is_flag=True, help="Only list what would be removed (references, never numbers)."
+)
 @with_appcontext
 def purge(dry_run: bool) -> None:
     """Remove closed cases' personal data after RETENTION_DAYS and old message bodies."""
@@ -196,24 +242,29 @@ def purge(dry_run: bool) -> None:
         settings.sms_validity + settings.receipt_timeout,
         dry_run=dry_run,
     )
-    for ref, closed_at in result.cases:
-        when = time.strftime("%Y-%m-%d", time.gmtime(closed_at))
-        click.echo(f"case {ref}, closed {when}: her number and notes")
+    for case in result.cases:
+        when = time.strftime("%Y-%m-%d", time.gmtime(case.closed_at))
+        click.echo(f"case {case.ref} ({case.kind}), closed {when}: her number and notes")
+    for message in result.messages:
+        of_case = f", case {message.case_ref}" if message.case_ref else ""
+        click.echo(f"message {message.id} ({message.purpose}{of_case}): recipient and body")
     click.echo(result.summary())
 
 
-def _date(value: str | None, default: float) -> float:
-    if value is None:
-        return default
-    try:
-        return calendar.timegm(time.strptime(value, "%Y-%m-%d"))
-    except ValueError:
-        raise click.BadParameter(f"expected YYYY-MM-DD, got {value!r}") from None
+DAY = click.DateTime(formats=["%Y-%m-%d"])
+
+
+def _timestamp(day: datetime | None, default: float) -> float:
+    return default if day is None else float(calendar.timegm(day.timetuple()))
 
 
 @click.command("report")
-@click.option("--from", "start", metavar="YYYY-MM-DD", help="First day (default: 30 days ago).")
-@click.option("--to", "end", metavar="YYYY-MM-DD", help="Day after the last (default: tomorrow).")
+@click.option(
+    "--from", "start", type=DAY, metavar="YYYY-MM-DD", help="First day (default: 30 days ago)."
+)
+@click.option(
+    "--to", "end", type=DAY, metavar="YYYY-MM-DD", help="Day after the last (default: tomorrow)."
+)
 @click.option(
     "--format",
     "fmt",
@@ -221,27 +272,37 @@ def _date(value: str | None, default: float) -> float:
     default="table",
     show_default=True,
 )
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="File to write.")
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="File to write (default: the terminal; for png, VAR_DIR/reports/report-FROM-TO.png).",
+)
 @with_appcontext
-def report(start: str | None, end: str | None, fmt: str, output: Path | None) -> None:
+def report(start: datetime | None, end: datetime | None, fmt: str, output: Path | None) -> None:
     """Anonymous figures: cases by district, kind and month, acceptance times, escalations,
-    delivery and SMS segments per route. Counts under 5 are shown as <5."""
+    cases taken but never closed, delivery and SMS segments per route. Counts under 5 are shown
+    as <5."""
     context = current_app.extensions["hamdam"]
     now = time.time()
-    until = _date(end, now - now % 86400 + 86400)
-    since = _date(start, until - 30 * 86400)
+    until = _timestamp(end, now - now % 86400 + 86400)
+    since = _timestamp(start, until - 30 * 86400)
     if since >= until:
-        raise click.BadParameter("--from must be before --to")
+        raise click.BadParameter("must be a day before --to", param_hint="'--from'")
     names = {d.id: d.names["en"] for d in context.service.directory.districts.values()}
     figures = reports.build(context.store, since, until, names)
     if fmt == "png":
-        target = output or Path("report.png")
-        reports.as_png(figures, target)
-        click.echo(f"wrote {target} ({figures.total} cases)")
+        if output is None:
+            folder = context.settings.var_dir / "reports"
+            folder.mkdir(parents=True, exist_ok=True)
+            days = [time.strftime("%Y-%m-%d", time.gmtime(t)) for t in (since, until)]
+            output = folder / f"report-{days[0]}-{days[1]}.png"
+        reports.as_png(figures, output)
+        click.echo(f"wrote {output.resolve()} ({reports.cell(figures.total)} cases)")
         return
     text = reports.as_table(figures) if fmt == "table" else reports.as_csv(figures)
     if output:
         output.write_text(text)
-        click.echo(f"wrote {output} ({figures.total} cases)")
+        click.echo(f"wrote {output.resolve()} ({reports.cell(figures.total)} cases)")
     else:
         click.echo(text, nl=False)

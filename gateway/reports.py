@@ -37,6 +37,7 @@ class Report:
     by_month: Counter = field(default_factory=Counter)
     accept_minutes: list[float] = field(default_factory=list)
     escalated: int = 0
+    taken_open: int = 0  # taken by a responder and not closed: her data stays until closed
     handed: Counter = field(default_factory=Counter)  # route -> messages handed to it
     delivered: Counter = field(default_factory=Counter)
     segments: Counter = field(default_factory=Counter)
@@ -64,6 +65,7 @@ def build(store: Store, start: float, end: float, district_names: dict[str, str]
             report.accept_minutes.append((float(case["taken_at"]) - created) / 60)
         if int(case.get("tier") or 0) > 0:
             report.escalated += 1
+        report.taken_open += case.get("state") == "taken"
     for message in store.iter_messages():
         if not start <= float(message.get("created") or 0) < end:
             continue
@@ -86,6 +88,7 @@ def rows(report: Report) -> list[tuple[str, ...]]:
         ("time to acceptance", "median minutes", median),
         ("time to acceptance", "90th percentile minutes", p90),
         ("escalations", "cases that reached a second tier", cell(report.escalated)),
+        ("not closed", "cases taken but never closed", cell(report.taken_open)),
     ]
     for route in sorted(report.handed):
         handed, delivered = report.handed[route], report.delivered[route]
@@ -98,10 +101,14 @@ def rows(report: Report) -> list[tuple[str, ...]]:
     return out
 
 
+def period(report: Report) -> str:
+    """The period as every format states it."""
+    return f"{_day(report.start)} to {_day(report.end)} (end excluded)"
+
+
 def as_table(report: Report) -> str:
     """Plain text for a terminal."""
-    period = f"{_day(report.start)} to {_day(report.end)} (end excluded)"
-    lines = [f"Hamdam report, {period}; counts under {MIN_CELL} shown as <{MIN_CELL}", ""]
+    lines = [f"Hamdam report, {period(report)}; counts under {MIN_CELL} shown as <{MIN_CELL}", ""]
     section = None
     for name, key, value in rows(report):
         if name != section:
@@ -121,39 +128,48 @@ def as_csv(report: Report) -> str:
 
 
 def as_png(report: Report, path: Path) -> None:
-    """A chart: cases by district and kind (suppressed cells left out) and acceptance times."""
+    """Write the chart of `chart` as a PNG file."""
+    import matplotlib.pyplot as plt
+
+    fig = chart(report)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def chart(report: Report):
+    """A figure: cases by district and kind (suppressed cells left out, and kinds left with no
+    bar left out of the legend) and the median and 90th-percentile minutes to acceptance."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display on a server
     import matplotlib.pyplot as plt
 
+    shown = {key: n for key, n in report.by_district_kind.items() if n >= MIN_CELL}
     districts = sorted({d for d, _ in report.by_district_kind})
-    kinds = sorted({k for _, k in report.by_district_kind})
+    kinds = sorted({k for _, k in shown})
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 5), width_ratios=[3, 2])
     bottom = [0] * len(districts)
     for kind in kinds:
-        values = [report.by_district_kind.get((d, kind), 0) for d in districts]
-        shown = [v if v >= MIN_CELL else 0 for v in values]
-        left.bar(districts, shown, bottom=bottom, label=kind)
-        bottom = [b + v for b, v in zip(bottom, shown, strict=True)]
+        values = [shown.get((d, kind), 0) for d in districts]
+        left.bar(districts, values, bottom=bottom, label=kind)
+        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
     left.set_title(f"Cases by district and kind (cells under {MIN_CELL} left out)")
     left.set_ylabel("cases")
-    left.legend(fontsize="small")
+    if kinds:
+        left.legend(fontsize="small")
     left.tick_params(axis="x", rotation=30)
     median, p90 = report.acceptance()
     if median != "-":
-        right.hist(report.accept_minutes, bins=12, color="#4a7")
-        right.set_title(f"Minutes to acceptance (median {median}, 90% within {p90})")
-        right.set_xlabel("minutes")
-        right.set_ylabel("cases")
-        right.yaxis.get_major_locator().set_params(integer=True)
+        # The two figures only: a histogram's bins would show counts under 5.
+        right.bar(["median", "90th percentile"], [int(median), int(p90)], color="#4a7")
+        right.set_title(f"Minutes to acceptance ({len(report.accept_minutes)} cases)")
+        right.set_ylabel("minutes")
     else:
         right.text(0.5, 0.5, f"fewer than {MIN_CELL} accepted cases", ha="center")
         right.set_axis_off()
-    fig.suptitle(f"Hamdam, {_day(report.start)} to {_day(report.end)}")
+    fig.suptitle(f"Hamdam, {period(report)}")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    return fig
 
 
 def _day(ts: float) -> str:

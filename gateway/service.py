@@ -13,7 +13,7 @@ import redis
 
 from gateway import cases, keywords
 from gateway.channels.base import Inbound, Reply
-from gateway.directory import Directory, DirectoryError
+from gateway.directory import Directory, DirectoryError, snapshot
 from gateway.dispatch import Dispatcher
 from gateway.phone import PhoneError, normalise
 from gateway.spool import Spool
@@ -91,6 +91,8 @@ class Service:
         self._next_check = now + DIRECTORY_CHECK_EVERY
         try:
             generation = self.store.directory_generation()
+            if self._generation is None:  # first check: record the directory this process runs
+                self.store.note_directory(snapshot(self.directory, self.store.vault.digest))
         except (redis.ConnectionError, redis.TimeoutError):
             return
         if self._generation is not None and generation != self._generation:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import time
 
@@ -295,6 +296,47 @@ def test_audit_detects_a_removed_newest_entry(app, redis_client):  # noqa: F811
     redis_client.xdel(AUDIT, last_id)
     result = app.test_cli_runner().invoke(args=["audit", "verify"])
     assert result.exit_code == 1 and "removed" in result.output
+
+
+def test_audit_export_verifies_offline_and_detects_edits(app, redis_client, tmp_path):  # noqa: F811
+    ask_for_help(app)
+    ask_for_help(app, phone="+992900009312")
+    sms_from(app, "+992900009399", "OK 1234")
+    work(app)
+    runner = app.test_cli_runner()
+    help_text = runner.invoke(args=["audit", "export", "--help"]).output
+    assert "JSON lines" in help_text and "audit verify --file" in help_text
+    printed = runner.invoke(args=["audit", "export"])
+    assert printed.exit_code == 0, printed.output
+    lines = [line for line in printed.stdout.splitlines() if line.strip()]
+    assert len(lines) == len(redis_client.xrange(AUDIT)) >= 3
+    first = json.loads(lines[0])
+    assert set(first) == {"stream_id", "prev", "hash", "fields"} and "event" in first["fields"]
+    assert first["prev"] == "0" * 64
+    last_hash = json.loads(lines[-1])["hash"]
+    assert f"last hash {last_hash}" in printed.stderr
+    assert "+992" not in printed.output and "9900009" not in printed.output
+
+    target = tmp_path / "audit.jsonl"
+    written = runner.invoke(args=["audit", "export", "--output", str(target)])
+    assert written.exit_code == 0 and target.read_text().splitlines() == lines
+    redis_client.flushdb()  # the check needs the file only
+    ok = runner.invoke(args=["audit", "verify", "--file", str(target)])
+    assert ok.exit_code == 0, ok.output
+    assert f"intact: {len(lines)} entries" in ok.output and f"last hash {last_hash}" in ok.output
+
+    edited = json.loads(lines[1])
+    edited["fields"]["event"] = "case_closed"
+    target.write_text("\n".join([lines[0], json.dumps(edited), *lines[2:]]) + "\n")
+    broken = runner.invoke(args=["audit", "verify", "--file", str(target)])
+    assert broken.exit_code == 1 and "does not match its hash" in broken.output
+    assert edited["stream_id"] in broken.output
+    target.write_text("\n".join([lines[0], *lines[2:]]) + "\n")
+    gap = runner.invoke(args=["audit", "verify", "--file", str(target)])
+    assert gap.exit_code == 1 and "does not follow" in gap.output
+    target.write_text(lines[0] + "\nnot json\n")
+    garbled = runner.invoke(args=["audit", "verify", "--file", str(target)])
+    assert garbled.exit_code == 1 and "line 2: not an exported audit entry" in garbled.output
 
 
 def test_metrics(app, twilio_fake):  # noqa: F811

@@ -54,12 +54,18 @@ def test_purge_dry_run_then_real(app, redis_client):
     gone = seed_message(store, 1, route="twilio", state="delivered", created=now - 2 * DAY)
     fresh = seed_message(store, 2, route="twilio", state="delivered", created=now - 60)
     pending = seed_message(store, 3, route="twilio", state="queued", created=now - 2 * DAY)
+    store.create_message("ack1", "+992900009601", "Received", purpose="ack", case=old.id)
+    store.set_message("ack1", route="twilio", state="delivered", created=now - 2 * DAY)
 
     runner = app.test_cli_runner()
     dry = runner.invoke(args=["purge", "--dry-run"])
     assert dry.exit_code == 0, dry.output
-    assert f"case {old.ref}" in dry.output and "would remove" in dry.output
-    assert "of 1 closed cases" in dry.output and "body of 1 messages" in dry.output
+    assert f"case {old.ref} (legal), closed " in dry.output and "would remove" in dry.output
+    assert f"message {gone} (alert): recipient and body" in dry.output
+    assert f"message ack1 (ack, case {old.ref}): recipient and body" in dry.output
+    assert fresh not in dry.output and pending not in dry.output
+    assert f"case {recent.ref}" not in dry.output and "+992" not in dry.output
+    assert "of 1 closed cases" in dry.output and "body of 2 messages" in dry.output
     assert store.case_phone(old.id) == "+992900009601"  # nothing removed yet
 
     done = runner.invoke(args=["purge"])
@@ -84,6 +90,8 @@ def seed_month(store):
         extra = {"tier": "1" if n in (0, 7, 9) else "0"}
         if n < len(minutes):
             extra.update(state="taken", taken_at=str(created + minutes[n] * 60))
+        if n < 4:
+            extra.update(state="closed", closed_at=str(created + DAY))
         seed_case(store, n, kind=kind, district=district, created=created, **extra)
     seed_case(store, 90, created=OCT + 31 * DAY)
     seed_case(store, 91, created=OCT + 40 * DAY)
@@ -109,6 +117,7 @@ def test_report_matches_hand_computed_figures(app, redis_client):
     assert rows[("time to acceptance", "median minutes")] == "5"
     assert rows[("time to acceptance", "90th percentile minutes")] == "9"
     assert rows[("escalations", "cases that reached a second tier")] == "<5"
+    assert rows[("not closed", "cases taken but never closed")] == "6"
     assert rows[("delivery", "twilio: messages handed over")] == "10"
     assert rows[("delivery", "twilio: delivered")] == "80%"
     assert rows[("SMS segments", "twilio")] == "20"
@@ -142,9 +151,49 @@ def test_report_table_and_png(app, tmp_path):
     shutil.copy(target, artifacts / "report.png")  # for a person to look at
 
 
-def test_report_rejects_bad_dates(app):
-    result = app.test_cli_runner().invoke(args=["report", "--from", "October"])
-    assert result.exit_code == 2 and "YYYY-MM-DD" in result.output
+def test_report_rejects_bad_dates_naming_the_option(app):
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["report", "--from", "October"])
+    assert result.exit_code == 2 and "'--from'" in result.output and "%Y-%m-%d" in result.output
+    result = runner.invoke(args=["report", "--from", "2026-10-01", "--to", "2026-13-01"])
+    assert result.exit_code == 2 and "'--to'" in result.output
+    result = runner.invoke(args=["report", "--from", "2026-11-01", "--to", "2026-10-01"])
+    assert result.exit_code == 2 and "'--from'" in result.output and "before --to" in result.output
+
+
+def test_report_small_total_is_suppressed_in_the_wrote_line(app, tmp_path):
+    store = app.extensions["hamdam"].store
+    for n in range(3):
+        seed_case(store, n)
+    target = tmp_path / "r.csv"
+    args = ["report", "--from", "2026-10-01", "--to", "2026-11-01", "--format", "csv"]
+    result = app.test_cli_runner().invoke(args=[*args, "--output", str(target)])
+    assert result.exit_code == 0, result.output
+    assert "(<5 cases)" in result.output and "cases,total,<5" in target.read_text()
+
+
+def test_png_without_output_goes_to_var_dir_and_says_where(app, settings):
+    seed_month(app.extensions["hamdam"].store)
+    before = set(ROOT.iterdir())
+    args = ["report", "--from", "2026-10-01", "--to", "2026-11-01", "--format", "png"]
+    result = app.test_cli_runner().invoke(args=args)
+    assert result.exit_code == 0, result.output
+    target = settings.var_dir / "reports" / "report-2026-10-01-2026-11-01.png"
+    assert f"wrote {target.resolve()} (16 cases)" in result.output
+    assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert set(ROOT.iterdir()) == before  # nothing written into the repository
+
+
+def test_chart_legend_only_kinds_with_bars_title_end_excluded_no_small_bins(app):
+    store = app.extensions["hamdam"].store
+    seed_month(store)
+    figures = reports.build(store, OCT, OCT + 31 * DAY, {})
+    fig = reports.chart(figures)
+    left = fig.axes[0]
+    assert [t.get_text() for t in left.get_legend().get_texts()] == ["danger", "legal"]
+    assert "2026-10-01 to 2026-11-01 (end excluded)" in fig.get_suptitle()
+    # acceptance: the median and 90th percentile only, no histogram bin of one or two cases
+    assert [bar.get_height() for bar in fig.axes[1].patches] == [5, 9]
 
 
 def test_small_counts_are_suppressed():
@@ -162,10 +211,8 @@ def test_directory_reload_without_restart(own_directory):
     path, app = own_directory
     service = app.extensions["hamdam"].service
     runner = app.test_cli_runner()
-    first = runner.invoke(args=["directory", "reload"])
-    assert first.exit_code == 0, first.output
     service._next_check = 0
-    service.refresh_directory()  # the process notes the generation it runs
+    service.refresh_directory()  # the process records the directory it runs, and its generation
     text = path.read_text()
     coordinator = "    tier: 2\n    languages: [tg, ru, uz]\n"
     text = text.replace(coordinator, coordinator.replace("tg, ru", "ru, tg"), 1)
@@ -174,17 +221,27 @@ def test_directory_reload_without_restart(own_directory):
         "    role: group\n    tier: 1\n    languages: [tg]\n    districts: [vakhsh]\n"
     )
     path.write_text(text)
-    second = runner.invoke(args=["directory", "reload"])
-    assert second.exit_code == 0, second.output
-    assert "responder_added vakhsh-group-3" in second.output
-    assert "responder_changed nur-coordinator (languages)" in second.output
+    first = runner.invoke(args=["directory", "reload"])  # the first reload since the start
+    assert first.exit_code == 0, first.output
+    assert "2 changes recorded" in first.output, first.output
+    assert "responder_added vakhsh-group-3" in first.output
+    assert "responder_changed nur-coordinator (languages)" in first.output
     assert "vakhsh-group-3" not in service.directory.responders
     service._next_check = 0
     service.refresh_directory()
     assert "vakhsh-group-3" in service.directory.responders
     events = [e["event"] for e in app.extensions["hamdam"].store.audit_trail()]
-    assert "responder_added" in events and events[-1] == "directory_reloaded"
+    assert events.count("responder_added") == 1 and events[-1] == "directory_reloaded"
     assert "900001005" not in str(app.extensions["hamdam"].store.audit_trail())
+    again = runner.invoke(args=["directory", "reload"])
+    assert "0 changes recorded" in again.output and "added" not in again.output
+
+
+def test_first_reload_with_nothing_recorded_reports_no_change(own_directory):
+    _, app = own_directory  # no process has run anything yet
+    result = app.test_cli_runner().invoke(args=["directory", "reload"])
+    assert result.exit_code == 0, result.output
+    assert "0 changes recorded" in result.output and "added" not in result.output
 
 
 def test_broken_directory_is_not_reloaded(own_directory):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,14 +24,60 @@ def entry_hash(prev: str, fields: dict[str, str]) -> str:
 
 @dataclass(frozen=True)
 class Verdict:
-    """The result of checking the chain: entries checked and the first problem, if any."""
+    """The result of checking the chain: entries checked, the first problem if any, and the
+    hash of the last good entry (keep it apart from an exported file to detect cut-off lines)."""
 
     entries: int
     problem: str = ""
+    last_hash: str = GENESIS
 
     @property
     def ok(self) -> bool:
         return not self.problem
+
+
+def check_chain(entries: Iterable[tuple[str, dict[str, str]]], head: str | None = None) -> Verdict:
+    """Check (stream id, fields with prev and hash) entries from the first one on; `head`, when
+    known, is the chain's recorded end, so removed newest entries are found too."""
+    prev, count = GENESIS, 0
+    try:
+        for sid, entry in entries:
+            row = dict(entry)
+            stored_prev, stored_hash = row.pop("prev", ""), row.pop("hash", "")
+            if stored_prev != prev:
+                return Verdict(count, f"entry {sid}: does not follow the entry before it", prev)
+            if entry_hash(prev, row) != stored_hash:
+                return Verdict(count, f"entry {sid}: content does not match its hash", prev)
+            prev, count = stored_hash, count + 1
+    except ExportError as error:
+        return Verdict(count, str(error), prev)
+    if head is not None and head != prev:
+        return Verdict(count, "the newest entries were removed (chain end does not match)", prev)
+    return Verdict(count, last_hash=prev)
+
+
+class ExportError(ValueError):
+    """A line of an exported file that is not an audit entry."""
+
+
+def export_line(sid: str, entry: dict[str, str]) -> str:
+    """One entry as a JSON line: its stream id, its chain fields and its own fields."""
+    fields = {k: v for k, v in entry.items() if k not in ("prev", "hash")}
+    line = {"stream_id": sid, "prev": entry.get("prev", ""), "hash": entry.get("hash", "")}
+    return json.dumps({**line, "fields": fields}, sort_keys=True, ensure_ascii=False)
+
+
+def read_export(lines: Iterable[str]) -> Iterator[tuple[str, dict[str, str]]]:
+    """The entries of an exported file, for check_chain; a broken line raises ExportError."""
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            fields = {str(k): str(v) for k, v in item["fields"].items()}
+            yield str(item["stream_id"]), {**fields, "prev": item["prev"], "hash": item["hash"]}
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise ExportError(f"line {number}: not an exported audit entry") from None
 
 
 class AuditStore:
@@ -65,35 +112,38 @@ class AuditStore:
         rows = self.redis.xrevrange(AUDIT, count=count)
         return [{k.decode(): v.decode() for k, v in row.items()} for _, row in reversed(rows)]
 
+    def audit_entries(self, until: str = "+") -> Iterator[tuple[str, dict[str, str]]]:
+        """Entries up to stream id `until`, oldest first, as (stream id, fields with prev and
+        hash), read in pages."""
+        last = "-"
+        while True:
+            rows = self.redis.xrange(AUDIT, min=last, max=until, count=1000)
+            if not rows:
+                return
+            for stream_id, raw in rows:
+                yield stream_id.decode(), {k.decode(): v.decode() for k, v in raw.items()}
+            last = f"({rows[-1][0].decode()}"
+
     def verify_audit(self) -> Verdict:
         """Walk the whole chain; a changed, inserted or removed entry is reported by stream id."""
-        prev, count, last = GENESIS, 0, "0-0"
-        while True:
-            rows = (
-                self.redis.xrange(AUDIT, min=f"({last}", count=1000)
-                if count
-                else (self.redis.xrange(AUDIT, count=1000))
-            )
-            if not rows:
-                break
-            for stream_id, raw in rows:
-                row = {k.decode(): v.decode() for k, v in raw.items()}
-                sid = stream_id.decode()
-                stored_prev, stored_hash = row.pop("prev", ""), row.pop("hash", "")
-                if stored_prev != prev:
-                    return Verdict(count, f"entry {sid}: does not follow the entry before it")
-                if entry_hash(prev, row) != stored_hash:
-                    return Verdict(count, f"entry {sid}: content does not match its hash")
-                prev, last, count = stored_hash, sid, count + 1
-        head = (self.redis.get(AUDIT_HEAD) or GENESIS.encode()).decode()
-        if head != prev:
-            return Verdict(count, "the newest entries were removed (chain end does not match)")
-        return Verdict(count)
+        with self.redis.pipeline(transaction=True) as pipe:  # the end and its entry, together
+            pipe.get(AUDIT_HEAD)
+            pipe.xrevrange(AUDIT, count=1)
+            head, newest = pipe.execute()
+        until = newest[0][0].decode() if newest else "+"
+        return check_chain(self.audit_entries(until), (head or GENESIS.encode()).decode())
 
     # ---- directory history ------------------------------------------------------------------
     def directory_generation(self) -> int:
         """How many times the directory was reloaded (processes reload when it changes)."""
         return int(self.redis.get(DIRECTORY_GEN) or 0)
+
+    def note_directory(self, snapshot: dict) -> bool:
+        """Record the directory a process runs, unless one is recorded already (so the first
+        reload compares with what is running, not with nothing); True when recorded."""
+        return bool(
+            self.redis.set(DIRECTORY_SNAPSHOT, json.dumps(snapshot, sort_keys=True), nx=True)
+        )
 
     def swap_directory(self, snapshot: dict) -> tuple[dict | None, int]:
         """Store the new directory snapshot; the previous one and the new generation."""
