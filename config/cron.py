@@ -2,8 +2,11 @@
 
 from rq.cron import register
 
+from gateway.store.keys import ALERTS_QUEUE
 from workers import jobs
 
 # Hourly, so STOP/DELETE and expired data never wait long; the sweep is idempotent, so a second
 # clock process or a restart that runs it early does no harm.
-register(jobs.sweep, queue_name="alerts", interval=3600, job_timeout=600, name="retention sweep")
+register(
+    jobs.sweep, queue_name=ALERTS_QUEUE, interval=3600, job_timeout=600, name="retention sweep"
+)

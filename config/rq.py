@@ -9,13 +9,14 @@ import redis
 
 from config.settings import load
 from gateway import logs
+from gateway.store.keys import QUEUES as _QUEUES
 from workers.worker import until_redis_answers
 
 _settings = load()
 logs.configure(_settings.log_level, _settings.secret_values)
 
 REDIS_URL = _settings.redis_url
-QUEUES = ["alerts"]
+QUEUES = list(_QUEUES)
 
 _client = redis.Redis.from_url(REDIS_URL)
 until_redis_answers("start", _client.ping)
