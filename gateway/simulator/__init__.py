@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from flask import Blueprint, Flask, Response, current_app, jsonify, render_template, request
 from werkzeug.test import Client
 
-from gateway import text
+from gateway import logs, text
 from gateway.auth import login
 from gateway.channels.android import sign
 from gateway.phone import PhoneError, normalise, synthetic
@@ -49,6 +49,7 @@ MAX_SMS_TEXT = 918  # six UCS-2 parts: more than any phone lets a woman type
 OUTBOX_LIMIT = 200  # newest console messages read per poll
 _SESSION = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _REF = re.compile(r"[0-9]{1,12}")
+POLL = "/inboxes"  # what the page asks every second
 SAMPLE_PHONES = tuple(f"+9929000097{n:02d}" for n in range(1, 10))
 
 
@@ -74,6 +75,8 @@ def register(app: Flask) -> None:
     wanted = settings.simulator or (not settings.production and _live_routes(settings))
     if wanted and blueprint.name not in app.blueprints:
         app.register_blueprint(blueprint)
+        # The page polls its inboxes every second: not an access-log line each time.
+        logs.quiet_access(blueprint.url_prefix + POLL)
 
 
 def _context():
@@ -243,7 +246,7 @@ def sms():
     return jsonify(reply)
 
 
-@blueprint.get("/inboxes")
+@blueprint.get(POLL)
 def inboxes():
     """The console outbox grouped by recipient: responders' inboxes, and her phone's if asked."""
     raw = request.args.get("phone", "")
