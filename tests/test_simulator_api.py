@@ -135,6 +135,8 @@ def test_inboxes_group_the_console_outbox_by_phone(app):
     inboxes = {r["phone"]: r for r in data["responders"]}
     reached = {phone for phone, r in inboxes.items() if r["messages"]}
     assert reached == {GROUP_1, GROUP_2}  # her consent: her group only
+    order = [r["phone"] for r in data["responders"]]
+    assert order[:2] == [GROUP_1, GROUP_2]  # phones with messages first, in tier order
     mine = [m for m in inboxes[GROUP_1]["messages"] if f"#{ref}" in m["body"]]
     assert [m["purpose"] for m in mine] == ["details", "alert"]  # newest first
     assert SURVIVOR in mine[0]["body"] and mine[1]["encoding"] == "UCS-2"

@@ -19,7 +19,8 @@ def group(
     ref: str = "",
     case_id: str = "",
 ) -> dict:
-    """Every synthetic responder's inbox (in tier order, also before anything reached it) and
+    """Every synthetic responder's inbox (also before anything reached it; those with messages
+    or a transcript first, each group in tier order) and
     the inbox of `own`, messages newest first, each with the phone's transcript (what it typed
     and sent, newest first). With `ref`, only what belongs to that case: messages of `case_id`
     or naming the reference, transcript entries naming it.
@@ -63,6 +64,7 @@ def group(
         for r in responders
         if synthetic(r.phone)
     ]
+    inboxes.sort(key=lambda box: not (box["messages"] or box["transcript"]))  # stable
     mine = None
     if own is not None:
         mine = {"phone": own, "messages": by_phone.get(own, []), "transcript": said(own)}

@@ -223,6 +223,8 @@ def test_every_responder_from_the_start_and_reset(page):
     expect(police.locator(".result")).to_have_text("Delivered to the gateway.")
     expect(police.locator(".message.out")).to_contain_text("OK 1234", timeout=WAIT)
     expect(police.locator(".message.out")).to_contain_text("Sent SMS")
+    expect(cards.first).to_have_id("inbox-vakhsh-police")  # moved up: it has a transcript
+    expect(reply).to_be_focused()  # and whoever played it can type on
     reset(page)
     expect(police.locator(".message")).to_have_count(0, timeout=WAIT)
     expect(page.locator("#screen")).to_have_text("Dial *384# to start.")

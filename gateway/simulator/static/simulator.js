@@ -230,6 +230,9 @@
 
   function renderInboxes(data) {
     const container = $("inboxes");
+    // A card that gets its first message moves up: whoever was typing in it keeps typing.
+    const focused = container.contains(document.activeElement) ? document.activeElement : null;
+    const caret = focused && "selectionStart" in focused ? focused.selectionStart : null;
     data.responders.forEach((r, index) => {
       const box = responderInbox(r);
       // Keep order stable without re-creating (and so without stealing focus from) an inbox.
@@ -243,6 +246,10 @@
         box.signature = sig;
       }
     });
+    if (focused && document.activeElement !== focused && container.contains(focused)) {
+      focused.focus();
+      if (caret !== null) focused.setSelectionRange(caret, caret);
+    }
     $("inboxes-empty").hidden = data.responders.length > 0;
     const own = data.phone ? data.phone.messages : [];
     const typed = data.phone ? data.phone.transcript : [];
