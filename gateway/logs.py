@@ -79,6 +79,8 @@ def scrub(record: logging.LogRecord) -> logging.LogRecord:
         for key, value in list(atoms.items()):
             if isinstance(value, str):
                 atoms[key] = redact(value)
+        # Path and status outlive the arguments (dropped below), for QuietAccess.
+        record.access = {name: atoms.get(name, "") for name in ("U", "s")}
     try:
         message = record.getMessage()
     except Exception:  # a bad format string must not carry its arguments out unredacted
@@ -96,6 +98,31 @@ def scrub(record: logging.LogRecord) -> logging.LogRecord:
     if record.stack_info:
         record.stack_info = redact(record.stack_info)
     return record
+
+
+class QuietAccess(logging.Filter):
+    """Drops gunicorn's access line of a successful request (2xx, 3xx) to one of `paths`: a
+    page that polls every second would otherwise fill the log. A failed request still logs."""
+
+    def __init__(self, paths: Iterable[str]) -> None:
+        super().__init__()
+        self.paths = frozenset(paths)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        fields = record.args if isinstance(record.args, Mapping) else getattr(record, "access", {})
+        if fields.get("U") not in self.paths:
+            return True
+        return not str(fields.get("s", "")).startswith(("2", "3"))
+
+
+def quiet_access(*paths: str) -> None:
+    """Keep successful requests to `paths` out of gunicorn's access log (added to earlier ones)."""
+    logger = logging.getLogger(ACCESS_LOG)
+    quiet = set(paths)
+    for old in [f for f in logger.filters if isinstance(f, QuietAccess)]:
+        quiet |= old.paths
+        logger.removeFilter(old)
+    logger.addFilter(QuietAccess(quiet))
 
 
 def install(secrets: Iterable[str] = ()) -> None:

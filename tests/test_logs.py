@@ -270,10 +270,37 @@ def test_gunicorn_logs_no_secret_from_a_broken_request_line(redis_url, redis_cli
         assert leak not in text, text
 
 
+def test_the_simulator_poll_is_not_in_the_access_log(redis_url, redis_client, tmp_path):
+    port = free_port()
+    env = process_env(make_env(redis_url, tmp_path / "var", SIMULATOR="1"), port)
+    log = tmp_path / "web.log"
+    web = spawn(procfile()["web"], env, log)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _answers(port), 30, "gunicorn")
+        with requests.Session() as session:
+            for _ in range(30):  # half a minute of the page's polling
+                poll = session.get(base + "/simulator/inboxes", params={"phone": PHONE})
+                assert poll.status_code == 200
+            assert session.get(base + "/simulator").status_code == 200
+            failed = session.get(base + "/simulator/inboxes", params={"phone": "12ab"})
+            assert failed.status_code == 400
+        wait_for(lambda: '"GET /simulator/inboxes" 400' in log.read_text(), 10, "the failed poll")
+    finally:
+        _stop(web)
+    lines = log.read_text().splitlines()
+    access = [line for line in lines if '"GET ' in line]
+    assert [line for line in access if "/simulator/inboxes" in line and '" 200 ' in line] == []
+    assert len([line for line in access if '"GET /simulator/inboxes" 400' in line]) == 1
+    assert any('"GET /simulator" 200' in line for line in access)  # the page itself still logs
+    assert any('"GET /healthz" 200' in line for line in access)
+    assert "900009902" not in "\n".join(lines)
+
+
 def _answers(port: int) -> bool:
     try:
         return requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
-    except requests.ConnectionError:
+    except requests.RequestException:  # refused, or still loading the app (read timeout)
         return False
 
 

@@ -133,12 +133,15 @@ def test_inboxes_group_the_console_outbox_by_phone(app):
     work(app)
     data = client.get("/simulator/inboxes", query_string={"phone": "900009711"}).get_json()
     inboxes = {r["phone"]: r for r in data["responders"]}
-    assert set(inboxes) == {GROUP_1, GROUP_2}  # her consent: her group only
+    reached = {phone for phone, r in inboxes.items() if r["messages"]}
+    assert reached == {GROUP_1, GROUP_2}  # her consent: her group only
+    order = [r["phone"] for r in data["responders"]]
+    assert order[:2] == [GROUP_1, GROUP_2]  # phones with messages first, in tier order
     mine = [m for m in inboxes[GROUP_1]["messages"] if f"#{ref}" in m["body"]]
-    assert [m["purpose"] for m in mine] == ["alert", "details"]  # newest last
-    assert SURVIVOR in mine[1]["body"] and mine[0]["encoding"] == "UCS-2"
+    assert [m["purpose"] for m in mine] == ["details", "alert"]  # newest first
+    assert SURVIVOR in mine[0]["body"] and mine[1]["encoding"] == "UCS-2"
     other = [m for m in inboxes[GROUP_2]["messages"] if f"#{ref}" in m["body"]]
-    assert [m["purpose"] for m in other] == ["alert", "taken"]
+    assert [m["purpose"] for m in other] == ["taken", "alert"]
     assert inboxes[GROUP_1]["name"] == "Malika R." and inboxes[GROUP_1]["lang"] == "tg"
     assert data["phone"]["phone"] == SURVIVOR
     assert [m["purpose"] for m in data["phone"]["messages"]] == ["ack"]
@@ -301,3 +304,162 @@ def test_loopback_needs_no_login(env):
     for host in ("127.0.0.1", "localhost", "::1"):
         app = make_app(env, HOST=host)
         assert app.test_client().get("/simulator").status_code == 200, host
+
+
+def directory_phones(app) -> list[str]:
+    responders = app.extensions["hamdam"].service.directory.responders.values()
+    return sorted(r.phone for r in responders)
+
+
+def test_every_responder_is_listed_before_any_alert(app):
+    data = app.test_client().get("/simulator/inboxes").get_json()
+    listed = sorted(r["phone"] for r in data["responders"])
+    assert listed == directory_phones(app) and len(listed) > 10  # every one is synthetic here
+    assert all(r["messages"] == [] and r["transcript"] == [] for r in data["responders"])
+
+
+def test_transcript_keeps_what_each_phone_typed_and_sent(app):
+    client = app.test_client()
+    answers = dial(client, SURVIVOR, [*TAJIK_HELP, "2"])
+    ref = answers[-1]["screen"].split()[-1]
+    client.post("/simulator/sms", json={"phone": SURVIVOR, "text": "Салом"})
+    work(app)
+    client.post("/simulator/sms", json={"phone": GROUP_1, "text": f"OK {ref}"})
+    data = client.get("/simulator/inboxes", query_string={"phone": SURVIVOR}).get_json()
+    hers = data["phone"]["transcript"]  # newest first
+    assert [e["kind"] for e in hers] == ["sms"] + ["ussd"] * len(answers)
+    assert hers[0]["typed"] == "Салом" and hers[0]["status"] == 200
+    ussd = list(reversed(hers[1:]))
+    assert [e["typed"] for e in ussd] == ["*384#", *TAJIK_HELP, "2"]
+    assert [e["screen"] for e in ussd] == [a["screen"] for a in answers]
+    assert ussd[-1]["end"] == "END" and ref in ussd[-1]["screen"]
+    malika = next(r for r in data["responders"] if r["phone"] == GROUP_1)
+    assert [e["typed"] for e in malika["transcript"]] == [f"OK {ref}"]
+    # In Redis: one short-lived list per phone, named by its keyed hash, entries encrypted.
+    redis = app.extensions["hamdam"].store.redis
+    keys = sorted(k.decode() for k in redis.scan_iter("hd:sim:transcript:*"))
+    assert len(keys) == 2 and all(0 < redis.ttl(k) <= 3600 for k in keys)
+    raw = b"".join(b"".join(redis.lrange(k, 0, -1)) + k.encode() for k in keys)
+    for secret in ("Салом".encode(), SURVIVOR.encode(), SURVIVOR[1:].encode(), ref.encode()):
+        assert secret not in raw
+
+
+def test_transcripts_only_for_synthetic_numbers(app):
+    store = app.extensions["hamdam"].store
+    assert not store.sim_record("+992935551234", kind="sms", typed="HELP")
+    assert store.sim_record(SURVIVOR, kind="sms", typed="HELP")
+    assert store.sim_transcript("+992935551234") == []
+    assert [e["typed"] for e in store.sim_transcript(SURVIVOR)] == ["HELP"]
+
+
+def test_filter_by_case_reference(app):
+    client = app.test_client()
+    first = dial(client, SURVIVOR, [*TAJIK_HELP, "1"])[-1]["screen"].split()[-1]
+    second = dial(client, OTHER, [*TAJIK_HELP, "1"], session="sim-other")[-1]["screen"].split()[-1]
+    work(app)
+    client.post("/simulator/sms", json={"phone": GROUP_1, "text": f"OK {second}"})
+    work(app)
+    data = client.get("/simulator/inboxes", query_string={"ref": f"#{first}"}).get_json()
+    assert data["ref"] == first
+    bodies = [m["body"] for r in data["responders"] for m in r["messages"]]
+    assert bodies and all(first in b and second not in b for b in bodies)
+    malika = next(r for r in data["responders"] if r["phone"] == GROUP_1)
+    assert malika["transcript"] == []  # her OK was for the other case
+    mine = client.get("/simulator/inboxes", query_string={"ref": first, "phone": SURVIVOR})
+    typed = [e["typed"] for e in mine.get_json()["phone"]["transcript"]]
+    assert typed == ["1"]  # only the hop whose screen names the reference
+    unfiltered = client.get("/simulator/inboxes").get_json()
+    assert any(second in m["body"] for r in unfiltered["responders"] for m in r["messages"])
+    bad = client.get("/simulator/inboxes", query_string={"ref": "12ab"})
+    assert bad.status_code == 400 and "ref" in bad.get_json()["error"]
+
+
+def test_reset_clears_the_outbox_sessions_and_transcripts_and_is_audited(app):
+    client = app.test_client()
+    dial(client, SURVIVOR, ["1", "1"])  # left open on the menu
+    ref = dial(client, OTHER, [*TAJIK_HELP, "1"], session="sim-other")[-1]["screen"].split()[-1]
+    work(app)
+    store, redis = app.extensions["hamdam"].store, app.extensions["hamdam"].store.redis
+    assert store.outbox() and list(redis.scan_iter("hd:ussd:sim-*"))
+    assert list(redis.scan_iter("hd:resume:*"))
+    answer = client.post("/simulator/reset", json={})
+    assert answer.status_code == 200
+    counts = answer.get_json()
+    assert counts["outbox"] >= 2 and counts["sessions"] == 2 and counts["phones"] == 2
+    assert store.outbox() == [] and not list(redis.scan_iter("hd:ussd:sim-*"))
+    assert not list(redis.scan_iter("hd:sim:*")) and not list(redis.scan_iter("hd:resume:*"))
+    assert store.case_by_ref(ref) is not None  # cases are not the simulator's to delete
+    data = client.get("/simulator/inboxes", query_string={"phone": SURVIVOR}).get_json()
+    assert all(r["messages"] == [] for r in data["responders"])
+    assert data["phone"]["transcript"] == []
+    entry = store.audit_trail()[-1]
+    assert entry["event"] == "simulator_reset" and entry["outbox"] == str(counts["outbox"])
+    assert store.verify_audit().ok
+    assert client.post("/simulator/reset", data="x").status_code == 400  # JSON only (CSRF)
+
+
+def test_fast_forward_runs_the_next_escalation_now(app):
+    client = app.test_client()
+    ref = dial(client, SURVIVOR, [*TAJIK_HELP, "1"])[-1]["screen"].split()[-1]
+    work(app)
+    store = app.extensions["hamdam"].store
+    case = store.case_by_ref(ref)
+    queue = Queue("alerts", connection=store.redis)
+    scheduled = queue.scheduled_job_registry
+    assert f"esc-{case.id}-1" in scheduled.get_job_ids()
+    assert store.case_tier(case.id) == 0
+    answer = client.post("/simulator/fast-forward", json={"ref": ref})
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    assert answer.get_json()["job"] == f"esc-{case.id}-1"
+    assert answer.get_json()["due"] > case.created
+    assert f"esc-{case.id}-1" not in scheduled.get_job_ids()
+    assert f"esc-{case.id}-1" in queue.get_job_ids()
+    work(app)
+    assert store.case_tier(case.id) == 1  # the next tier is alerted
+    assert f"esc-{case.id}-2" in scheduled.get_job_ids()  # and its own timer set
+    events = [(e["event"], e.get("case")) for e in store.audit_trail()]
+    assert ("simulator_fast_forward", case.id) in events and ("escalated", case.id) in events
+    assert ref not in str(app.extensions["hamdam"].store.audit_trail()[-3:])  # ids, no refs
+
+
+def test_fast_forward_needs_a_case_with_a_timer(app):
+    client = app.test_client()
+    unknown = client.post("/simulator/fast-forward", json={"ref": "999999"})
+    assert unknown.status_code == 404 and "no case 999999" in unknown.get_json()["error"]
+    ref = dial(client, SURVIVOR, [*TAJIK_HELP, "1"])[-1]["screen"].split()[-1]
+    work(app)
+    client.post("/simulator/sms", json={"phone": GROUP_1, "text": f"OK {ref}"})
+    case = app.extensions["hamdam"].store.case_by_ref(ref)
+    registry = Queue("alerts", connection=app.extensions["hamdam"].store.redis)
+    registry.scheduled_job_registry.remove(f"esc-{case.id}-1")
+    none = client.post("/simulator/fast-forward", json={"ref": ref})
+    assert none.status_code == 404 and "no scheduled timer" in none.get_json()["error"]
+    bad = client.post("/simulator/fast-forward", json={"ref": "OK 12"})
+    assert bad.status_code == 400
+
+
+def test_fast_forward_and_reset_are_refused_with_real_routes(env):
+    default = {k: v for k, v in env.items() if k not in ("HAMDAM_ENV", "SIMULATOR")}
+    client = make_app(default, **ANDROID).test_client()
+    for path, body in (("/simulator/fast-forward", {"ref": "1234"}), ("/simulator/reset", {})):
+        response = client.post(path, json=body)
+        assert response.status_code == 403, path
+        assert "only when every SMS route is console" in response.get_json()["error"]
+
+
+def test_her_sms_goes_to_the_number_she_chose(app):
+    client = app.test_client()
+    page = response_text(client.get("/simulator"))
+    assert 'value="+992900000200"' in page and "Sughd women&#39;s circle" in page
+    sent = client.post(
+        "/simulator/sms", json={"phone": SURVIVOR, "text": "HELP", "to": "+992900000200"}
+    )
+    assert sent.get_json() == {"status": 200}
+    store = app.extensions["hamdam"].store
+    case = store.case(store.phone_profile(SURVIVOR)["last_case"])
+    assert case.district == "khujand"  # Sughd's default district, not Nur's
+    wrong = client.post(
+        "/simulator/sms", json={"phone": OTHER, "text": "HELP", "to": "+992935551234"}
+    )
+    assert wrong.status_code == 400 and "inbound numbers" in wrong.get_json()["error"]
+    assert store.sim_transcript(SURVIVOR)[0]["to"] == "+992900000200"

@@ -9,6 +9,10 @@ It runs only when every SMS route is console (SIMULATOR is on by default in deve
 and refused at start-up otherwise), plays only synthetic numbers (+99290000xxxx), and needs the
 operator login unless the web process is bound to loopback and the request comes from this
 machine without a proxy (always in production). A refusal is a 403 that says why.
+
+Besides the phones it keeps a short-lived transcript of what each synthetic phone typed and sent
+(encrypted, gateway/store/simulator.py), resets the console outbox and its sessions, and can run
+a case's next escalation timer now; the last two are audited.
 """
 
 from __future__ import annotations
@@ -23,11 +27,12 @@ from datetime import UTC, datetime
 from flask import Blueprint, Flask, Response, current_app, jsonify, render_template, request
 from werkzeug.test import Client
 
-from gateway import text
+from gateway import logs, text
 from gateway.auth import login
 from gateway.channels.android import sign
 from gateway.phone import PhoneError, normalise, synthetic
 from gateway.simulator.inboxes import group
+from gateway.store.keys import SIM_SESSION
 
 blueprint = Blueprint(
     "simulator",
@@ -43,6 +48,8 @@ MAX_USSD_TEXT = 182  # one USSD string; the aggregator never sends more
 MAX_SMS_TEXT = 918  # six UCS-2 parts: more than any phone lets a woman type
 OUTBOX_LIMIT = 200  # newest console messages read per poll
 _SESSION = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_REF = re.compile(r"[0-9]{1,12}")
+POLL = "/inboxes"  # what the page asks every second
 SAMPLE_PHONES = tuple(f"+9929000097{n:02d}" for n in range(1, 10))
 
 
@@ -57,6 +64,10 @@ class Refused(Exception):
     """A simulator request that must not be played; the message says why (403)."""
 
 
+class NotFound(LookupError):
+    """A simulator request about something that is not there; the message says what (404)."""
+
+
 def register(app: Flask) -> None:
     """Serve the simulator from `app` when the settings allow it; in development with routes to
     real phones, serve only its refusal (403 saying why) so nobody wonders where it went."""
@@ -64,6 +75,8 @@ def register(app: Flask) -> None:
     wanted = settings.simulator or (not settings.production and _live_routes(settings))
     if wanted and blueprint.name not in app.blueprints:
         app.register_blueprint(blueprint)
+        # The page polls its inboxes every second: not an access-log line each time.
+        logs.quiet_access(blueprint.url_prefix + POLL)
 
 
 def _context():
@@ -133,6 +146,11 @@ def _refused(error: Refused):
     return jsonify({"error": str(error)}), 403
 
 
+@blueprint.errorhandler(NotFound)
+def _not_found(error: NotFound):
+    return jsonify({"error": str(error)}), 404
+
+
 @blueprint.get("")
 def page():
     """The simulator page: her phone on one side, responders' inboxes on the other."""
@@ -140,7 +158,19 @@ def page():
         "simulator.html",
         service_code=SERVICE_CODE,
         sample_phones=SAMPLE_PHONES,
+        inbound=_inbound_numbers(),
     )
+
+
+def _inbound_numbers() -> dict[str, str]:
+    """Our inbound SMS numbers she may write to (synthetic ones only), with their organisation."""
+    directory = _context().service.directory
+    return {
+        number: org.name
+        for org in directory.organisations.values()
+        for number in org.numbers
+        if synthetic(number)
+    }
 
 
 @blueprint.post("/ussd")
@@ -153,7 +183,7 @@ def ussd():
         raise BadInput("session: expected 1 to 64 letters, digits, '-' or '_'")
     typed = _string(data.get("text", ""), "text", MAX_USSD_TEXT, empty=True)
     form = {
-        "sessionId": session,
+        "sessionId": SIM_SESSION.format(session=session),
         "serviceCode": SERVICE_CODE,
         "phoneNumber": phone,
         "networkCode": NETWORK_CODE,
@@ -167,6 +197,10 @@ def ussd():
     kind, _, screen = body.partition(" ")
     if kind not in ("CON", "END"):
         kind, screen = "", body
+    typed_now = typed.rsplit("*", 1)[-1] if typed else SERVICE_CODE
+    _context().store.sim_record(
+        phone, kind="ussd", typed=typed_now, screen=screen, end=kind, status=answer.status_code
+    )
     return jsonify(
         status=answer.status_code,
         body=body,
@@ -184,15 +218,18 @@ def sms():
     data = _json()
     phone = _phone(data.get("phone"))
     message = _string(data.get("text"), "text", MAX_SMS_TEXT)
-    event = {
-        "event": "sms:received",
-        "payload": {
-            "messageId": "sim-" + uuid.uuid4().hex,
-            "phoneNumber": phone,
-            "message": message,
-            "receivedAt": datetime.now(UTC).isoformat(timespec="seconds"),
-        },
+    to = data.get("to") or ""
+    if to and to not in _inbound_numbers():
+        raise BadInput("to: not one of the directory's inbound numbers")
+    payload = {
+        "messageId": "sim-" + uuid.uuid4().hex,
+        "phoneNumber": phone,
+        "message": message,
+        "receivedAt": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+    if to:
+        payload["recipient"] = to
+    event = {"event": "sms:received", "payload": payload}
     body = json.dumps(event, ensure_ascii=False).encode()
     stamp = str(int(time.time()))
     secret = _context().settings.android_webhook_secret
@@ -205,17 +242,53 @@ def sms():
     reply = {"status": answer.status_code}
     if answer.status_code != 200:
         reply["detail"] = answer.get_data(as_text=True).strip()
+    _context().store.sim_record(phone, kind="sms", typed=message, to=to, status=answer.status_code)
     return jsonify(reply)
 
 
-@blueprint.get("/inboxes")
+@blueprint.get(POLL)
 def inboxes():
     """The console outbox grouped by recipient: responders' inboxes, and her phone's if asked."""
     raw = request.args.get("phone", "")
     own = _phone(raw) if raw else None
+    ref = _ref(request.args.get("ref", ""), empty=True)
     context = _context()
+    case = context.store.case_by_ref(ref) if ref else None
     messages = context.store.outbox(OUTBOX_LIMIT)
-    return jsonify(group(messages, context.service.directory, own))
+    found = group(
+        messages,
+        context.service.directory,
+        own,
+        transcript=context.store.sim_transcript,
+        ref=ref,
+        case_id=case.id if case else "",
+    )
+    return jsonify(found)
+
+
+@blueprint.post("/reset")
+def reset():
+    """Empty the console outbox and forget the simulator's sessions and transcripts (audited)."""
+    _json()
+    store = _context().store
+    cleared = store.sim_reset()
+    store.audit("simulator_reset", **{k: str(v) for k, v in cleared.items()})
+    return jsonify(cleared)
+
+
+@blueprint.post("/fast-forward")
+def fast_forward():
+    """Run the next scheduled timer of a case (escalation or reminder) now (audited)."""
+    ref = _ref(_json().get("ref"))
+    store = _context().store
+    case = store.case_by_ref(ref)
+    if case is None:
+        raise NotFound(f"ref: no case {ref}")
+    timer = store.run_next_timer(case.id)
+    if timer is None:
+        raise NotFound(f"case {ref} has no scheduled timer")
+    store.audit("simulator_fast_forward", case=case.id, job=timer.job_id)
+    return jsonify(ref=ref, job=timer.job_id, due=timer.due.timestamp())
 
 
 def _client() -> Client:
@@ -245,6 +318,14 @@ def _phone(raw: object) -> str:
         # Playing a real phone would act on a real case as her or as a responder.
         raise Refused("phone: the simulator plays only synthetic numbers (+99290000xxxx)")
     return phone
+
+
+def _ref(raw: object, empty: bool = False) -> str:
+    if empty and raw == "":
+        return ""
+    if not isinstance(raw, str) or not _REF.fullmatch(raw.strip().lstrip("#")):
+        raise BadInput("ref: expected a case reference (digits)")
+    return raw.strip().lstrip("#")
 
 
 def _string(raw: object, name: str, limit: int, empty: bool = False) -> str:

@@ -11,11 +11,12 @@ from gateway.store.keys import QUEUES
 from gateway.store.messages import MessageStore
 from gateway.store.metrics import MetricStore
 from gateway.store.phones import PhoneStore, RotationReport
+from gateway.store.simulator import SimulatorStore, Timer
 
-__all__ = ["RotationReport", "Store", "Verdict", "queue_depths"]
+__all__ = ["RotationReport", "Store", "Timer", "Verdict", "queue_depths"]
 
 
-class Store(PhoneStore, CaseStore, MessageStore, AuditStore, MetricStore):
+class Store(PhoneStore, CaseStore, MessageStore, AuditStore, MetricStore, SimulatorStore):
     """Redis-backed state, with personal data encrypted on the way in."""
 
     def __init__(self, client: redis.Redis, vault: Vault):

@@ -52,6 +52,12 @@ UNSENT = PREFIX + "unsent"  # sorted set: message id -> when it was dropped or h
 NOTICE = PREFIX + "notice:{what}"  # string, expiring: one notice per flood, saturation or outage
 SEEN_TTL = 30 * 86400  # a captured webhook replayed within a month is still a repeat
 RESUME_TTL = 300
+# The phone simulator (synthetic numbers only): what each phone typed and sent, newest first, as
+# encrypted JSON entries; kept SIM_TRANSCRIPT_TTL after the last entry, at most SIM_TRANSCRIPT_MAX
+SIM_TRANSCRIPT = PREFIX + "sim:transcript:{digest}"  # list
+SIM_TRANSCRIPT_TTL = 3600
+SIM_TRANSCRIPT_MAX = 200
+SIM_SESSION = "sim-{session}"  # USSD sessionId of a simulator session (in USSD_SESSION keys)
 
 # RQ queues, by role. One queue per worker keeps RQ on its crash-safe BLMOVE path.
 ALERTS_QUEUE = "alerts"  # every job: sends, escalation timers, receipts, digests, purges

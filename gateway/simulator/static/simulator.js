@@ -66,6 +66,18 @@
     if (reply.length > reply.budget) counter.textContent += " over budget";
   }
 
+  // After an error nothing of the last screen stays up: it would read as the current one.
+  function clearScreen(kind) {
+    state.session = null;
+    setInSession(false);
+    $("screen").textContent = "";
+    $("screen").lang = "en";
+    $("kind").textContent = kind;
+    $("kind").dataset.kind = kind === "idle" ? "" : "error";
+    $("counter").textContent = "";
+    $("counter").classList.remove("over");
+  }
+
   async function hop() {
     showError($("ussd-error"), "");
     try {
@@ -87,6 +99,7 @@
         $("dial").focus();
       }
     } catch (error) {
+      clearScreen("error");
       showError($("ussd-error"), error.message);
     }
   }
@@ -108,21 +121,16 @@
   });
 
   $("hang-up").addEventListener("click", () => {
-    state.session = null;
-    setInSession(false);
+    clearScreen("idle");
     $("screen").textContent = "Call ended.";
-    $("screen").lang = "en";
-    $("kind").textContent = "idle";
-    $("kind").dataset.kind = "";
-    $("counter").textContent = "";
     $("dial").focus();
   });
 
   // ---- SMS from a phone ---------------------------------------------------------------------
-  async function sendSms(phone, text, result) {
+  async function sendSms(phone, text, result, to) {
     result.textContent = "Sending...";
     try {
-      const reply = await post(api.sms, { phone, text });
+      const reply = await post(api.sms, { phone, text, to: to || "" });
       result.textContent =
         reply.status === 200 ? "Delivered to the gateway." : "Refused: " + reply.detail;
       return reply.status === 200;
@@ -143,30 +151,55 @@
   $("sms-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     const box = $("sms-text");
-    if (await sendSms($("phone").value, box.value, $("sms-result"))) box.value = "";
+    const sent = await sendSms($("phone").value, box.value, $("sms-result"), $("sms-to").value);
+    if (sent) box.value = "";
   });
 
   // ---- inboxes ------------------------------------------------------------------------------
-  function renderMessages(list, messages, lang) {
-    const items = messages.map((m) => {
-      const li = document.createElement("li");
-      li.className = "message";
-      const body = document.createElement("p");
-      body.className = "body";
-      body.textContent = m.body;
-      body.lang = lang || guessLang(m.body);
-      const meta = document.createElement("p");
-      meta.className = "meta";
-      const when = new Date(m.created * 1000).toLocaleTimeString();
-      meta.textContent = [m.purpose, m.state, m.segments + " x " + m.encoding, when].join(" \u00b7 ");
-      li.append(body, meta);
-      return li;
-    });
-    list.replaceChildren(...items);
+  function item(className, text, lang, metaParts) {
+    const li = document.createElement("li");
+    li.className = className;
+    const body = document.createElement("p");
+    body.className = "body";
+    body.textContent = text;
+    body.lang = lang || guessLang(text);
+    const meta = document.createElement("p");
+    meta.className = "meta";
+    meta.textContent = metaParts.filter(Boolean).join(" \u00b7 ");
+    li.append(body, meta);
+    return li;
   }
 
-  function signature(messages) {
-    return messages.map((m) => m.id + ":" + m.state).join("|");
+  const clock = (seconds) => new Date(seconds * 1000).toLocaleTimeString();
+
+  function received(m, lang) {
+    const size = m.segments + " x " + m.encoding;
+    return item("message in", m.body, lang, [m.purpose, m.state, size, clock(m.created)]);
+  }
+
+  function sent(e) {
+    if (e.kind === "ussd") {
+      const typed = "Typed " + (e.typed === "" ? "(nothing)" : e.typed);
+      const shown = e.screen ? "\n\u2192 " + e.end + " " + e.screen : "";
+      return item("message out", typed + shown, "", ["USSD", "HTTP " + e.status, clock(e.at)]);
+    }
+    const to = e.to ? "to " + e.to : "";
+    return item("message out", e.typed, "", ["Sent SMS", to, "HTTP " + e.status, clock(e.at)]);
+  }
+
+  // Newest first: what the phone received and what it sent, in one list.
+  function renderTimeline(list, messages, transcript, lang) {
+    const rows = [
+      ...messages.map((m) => [m.created, () => received(m, lang)]),
+      ...(transcript || []).map((e) => [e.at, () => sent(e)]),
+    ];
+    rows.sort((a, b) => b[0] - a[0]);
+    list.replaceChildren(...rows.map((row) => row[1]()));
+  }
+
+  function signature(messages, transcript) {
+    const inbound = messages.map((m) => m.id + ":" + m.state).join("|");
+    return inbound + "/" + (transcript || []).map((e) => e.at).join("|");
   }
 
   function responderInbox(r) {
@@ -184,6 +217,7 @@
     input.id = "reply-" + slug;
     label.htmlFor = input.id;
     label.textContent = "Reply as " + r.name;
+    input.placeholder = label.textContent; // its label is hidden while the phone is quiet
     const result = article.querySelector(".result");
     article.querySelector("form").addEventListener("submit", async (event) => {
       event.preventDefault();
@@ -196,33 +230,51 @@
 
   function renderInboxes(data) {
     const container = $("inboxes");
+    // A card that gets its first message moves up: whoever was typing in it keeps typing.
+    const focused = container.contains(document.activeElement) ? document.activeElement : null;
+    const caret = focused && "selectionStart" in focused ? focused.selectionStart : null;
     data.responders.forEach((r, index) => {
       const box = responderInbox(r);
       // Keep order stable without re-creating (and so without stealing focus from) an inbox.
       if (container.children[index] !== box.article) {
         container.insertBefore(box.article, container.children[index] || null);
       }
-      const sig = signature(r.messages);
+      const sig = signature(r.messages, r.transcript);
       if (sig !== box.signature) {
-        renderMessages(box.list, r.messages, r.lang);
+        renderTimeline(box.list, r.messages, r.transcript, r.lang);
+        box.article.classList.toggle("quiet", !r.messages.length && !r.transcript.length);
         box.signature = sig;
       }
     });
+    if (focused && document.activeElement !== focused && container.contains(focused)) {
+      focused.focus();
+      if (caret !== null) focused.setSelectionRange(caret, caret);
+    }
     $("inboxes-empty").hidden = data.responders.length > 0;
     const own = data.phone ? data.phone.messages : [];
-    const ownList = $("own-messages");
-    const sig = signature(own);
-    if (ownList.dataset.signature !== sig) {
-      renderMessages(ownList, own, "");
-      ownList.dataset.signature = sig;
+    const typed = data.phone ? data.phone.transcript : [];
+    const lists = [
+      [$("own-messages"), own, [], $("own-empty")],
+      [$("own-transcript"), [], typed, $("typed-empty")],
+    ];
+    for (const [list, messages, transcript, empty] of lists) {
+      const sig = signature(messages, transcript);
+      if (list.dataset.signature !== sig) {
+        renderTimeline(list, messages, transcript, "");
+        list.dataset.signature = sig;
+      }
+      empty.hidden = messages.length + transcript.length > 0;
     }
-    $("own-empty").hidden = own.length > 0;
   }
 
   // One polling loop at a time: a restart (new number) orphans the loop in flight.
   async function poll(generation) {
+    const params = new URLSearchParams();
     const phone = $("phone").value.trim();
-    const query = phone ? "?phone=" + encodeURIComponent(phone) : "";
+    const ref = $("ref").value.trim();
+    if (phone) params.set("phone", phone);
+    if (ref) params.set("ref", ref);
+    const query = params.size ? "?" + params : "";
     try {
       const response = await fetch(api.inboxes + query, { credentials: "same-origin" });
       const data = await response.json();
@@ -244,6 +296,62 @@
   }
 
   $("phone").addEventListener("change", restartPolling);
+  $("ref").addEventListener("input", restartPolling);
+  $("case-form").addEventListener("submit", (event) => event.preventDefault());
+
+  // ---- training tools: reset, and a case's next timer now ---------------------------------
+  $("reset").addEventListener("click", async () => {
+    const result = $("tools-result");
+    try {
+      const cleared = await post(api.reset, {});
+      clearScreen("idle");
+      $("screen").textContent = $("dial").textContent + " to start.";
+      showError($("ussd-error"), "");
+      result.textContent =
+        "Reset: " + cleared.outbox + " messages and " + cleared.sessions + " sessions cleared.";
+      restartPolling();
+    } catch (error) {
+      result.textContent = error.message;
+    }
+  });
+
+  $("fast-forward").addEventListener("click", async () => {
+    const result = $("tools-result");
+    const ref = $("ref").value.trim();
+    if (!ref) {
+      result.textContent = "Type a case reference first.";
+      $("ref").focus();
+      return;
+    }
+    try {
+      const timer = await post(api.fastForward, { ref });
+      result.textContent =
+        "Case " + timer.ref + ": its next timer (due " + clock(timer.due) + ") runs now.";
+    } catch (error) {
+      result.textContent = error.message;
+    }
+  });
+
+  // ---- tabs (narrow screens): her phone or the responders' phones --------------------------
+  const tabs = [$("tab-her"), $("tab-responders")];
+  function showTab(tab) {
+    for (const other of tabs) {
+      const chosen = other === tab;
+      other.setAttribute("aria-selected", String(chosen));
+      other.tabIndex = chosen ? 0 : -1;
+    }
+    document.body.dataset.tab = tab.getAttribute("aria-controls");
+  }
+  tabs.forEach((tab, index) => {
+    tab.addEventListener("click", () => showTab(tab));
+    tab.addEventListener("keydown", (event) => {
+      const step = { ArrowRight: 1, ArrowLeft: -1 }[event.key];
+      if (!step) return;
+      const next = tabs[(index + step + tabs.length) % tabs.length];
+      showTab(next);
+      next.focus();
+    });
+  });
   if (!$("phone").value) $("phone").value = samplePhone();
   restartPolling();
 })();

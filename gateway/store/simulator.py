@@ -1,0 +1,113 @@
+"""The phone simulator's own records: transcripts of synthetic phones, its reset, and running a
+case's next timer now. Used only while every SMS route is console (gateway/simulator)."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from rq import Queue
+from rq.job import Job
+
+from gateway.phone import synthetic
+from gateway.privacy import PrivacyError
+from gateway.store.keys import (
+    OUTBOX,
+    QUEUES,
+    RESUME,
+    SIM_SESSION,
+    SIM_TRANSCRIPT,
+    SIM_TRANSCRIPT_MAX,
+    SIM_TRANSCRIPT_TTL,
+    USSD_LOCK,
+    USSD_SESSION,
+)
+
+ALERTS_QUEUE = QUEUES[0]
+
+
+@dataclass(frozen=True)
+class Timer:
+    """A scheduled job of a case that was moved to run now."""
+
+    job_id: str
+    func: str
+    due: datetime  # when it would have run
+
+
+class SimulatorStore:
+    """Transcripts of synthetic phones (encrypted, short-lived), reset, fast-forward."""
+
+    redis: Any
+    vault: Any
+
+    def _transcript_key(self, phone: str) -> str:
+        return SIM_TRANSCRIPT.format(digest=self.vault.digest(phone))
+
+    def sim_record(self, phone: str, **entry: str | int) -> bool:
+        """Add what a synthetic phone typed or sent (and what it got back) to its transcript;
+        a number outside the synthetic range is never recorded (False)."""
+        if not synthetic(phone):
+            return False
+        key = self._transcript_key(phone)
+        token = self.vault.encrypt(json.dumps({**entry, "at": round(time.time(), 3)}))
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.lpush(key, token)
+            pipe.ltrim(key, 0, SIM_TRANSCRIPT_MAX - 1)
+            pipe.expire(key, SIM_TRANSCRIPT_TTL)
+            pipe.execute()
+        return True
+
+    def sim_transcript(self, phone: str) -> list[dict]:
+        """A synthetic phone's transcript, newest first ([] for any other number)."""
+        if not synthetic(phone):
+            return []
+        entries = []
+        for token in self.redis.lrange(self._transcript_key(phone), 0, -1):
+            try:
+                entries.append(json.loads(self.vault.decrypt(token)))
+            except PrivacyError:  # written under a key since removed: gone with it
+                continue
+        return entries
+
+    def _delete_matching(self, pattern: str) -> list[str]:
+        keys = [k.decode() for k in self.redis.scan_iter(match=pattern, count=500)]
+        if keys:
+            self.redis.delete(*keys)
+        return keys
+
+    def sim_reset(self) -> dict[str, int]:
+        """Empty the console outbox and forget the simulator's USSD sessions, the resume points
+        and transcripts of the phones it played; the counts of what went."""
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.llen(OUTBOX)
+            pipe.delete(OUTBOX)
+            outbox, _ = pipe.execute()
+        session = SIM_SESSION.format(session="*")
+        sessions = self._delete_matching(USSD_SESSION.format(session=session))
+        self._delete_matching(USSD_LOCK.format(session=session))
+        transcripts = self._delete_matching(SIM_TRANSCRIPT.format(digest="*"))
+        head = SIM_TRANSCRIPT.format(digest="")
+        resumes = [RESUME.format(digest=key[len(head) :]) for key in transcripts]
+        if resumes:
+            self.redis.delete(*resumes)
+        return {"outbox": int(outbox), "sessions": len(sessions), "phones": len(transcripts)}
+
+    def run_next_timer(self, case_id: str) -> Timer | None:
+        """Move the case's next scheduled job (its escalation or reminder timer) from the alerts
+        queue's ScheduledJobRegistry onto the queue, to run now; None when it has none."""
+        queue = Queue(ALERTS_QUEUE, connection=self.redis)
+        registry = queue.scheduled_job_registry
+        for job in Job.fetch_many(registry.get_job_ids(), connection=self.redis):
+            if job is None or not job.args or job.args[0] != case_id:
+                continue
+            due = registry.get_scheduled_time(job)
+            # Whoever takes it out of the registry enqueues it: not twice with the scheduler.
+            if not self.redis.zrem(registry.key, job.id):
+                continue
+            queue.enqueue_job(job)
+            return Timer(job_id=job.id, func=job.func_name, due=due)
+        return None
