@@ -20,7 +20,7 @@ from gateway import logs
 from gateway.localredis import free_port
 from gateway.phone import SEPARATORS, normalise
 from tests.conftest import make_env
-from tests.processes import process_env, procfile, spawn, wait_for
+from tests.processes import Processes, process_env, procfile, spawn, wait_for, web_answers
 
 PHONE = "+992900009902"
 KEY = "test-ussd-key-0123456789"
@@ -252,7 +252,7 @@ def test_gunicorn_logs_no_secret_from_a_broken_request_line(redis_url, redis_cli
     log = tmp_path / "web.log"
     web = spawn(procfile()["web"], env, log)
     try:
-        wait_for(lambda: _answers(port), 30, "gunicorn")
+        wait_for(lambda: _answers(port), Processes.START_TIMEOUT, "gunicorn")
         for line in (
             f"GET /ussd/africastalking?key={KEY}&phoneNumber=%2B992900009902\x01 HTTP/1.1",
             f"GET /ussd/africastalking?key=other-secret-value\x7f&to={PHONE} HTTP/1.1",
@@ -265,7 +265,8 @@ def test_gunicorn_logs_no_secret_from_a_broken_request_line(redis_url, redis_cli
         _stop(web)
     text = log.read_text()
     assert "key=[secret]" in text
-    assert re.search(r'127\.0\.0\.1 "GET /healthz" 200 \d+ \d+ms', text), text
+    # (no worker here, so /healthz answers 503 degraded: the line's shape is what counts)
+    assert re.search(r'127\.0\.0\.1 "GET /healthz" (200|503) \d+ \d+ms', text), text
     for leak in (KEY, "0123456789", "other-secret-value", "900009902"):
         assert leak not in text, text
 
@@ -277,7 +278,7 @@ def test_the_simulator_poll_is_not_in_the_access_log(redis_url, redis_client, tm
     web = spawn(procfile()["web"], env, log)
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_for(lambda: _answers(port), 30, "gunicorn")
+        wait_for(lambda: _answers(port), Processes.START_TIMEOUT, "gunicorn")
         with requests.Session() as session:
             for _ in range(30):  # half a minute of the page's polling
                 poll = session.get(base + "/simulator/inboxes", params={"phone": PHONE})
@@ -293,15 +294,12 @@ def test_the_simulator_poll_is_not_in_the_access_log(redis_url, redis_client, tm
     assert [line for line in access if "/simulator/inboxes" in line and '" 200 ' in line] == []
     assert len([line for line in access if '"GET /simulator/inboxes" 400' in line]) == 1
     assert any('"GET /simulator" 200' in line for line in access)  # the page itself still logs
-    assert any('"GET /healthz" 200' in line for line in access)
+    assert any('"GET /healthz" ' in line for line in access)
     assert "900009902" not in "\n".join(lines)
 
 
 def _answers(port: int) -> bool:
-    try:
-        return requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
-    except requests.RequestException:  # refused, or still loading the app (read timeout)
-        return False
+    return web_answers(f"http://127.0.0.1:{port}")
 
 
 def _stop(proc) -> None:
