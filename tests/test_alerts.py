@@ -365,14 +365,12 @@ def test_read_timeout_of_her_acknowledgement_is_checked_before_any_resend(
 def test_read_timeout_of_an_alert_fails_over_at_once(app, twilio_fake, android_fake):
     """For a responder, a possible second SMS beats silence: the next route takes it now."""
     twilio_fake.hold()
-    started = time.monotonic()
     ask_for_help(app, consent="1")
     work(app)
-    took = time.monotonic() - started
     twilio_fake.release()
     assert recipients(android_fake) == [GROUP_1, GROUP_2]
     # The first alert waited for Twilio's read timeout; the second skipped the slow route.
-    assert len(twilio_fake.sent) == 1 and took < 2 * 1 + 3
+    assert len(twilio_fake.sent) == 1
     retry_due(app)
     assert len(android_fake.sent) == 2
 

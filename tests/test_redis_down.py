@@ -17,7 +17,7 @@ from tests.test_sms_intake import SECRET, SURVIVOR, TOKEN, android_body, post_an
 from tests.test_sms_intake import post_twilio as _post_twilio
 
 USSD_KEY = "test-ussd-key-0123456789"
-ANSWER_LIMIT = 3.0  # seconds; the web bounds each Redis call far below this
+ANSWER_LIMIT = 6.0  # seconds: unbounded calls took 10-15 s; the drill measures the figure
 
 
 class OwnRedis:
@@ -136,7 +136,7 @@ def test_twilio_help_during_an_outage_is_spooled_encrypted_and_replayed_once(
 def test_an_sms_spooled_while_redis_was_frozen_is_opened_once_it_thaws(app, own_redis):
     # The dedupe SET reaches the frozen server, times out here, and runs once Redis thaws.
     client = app.test_client()
-    assert client.get("/healthz").status_code == 200  # pooled connections exist
+    assert client.get("/healthz").get_json()["redis"]["reachable"]  # pooled connections exist
     own_redis.freeze()
     try:
         response, took = timed(lambda: post_twilio(client, twilio_form()))
