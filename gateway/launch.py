@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from config.settings import ROOT, Settings, load
+from config.settings import ROOT, Settings, load, record_run
 from gateway import localredis
 
 
@@ -241,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(settings: Settings) -> int:
     env, redis_proc = _prepare(settings)
+    record_run(settings, env)
     routes = ",".join(settings.sms_routes)
     _say(f"mode {settings.env}; SMS routes: {routes}")
     if settings.generated:
@@ -251,7 +252,15 @@ def _run(settings: Settings) -> int:
     base = f"http://127.0.0.1:{settings.port}"
     if settings.simulator:
         _say(f"try it: {base}/simulator  (a phone and the responders' inboxes)")
-    _say(f"operators: {base}/rq  (user {settings.operator_user}); health: {base}/healthz")
+    # How to read the password, never the password (the banner goes to logs and screens).
+    password = (
+        "bin/hamdam operators password"
+        if "OPERATOR_PASSWORD" in settings.generated
+        else "the OPERATOR_PASSWORD you set"
+    )
+    user = settings.operator_user
+    _say(f"operators: {base}/rq  (user {user}; password: {password}); health: {base}/healthz")
+    _say("operator commands, with these settings: bin/hamdam --help")
     _say("a process that exits is restarted; Ctrl-C stops everything")
     supervisor = Supervisor(read_procfile(ROOT / "Procfile"), env, ROOT)
     signal.signal(signal.SIGINT, supervisor.stop)

@@ -1,9 +1,10 @@
 """`make run` end to end: Redis started when none answers, web + worker + clock up, a process
-that exits is restarted, Ctrl-C stops all."""
+that exits is restarted, Ctrl-C stops all; `bin/hamdam` finds what `make run` used."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import pty
 import signal
@@ -21,6 +22,7 @@ from rq import Worker
 
 from config.settings import ROOT
 from gateway import localredis
+from gateway.store import keys
 from tests.processes import RUN_MARK, session_members, wait_for
 
 START_TIMEOUT = 120  # seconds: Redis, gunicorn and RQ start slowly on a busy 2-core machine
@@ -160,6 +162,19 @@ def launched(tmp_path):
     running.kill()  # whatever a failed test left
 
 
+def hamdam(launched, *args: str) -> subprocess.CompletedProcess:
+    """`bin/hamdam ARGS` from another shell: the same VAR_DIR, nothing else of make run's."""
+    env = {k: v for k, v in launched.env.items() if k not in ("REDIS_URL", "PORT")}
+    return subprocess.run(
+        [str(ROOT / "bin" / "hamdam"), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 def test_run_starts_redis_web_and_worker_and_stops_them(launched):
     health = launched.health
     output = launched.output()
@@ -171,9 +186,26 @@ def test_run_starts_redis_web_and_worker_and_stops_them(launched):
     assert f"try it: {launched.base}/simulator" in output
     assert requests.get(launched.base + "/simulator", timeout=10).status_code == 200
     assert (launched.var / "secrets.json").is_file()
+    # The operator commands find make run's Redis on its port (no REDIS_URL given to them).
+    reloaded = hamdam(launched, "directory", "reload")
+    assert reloaded.returncode == 0, reloaded.stderr
+    assert "version" in reloaded.stdout and "is live" in reloaded.stdout
+    client = redis.Redis.from_url(launched.redis_url)
+    try:
+        assert client.get(keys.DIRECTORY_GEN) == b"1"
+    finally:
+        client.close()
+    report = hamdam(launched, "report")
+    assert report.returncode == 0, report.stderr
+    # The banner says how to read the generated operator password, and never shows it.
+    password = json.loads((launched.var / "secrets.json").read_text())["OPERATOR_PASSWORD"]
+    assert "(user operator; password: bin/hamdam operators password)" in output
+    shown = hamdam(launched, "operators", "password")
+    assert shown.returncode == 0 and shown.stdout == password + "\n"
     assert launched.interrupt() == 0
     assert not localredis.reachable(launched.redis_url)
     assert "stopped redis-server" in launched.output()
+    assert password not in launched.output()
 
 
 def test_ctrl_c_in_the_terminal_stops_make_run_with_status_0(tmp_path):
