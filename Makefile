@@ -2,7 +2,9 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-PIP    := $(PY) -m pip install --disable-pip-version-check --quiet -c constraints.txt
+# Not --quiet: the first install takes minutes, and pip's line per package shows it is moving.
+PIP    := $(PY) -m pip install --disable-pip-version-check -c constraints.txt
+COUNT   = $$(grep -cvE '^[[:space:]]*(\#|$$)' $(1))
 
 .PHONY: run test lint fix clean help browser bench drills
 .DEFAULT_GOAL := help
@@ -13,12 +15,12 @@ help:  ## list the targets
 $(VENV)/.runtime: requirements.txt constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "hamdam needs Python 3.11 or newer (set PYTHON=...)")'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@echo "installing pinned requirements into $(VENV) ..."
+	@echo "installing $(call COUNT,requirements.txt) pinned requirements (and what they need) into $(VENV) ..."
 	@$(PIP) -r requirements.txt
 	@touch $@
 
 $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
-	@echo "installing pinned test tools into $(VENV) ..."
+	@echo "installing $(call COUNT,requirements-dev.txt) pinned test tools (and what they need) into $(VENV) ..."
 	@$(PIP) -r requirements-dev.txt
 	@touch $@
 

@@ -20,6 +20,10 @@ ANY_ADDRESS = "0.0.0.0"  # noqa: S104
 
 # Generated once in development and kept under VAR_DIR, so restarts keep decrypting old data.
 DEV_SECRETS = ("DATA_KEY", "USSD_KEY", "OPERATOR_PASSWORD", "ANDROID_WEBHOOK_SECRET")
+# Variables holding secrets: `make run`'s record in VAR_DIR names them, never keeps their values.
+SECRETS = (*DEV_SECRETS, "TWILIO_AUTH_TOKEN", "ANDROID_GATEWAY_PASSWORD")
+# In VAR_DIR: the settings `make run` last started its processes with, for the `hamdam` commands.
+RUN_RECORD = "run.json"
 
 
 class ConfigError(ValueError):
@@ -71,6 +75,7 @@ class Settings:
     health_schedule_late: int = 60
     simulator: bool = True
     generated: tuple[str, ...] = field(default=(), compare=False)
+    variables: tuple[str, ...] = field(default=(), compare=False)  # every variable read
 
     @property
     def production(self) -> bool:
@@ -148,6 +153,7 @@ class Settings:
             simulator=r.simulator("SIMULATOR", production, routes),
             generated=tuple(sorted(k for k in dev if not env.get(k))),
         )
+        values["variables"] = tuple(dict.fromkeys(r.names))
         return cls(**values)
 
 
@@ -156,8 +162,10 @@ class _Reader:
 
     def __init__(self, env: dict[str, str]):
         self.env = env
+        self.names: list[str] = []
 
     def raw(self, name: str) -> str | None:
+        self.names.append(name)
         value = self.env.get(name)
         return value.strip() if value is not None and value.strip() != "" else None
 
@@ -333,6 +341,33 @@ def _private(path: Path, mode: int) -> None:
     shared = st.st_mode & stat.S_ISVTX or path == path.parent or st.st_uid != os.getuid()
     if st.st_mode & 0o077 and not shared:
         path.chmod(mode)
+
+
+def record_run(settings: Settings, environ: dict[str, str]) -> Path:
+    """Keep in VAR_DIR the settings variables `make run` gave its processes (a secret by name
+    only), so that `bin/hamdam` commands run with the same Redis, directory and routes."""
+    given = {name: environ[name] for name in settings.variables if environ.get(name)}
+    record = {
+        "environment": {k: v for k, v in given.items() if k not in SECRETS},
+        "secrets_from_environment": sorted(k for k in given if k in SECRETS),
+    }
+    path = settings.var_dir / RUN_RECORD
+    path.touch(mode=0o600)
+    _private(path, 0o600)
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    return path
+
+
+def command_environment(environ: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+    """The environment for an operator command: what `make run` last recorded in VAR_DIR, with
+    the variables set here taking precedence; and the secrets `make run` had from its
+    environment that are missing here (their values were never recorded)."""
+    var_dir = _Reader(environ).path("VAR_DIR", Settings.var_dir)
+    path = var_dir / RUN_RECORD
+    record = json.loads(path.read_text()) if path.is_file() else {}
+    merged = {**record.get("environment", {}), **{k: v for k, v in environ.items() if v}}
+    missing = [k for k in record.get("secrets_from_environment", []) if not environ.get(k)]
+    return merged, missing
 
 
 def load() -> Settings:

@@ -172,7 +172,22 @@ def audit_export(output) -> None:
     click.echo(f"exported {count} audit entries; last hash {last}", err=True)
 
 
-operators_group = AppGroup("operators", help="Operator logins.")
+operators_group = AppGroup("operators", help="Operator logins: the password, lock-outs.")
+
+
+@operators_group.command("password")
+def operators_password() -> None:
+    """Print the development operator password (generated and kept in VAR_DIR/secrets.json);
+    one set in OPERATOR_PASSWORD is never printed."""
+    settings = current_app.extensions["hamdam"].settings
+    if "OPERATOR_PASSWORD" not in settings.generated:
+        click.echo(
+            "the operator password comes from OPERATOR_PASSWORD, not generated here: "
+            "ask whoever set it",
+            err=True,
+        )
+        raise SystemExit(1)
+    click.echo(settings.operator_password)
 
 
 @operators_group.command("unlock")

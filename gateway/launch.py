@@ -3,6 +3,8 @@
 Every Procfile process runs under a small supervisor: one that exits is started again after a
 backoff (1 s, doubling to 30 s, back to 1 s once it has run for a minute), as a platform does,
 instead of taking the others down with it. Ctrl-C (or SIGTERM) stops them all and exits 0.
+A port already in use stops it before anything starts (another `make run` would otherwise share
+the first one's Redis and take its jobs).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import argparse
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -18,13 +21,29 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from config.settings import ROOT, Settings, load
+from config.settings import ROOT, Settings, load, record_run
 from gateway import localredis
 
 
 def _say(line: str) -> None:
     sys.stderr.write(f"hamdam: {line}\n")
     sys.stderr.flush()
+
+
+def _bind_host() -> str:
+    return os.environ.get("HOST") or "127.0.0.1"  # make run binds loopback unless told
+
+
+def port_free(host: str, port: int) -> bool:
+    """True when the web process could listen on host:port (bound as gunicorn binds it)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 def _prepare(settings: Settings) -> tuple[dict[str, str], subprocess.Popen | None]:
@@ -42,7 +61,7 @@ def _prepare(settings: Settings) -> tuple[dict[str, str], subprocess.Popen | Non
     else:
         _say(f"using the Redis that answers at {where}")
     env["REDIS_URL"] = url
-    env.setdefault("HOST", "127.0.0.1")
+    env["HOST"] = _bind_host()
     env["PORT"] = str(settings.port)
     env["PYTHONUNBUFFERED"] = "1"
     # gunicorn and rq are console scripts of this virtualenv.
@@ -165,6 +184,43 @@ class Supervisor:
         self.line("hamdam", "stopped every process")
 
 
+def _take_terminal() -> contextlib.AbstractContextManager:
+    """Make this process's group the terminal's foreground while it runs, if it runs in the
+    foreground of one (as under `make run`); give the terminal back to the old group after.
+
+    Ctrl-C signals the terminal's foreground group. `make` would get SIGINT with us and, once we
+    stopped cleanly, kill itself with it ("Error 130"); in a group of our own only we get it.
+    """
+    stack = contextlib.ExitStack()
+    try:
+        tty = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
+    except OSError:
+        return stack  # no controlling terminal: signals come from whoever started us
+    stack.callback(os.close, tty)
+    try:
+        before = os.tcgetpgrp(tty)
+    except OSError:
+        return stack
+    if before != os.getpgrp() or os.getpgrp() == os.getpid():
+        return stack  # in the background, or already a group of our own (a shell's job)
+    os.setpgid(0, 0)
+    _set_foreground(tty, os.getpgrp())
+    stack.callback(_set_foreground, tty, before)
+    # Ctrl-Z would stop us alone while `make` waits in the shell's foreground job: ignore it.
+    signal.signal(signal.SIGTSTP, signal.SIG_IGN)
+    return stack
+
+
+def _set_foreground(tty: int, group: int) -> None:
+    # A group that is not (or no longer) in the foreground gets SIGTTOU for this: block it.
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTTOU})
+    try:
+        with contextlib.suppress(OSError):
+            os.tcsetpgrp(tty, group)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the Procfile's processes under the supervisor until Ctrl-C; returns 0."""
     parser = argparse.ArgumentParser(
@@ -176,7 +232,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.parse_args(argv)
     settings = load()
+    if not port_free(_bind_host(), settings.port):
+        _say(f"cannot start: port {settings.port} is in use (another make run? set PORT=...)")
+        return 2
+    with _take_terminal():
+        return _run(settings)
+
+
+def _run(settings: Settings) -> int:
     env, redis_proc = _prepare(settings)
+    record_run(settings, env)
     routes = ",".join(settings.sms_routes)
     _say(f"mode {settings.env}; SMS routes: {routes}")
     if settings.generated:
@@ -187,11 +252,20 @@ def main(argv: list[str] | None = None) -> int:
     base = f"http://127.0.0.1:{settings.port}"
     if settings.simulator:
         _say(f"try it: {base}/simulator  (a phone and the responders' inboxes)")
-    _say(f"operators: {base}/rq  (user {settings.operator_user}); health: {base}/healthz")
+    # How to read the password, never the password (the banner goes to logs and screens).
+    password = (
+        "bin/hamdam operators password"
+        if "OPERATOR_PASSWORD" in settings.generated
+        else "the OPERATOR_PASSWORD you set"
+    )
+    user = settings.operator_user
+    _say(f"operators: {base}/rq  (user {user}; password: {password}); health: {base}/healthz")
+    _say("operator commands, with these settings: bin/hamdam --help")
     _say("a process that exits is restarted; Ctrl-C stops everything")
     supervisor = Supervisor(read_procfile(ROOT / "Procfile"), env, ROOT)
     signal.signal(signal.SIGINT, supervisor.stop)
     signal.signal(signal.SIGTERM, supervisor.stop)
+    signal.signal(signal.SIGHUP, supervisor.stop)  # the terminal closed
     try:
         return supervisor.run()
     finally:

@@ -1,13 +1,17 @@
 """`make run` end to end: Redis started when none answers, web + worker + clock up, a process
-that exits is restarted, Ctrl-C stops all."""
+that exits is restarted, Ctrl-C stops all; `bin/hamdam` finds what `make run` used."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import pty
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 
 import psutil
@@ -18,22 +22,32 @@ from rq import Worker
 
 from config.settings import ROOT
 from gateway import localredis
+from gateway.store import keys
 from tests.processes import RUN_MARK, session_members, wait_for
 
 START_TIMEOUT = 120  # seconds: Redis, gunicorn and RQ start slowly on a busy 2-core machine
 RESTART_LIMIT = 15  # seconds from a worker's death to a new worker taking jobs
 
 
-class Launched:
-    """`python -m gateway.launch` in a session of its own, with its Redis on a free port."""
+# Runs `make run` on a terminal of its own: `make` is the leader of a new session whose
+# controlling terminal is `terminal` (-o: never install into the shared virtualenv from a test).
+MAKE_ON_A_TERMINAL = (
+    "import fcntl, os, sys, termios; fcntl.ioctl(0, termios.TIOCSCTTY, 0); "
+    "os.execvp('make', ['make', '-o', '.venv/.runtime', 'run'])"
+)
 
-    def __init__(self, tmp_path):
+
+class Launched:
+    """`python -m gateway.launch` in a session of its own, with its Redis on a free port; or,
+    with `make=True`, `make run` on a pseudo-terminal of its own, as typed in a terminal."""
+
+    def __init__(self, tmp_path, make: bool = False):
         self.web_port = localredis.free_port()
         self.redis_url = f"redis://127.0.0.1:{localredis.free_port()}/0"
         assert not localredis.reachable(self.redis_url)
         self.base = f"http://127.0.0.1:{self.web_port}"
         self.var = tmp_path / "var"
-        env = {
+        self.env = {
             "PATH": os.environ["PATH"],
             "HOME": str(tmp_path),
             "REDIS_URL": self.redis_url,
@@ -42,19 +56,42 @@ class Launched:
             RUN_MARK: os.environ[RUN_MARK],  # see tests/processes.py
         }
         self.log = (tmp_path / "run.log").open("w+")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway.launch"],
-            cwd=ROOT,
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        self.terminal = None
+        if make:
+            self.terminal, tty = pty.openpty()
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", MAKE_ON_A_TERMINAL],
+                cwd=ROOT,
+                env=self.env,
+                stdin=tty,
+                stdout=tty,
+                stderr=tty,
+                start_new_session=True,
+            )
+            os.close(tty)
+            self.relay = threading.Thread(target=self._read_terminal, daemon=True)
+            self.relay.start()
+        else:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "gateway.launch"],
+                cwd=ROOT,
+                env=self.env,
+                stdout=self.log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         try:
             self.health = wait_for(self._ready, START_TIMEOUT, f"make run ready:\n{self.output()}")
         except BaseException:
             self.kill()
             raise
+
+    def _read_terminal(self) -> None:
+        """What the terminal shows, into the log (a full terminal would block the writers)."""
+        with contextlib.suppress(OSError):  # EIO once every writer has gone
+            while chunk := os.read(self.terminal, 4096):
+                self.log.write(chunk.decode("utf-8", "replace"))
+                self.log.flush()
 
     def _ready(self):
         if self.proc.poll() is not None:
@@ -75,27 +112,45 @@ class Launched:
             client.close()
 
     def output(self) -> str:
-        self.log.seek(0)
-        return self.log.read()
+        with open(self.log.name) as log:
+            return log.read()
 
     def interrupt(self) -> int:
         """What Ctrl-C in the terminal does; make run's exit code."""
-        os.killpg(self.proc.pid, signal.SIGINT)
-        return self.proc.wait(60)
+        if self.terminal is not None:
+            os.write(self.terminal, b"\x03")  # the terminal signals its foreground group
+        else:
+            os.killpg(self.proc.pid, signal.SIGINT)
+        code = self.proc.wait(60)
+        if self.terminal is not None:
+            self.relay.join(10)
+        return code
 
     def kill(self) -> None:
         """End make run and everything it started, whatever state they are in."""
-        members = session_members(self.proc.pid)
-        children = []
-        with contextlib.suppress(psutil.Error):
-            children = psutil.Process(self.proc.pid).children(recursive=True)
-        for proc in [psutil.Process(p) for p in members if psutil.pid_exists(p)] + children:
-            with contextlib.suppress(psutil.Error):
-                proc.kill()
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(10)
+        end_all(self.proc)
+        if self.terminal is not None:
+            self.relay.join(10)  # reads until the last process holding the terminal is gone
+            with contextlib.suppress(OSError):
+                os.close(self.terminal)
         self.log.close()
+
+
+def end_all(started: subprocess.Popen) -> None:
+    """End a process started in a session of its own and everything it started."""
+    members = session_members(started.pid)
+    children = []
+    with contextlib.suppress(psutil.Error):
+        children = psutil.Process(started.pid).children(recursive=True)
+    for pid in members:
+        with contextlib.suppress(psutil.Error):
+            children.append(psutil.Process(pid))
+    for proc in children:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(started.pid, signal.SIGKILL)
+    started.wait(10)
 
 
 @pytest.fixture
@@ -105,6 +160,19 @@ def launched(tmp_path):
     if running.proc.poll() is None:
         running.interrupt()
     running.kill()  # whatever a failed test left
+
+
+def hamdam(launched, *args: str) -> subprocess.CompletedProcess:
+    """`bin/hamdam ARGS` from another shell: the same VAR_DIR, nothing else of make run's."""
+    env = {k: v for k, v in launched.env.items() if k not in ("REDIS_URL", "PORT")}
+    return subprocess.run(
+        [str(ROOT / "bin" / "hamdam"), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_run_starts_redis_web_and_worker_and_stops_them(launched):
@@ -118,9 +186,99 @@ def test_run_starts_redis_web_and_worker_and_stops_them(launched):
     assert f"try it: {launched.base}/simulator" in output
     assert requests.get(launched.base + "/simulator", timeout=10).status_code == 200
     assert (launched.var / "secrets.json").is_file()
+    # The operator commands find make run's Redis on its port (no REDIS_URL given to them).
+    reloaded = hamdam(launched, "directory", "reload")
+    assert reloaded.returncode == 0, reloaded.stderr
+    assert "version" in reloaded.stdout and "is live" in reloaded.stdout
+    client = redis.Redis.from_url(launched.redis_url)
+    try:
+        assert client.get(keys.DIRECTORY_GEN) == b"1"
+    finally:
+        client.close()
+    report = hamdam(launched, "report")
+    assert report.returncode == 0, report.stderr
+    # The banner says how to read the generated operator password, and never shows it.
+    password = json.loads((launched.var / "secrets.json").read_text())["OPERATOR_PASSWORD"]
+    assert "(user operator; password: bin/hamdam operators password)" in output
+    shown = hamdam(launched, "operators", "password")
+    assert shown.returncode == 0 and shown.stdout == password + "\n"
     assert launched.interrupt() == 0
     assert not localredis.reachable(launched.redis_url)
     assert "stopped redis-server" in launched.output()
+    assert password not in launched.output()
+
+
+def test_ctrl_c_in_the_terminal_stops_make_run_with_status_0(tmp_path):
+    running = Launched(tmp_path, make=True)
+    try:
+        assert f"try it: {running.base}/simulator" in running.output()
+        assert running.interrupt() == 0, running.output()
+        assert not localredis.reachable(running.redis_url)
+        output = running.output()
+        assert "stopped every process" in output and "stopped redis-server" in output
+        assert "Error" not in output and "Interrupt" not in output
+    finally:
+        running.kill()
+
+
+def test_a_busy_port_stops_make_run_before_it_starts_anything(tmp_path):
+    port = localredis.free_port()
+    redis_url = f"redis://127.0.0.1:{localredis.free_port()}/0"
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "REDIS_URL": redis_url,
+        "PORT": str(port),
+        "VAR_DIR": str(tmp_path / "var"),
+        RUN_MARK: os.environ[RUN_MARK],
+    }
+    with socket.create_server(("127.0.0.1", port)):  # the first make run's web process
+        second = subprocess.Popen(
+            [sys.executable, "-m", "gateway.launch"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            out, err = second.communicate(timeout=60)
+        finally:
+            end_all(second)  # what it started, had it not refused
+    assert second.returncode == 2
+    assert err.splitlines()[-1] == (
+        f"hamdam: cannot start: port {port} is in use (another make run? set PORT=...)"
+    )
+    assert "try it" not in err + out
+    assert not localredis.reachable(redis_url)  # no Redis started, no worker joined one
+    assert not (tmp_path / "var" / "redis").exists()
+
+
+def test_first_install_shows_pip_progress(tmp_path):
+    """The first `make run` / `make test` installs for minutes: pip must not be silenced."""
+    venv = tmp_path / "venv"
+    planned = subprocess.run(
+        ["make", "-n", "-W", "requirements.txt", f"VENV={venv}", f"{venv}/.dev"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout
+    installs = [line for line in planned.splitlines() if "pip install" in line]
+    assert len(installs) == 2, planned  # runtime, then test tools
+    for line in installs:
+        assert "--quiet" not in line.split() and "-q" not in line.split(), line
+    said = subprocess.run(
+        ["sh", "-c", next(line for line in planned.splitlines() if "pinned requirements" in line)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    lines = (ROOT / "requirements.txt").read_text().splitlines()
+    pinned = [line for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    assert said.startswith(f"installing {len(pinned)} pinned requirements"), said
 
 
 def children_running(launched, marker: str) -> list[psutil.Process]:
