@@ -9,6 +9,12 @@ was measured too: a new connection holds one of its threads for up to 5 s before
 and a client trickling its headers holds one for good, so 8 threads stalled /healthz past 30 s.
 """
 
+from gateway import logs
+
+# The master's records, and a worker's before create_app() names the secrets, pass the same
+# redaction as everything else (a configuration error can echo a URL with a number in it).
+logs.install()
+
 worker_class = "gevent"
 worker_connections = 1000  # per worker; beyond this the worker stops accepting for a moment
 keepalive = 2
