@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import time
@@ -17,10 +18,11 @@ import psutil
 import pytest
 import redis
 import requests
+import yaml
 
 from bench.common import TWILIO, help_request, write_directory
-from gateway import localredis
-from tests.conftest import make_env
+from gateway import localredis, logs
+from tests.conftest import clear_findings, make_env, redis_dump
 from tests.fakes import FakeAndroid, FakeTwilio
 from tests.processes import Processes, procfile, spawn
 
@@ -32,6 +34,11 @@ ANDROID = {
     "ANDROID_WEBHOOK_SECRET": "android-drill-signing-key",
 }
 _REPORT: list[str] = []
+# What the running drill handed the gateway as hers (numbers and typed texts), and the var
+# directories of its gateways: the leak scan after each drill looks for them (see leak_scan).
+_SURVIVORS: set[str] = set()
+_INPUTS: set[str] = set()
+_VARS: list[Path] = []
 
 
 def pytest_addoption(parser):
@@ -75,6 +82,70 @@ def report(request):
     return say
 
 
+def survivor(number: str, *inputs: str) -> str:
+    """Register a number a drill uses as a survivor's (and texts she typed) for the leak scan."""
+    _SURVIVORS.add(number)
+    _INPUTS.update(inputs)
+    return number
+
+
+# Any synthetic number (+992 900 xxxxxx) written in any form: the scan's net for a survivor
+# number a drill used without registering it. With its country code, it is not part of a longer
+# digit run; without it, not glued to letters either: nine digits in a row occur by chance in
+# the hex ids of RQ jobs and workers (about once in 15,000 ids), with "992900" in front not.
+_SEP = logs.SEPARATOR
+_SYNTHETIC = re.compile(
+    rf"(?<!\d)9{_SEP}*9{_SEP}*2{_SEP}*9{_SEP}*0{_SEP}*0(?:{_SEP}*\d){{6}}(?!\d)"
+    rf"|(?<![0-9A-Za-z])9{_SEP}*0{_SEP}*0(?:{_SEP}*\d){{6}}(?![0-9A-Za-z])"
+)
+
+
+def responders(var: Path) -> set[str]:
+    """The responders' numbers in a drill gateway's directory (they reach the fake providers)."""
+    path = var / "directory.yaml"
+    if not path.exists():
+        return set()
+    return {str(r["phone"]) for r in yaml.safe_load(path.read_text()).get("responders", [])}
+
+
+def leaks(redis_client: redis.Redis) -> tuple[list[str], dict[str, int]]:
+    """Every survivor number, typed text and responder number found in clear: in every process
+    log and spool file of the drill's gateways and in the Redis dump; and what was scanned."""
+    files = [
+        f
+        for var in dict.fromkeys(_VARS)
+        for folder in (var / "logs", var / "spool")
+        if folder.is_dir()
+        for f in sorted(folder.iterdir())
+        if f.is_file()
+    ]
+    sources = {f"{f.parent.name}/{f.name}": f.read_bytes() for f in files}
+    sources["redis"] = redis_dump(redis_client)
+    known = {n for var in _VARS for n in responders(var)}
+    found: list[str] = []
+    for where, blob in sources.items():
+        for number in sorted(_SURVIVORS | known):
+            inputs = sorted(_INPUTS) if number in _SURVIVORS else []
+            whose = "survivor" if number in _SURVIVORS else "responder"
+            found += [f"{where}: {whose} {line}" for line in clear_findings(blob, number, inputs)]
+        text = blob.decode("utf-8", "replace")
+        for match in _SYNTHETIC.finditer(text):
+            digits = "".join(c for c in match.group() if c.isdigit())[-9:]
+            if not any(n.endswith(digits) for n in _SURVIVORS | known):
+                seen = text[max(0, match.start() - 40) : match.end() + 40]
+                found.append(f"{where}: unregistered number {match.group()!r} in clear: {seen!r}")
+    scanned = {
+        "logs": sum(1 for f in files if f.parent.name == "logs"),
+        "spool files": sum(1 for f in files if f.parent.name == "spool"),
+        "redis keys": redis_client.dbsize(),
+        "MB": round(sum(len(b) for b in sources.values()) / 1e6, 1),
+        "survivors": len(_SURVIVORS),
+        "inputs": len(_INPUTS),
+        "responders": len(known),
+    }
+    return found, scanned
+
+
 class DrillRedis:
     """A redis-server of the drill's own on a fixed port and directory, so it can restart."""
 
@@ -105,6 +176,36 @@ def drill_redis(tmp_path):
     server.stop()
 
 
+@pytest.fixture(autouse=True)
+def leak_scan(drill_redis, report):
+    """After each drill (its gateway stopped, its Redis not yet): no survivor number or text she
+    typed, and no responder number, in clear in any process log, spool file or Redis value."""
+    _SURVIVORS.clear()
+    _INPUTS.clear()
+    _VARS.clear()
+    yield
+    if drill_redis.proc.poll() is not None:  # a drill that failed while Redis was away
+        drill_redis.start()
+    client = drill_redis.client()
+    try:
+        found = wait_until(lambda: _ping(client), 30) and leaks(client)
+    finally:
+        client.close()
+    assert found, "the drill's Redis never answered the leak scan"
+    found, scanned = found
+    report(f"leak scan: {scanned}; found in clear: {len(found)}")
+    for line in found[:20]:
+        report(f"  {line}")
+    assert not found, f"{len(found)} leak(s), e.g. {found[:5]}"
+
+
+def _ping(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+
+
 class DrillGateway(Processes):
     """Web and worker from the Procfile, a fake Twilio (and Android), the bench directory."""
 
@@ -133,6 +234,7 @@ class DrillGateway(Processes):
         env = make_env(redis_url, var, **{**settings, **extra})
         self.http = requests.Session()
         self.spare = 0
+        _VARS.append(var)
         super().__init__(env, var)
 
     @property
@@ -142,7 +244,7 @@ class DrillGateway(Processes):
     def ask_for_help(self, phone: str, index: int = 0, strict: bool = True) -> str | None:
         """One English help request from `phone` to district number `index`; its reference."""
         label = f"D{index % len(self.districts) + 1:02d}"
-        ref, _ = help_request(self.http, self.ussd_url, phone, label, strict=strict)
+        ref, _ = help_request(self.http, self.ussd_url, survivor(phone), label, strict=strict)
         return ref
 
     def start_worker(self) -> subprocess.Popen:

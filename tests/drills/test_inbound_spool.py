@@ -13,7 +13,7 @@ import requests
 from twilio.request_validator import RequestValidator
 
 from bench.common import TWILIO
-from tests.drills.conftest import DrillGateway, sent_about, wait_until
+from tests.drills.conftest import DrillGateway, sent_about, survivor, wait_until
 
 pytestmark = [pytest.mark.drill, pytest.mark.timeout(600)]
 
@@ -33,7 +33,12 @@ def help_forms() -> list[dict[str, str]]:
     template = json.loads(RECORDED.read_text())
     template.pop("_note")
     return [
-        {**template, "MessageSid": f"SM{n:032x}", "SmsSid": f"SM{n:032x}", "From": phone(n)}
+        {
+            **template,
+            "MessageSid": f"SM{n:032x}",
+            "SmsSid": f"SM{n:032x}",
+            "From": survivor(phone(n), template["Body"]),
+        }
         for n in range(MESSAGES)
     ]
 

@@ -19,7 +19,6 @@ from bench.common import TWILIO
 from config.settings import ROOT
 from gateway.privacy import Vault, new_key
 from gateway.store import Store
-from tests.conftest import assert_no_clear, redis_dump
 from tests.drills.conftest import DrillGateway, wait_until
 
 pytestmark = [pytest.mark.drill, pytest.mark.timeout(900)]
@@ -138,10 +137,6 @@ def test_no_case_escapes_a_stop_across_a_rotation(drill_redis, tmp_path, report)
                 assert case.created > stop_at, f"case {ref} escaped her STOP"
                 kept_after_stop += 1
     assert opened == (len(GROUPS) + 1) * PER_GROUP  # every request got its reference
-    dump = redis_dump(client)
-    for group in range(len(GROUPS)):
-        for n in range(PER_GROUP):
-            assert_no_clear(dump, phone(group, n))
     report(
         f"cases opened {opened}, purged {purged}, opened after her STOP (kept) "
         f"{kept_after_stop}, escaped 0, lost 0; purges done {settled:.1f} s after the last STOP"
