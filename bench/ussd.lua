@@ -132,7 +132,7 @@ function response(status, headers, body)
     if kind ~= "submit" then
       -- the neutral error screen, or an end where the flow expects a question
       odd(body:find("Ошибка", 1, true) and "error_end" or "bad_answer", body)
-    elseif body:find("Your number: %d%d%d%d") then
+    elseif body:find("Your code: %d%d%d%d") then
       counts.cases = counts.cases + 1
     elseif body:find("try again later", 1, true) then
       counts.busy = counts.busy + 1 -- her five requests an hour are used up

@@ -22,3 +22,12 @@ control_socket_disable = True
 accesslog = "-"
 # The path without the query string, so the USSD key never reaches a log.
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
+
+
+def post_request(worker, req, environ, resp):
+    """Yield to the other connections after every request. gevent switches only on I/O, and a
+    client that sends its next request at once on a kept-alive connection (an aggregator
+    under load) would otherwise be served again and again while the others wait."""
+    import gevent
+
+    gevent.sleep(0)
