@@ -215,23 +215,22 @@ class Spool:
             os.close(fd)
 
 
-def _append(path: Path, lines: list[bytes]) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+def _write_synced(path: Path, lines: list[bytes], flags: int) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | flags, 0o600)
     try:
         os.write(fd, b"".join(lines))
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _append(path: Path, lines: list[bytes]) -> None:
+    _write_synced(path, lines, os.O_APPEND)
 
 
 def _rewrite(path: Path, lines: list[bytes]) -> None:
     tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, b"".join(lines))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    _write_synced(tmp, lines, os.O_TRUNC)
     os.replace(tmp, path)
 
 
