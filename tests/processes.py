@@ -16,6 +16,7 @@ import requests
 from rq import Worker
 
 from config.settings import ROOT
+from gateway import localredis
 from gateway.localredis import free_port
 
 # Every process the test run starts carries this variable in its environment (its value is set
@@ -164,3 +165,38 @@ class Processes:
                     os.killpg(proc.pid, signal.SIGTERM)
         for proc in self.procs.values():
             stop_group(proc)
+
+
+class OwnRedis:
+    """A redis-server of a test's own on a fixed port and data folder, so it can be stopped,
+    restarted and frozen without touching the suite's."""
+
+    def __init__(self, data: Path, appendonly: bool = False):
+        self.port = free_port()
+        self.data = data
+        self.appendonly = appendonly
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc = localredis.start(self.port, data, appendonly=appendonly)
+
+    def start(self) -> None:
+        self.proc = localredis.start(self.port, self.data, appendonly=self.appendonly)
+
+    def client(self) -> redis.Redis:
+        return redis.Redis.from_url(self.url, socket_timeout=5)
+
+    def freeze(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGCONT)
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        """SIGTERM (Redis flushes its AOF) or another signal (SIGKILL: a crash); a frozen
+        server is thawed first."""
+        self.thaw()
+        if sig == signal.SIGTERM:
+            localredis.stop(self.proc)
+        elif self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+            self.proc.wait(20)

@@ -313,16 +313,22 @@ def test_done_closes_and_status_says_closed(app, twilio_fake):
     assert "closed" in ussd.press("2", ref).lower()
 
 
-@pytest.fixture
-def twilio_only(env, monkeypatch):
+def app_with(env, monkeypatch, **overrides):
+    """An app (and the worker's job context) with these settings changed; a generator for a
+    fixture to yield from."""
     from workers import jobs
 
-    single = {**env, "SMS_ROUTES": "twilio"}
-    for name, value in single.items():
+    changed = {**env, **overrides}
+    for name, value in changed.items():
         monkeypatch.setenv(name, value)
     jobs._built.cache_clear()
-    yield create_app(Settings.from_env(single))
+    yield create_app(Settings.from_env(changed))
     jobs._built.cache_clear()
+
+
+@pytest.fixture
+def twilio_only(env, monkeypatch):
+    yield from app_with(env, monkeypatch, SMS_ROUTES="twilio")
 
 
 def test_provider_500_is_retried_and_delivered_once(twilio_only, twilio_fake):

@@ -14,28 +14,9 @@ from rq.job import JobStatus
 
 from gateway import localredis
 from tests.conftest import make_env
-from tests.processes import process_env, procfile, spawn, stop_group, wait_for
+from tests.processes import OwnRedis, process_env, procfile, spawn, stop_group, wait_for
 
 DOWN_FOR = 5  # seconds; long enough for several failed attempts of every loop
-
-
-class OwnRedis:
-    """A redis-server on a fixed port, without persistence: a restart forgets everything."""
-
-    def __init__(self, data):
-        self.port = localredis.free_port()
-        self.data = data
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc = localredis.start(self.port, data, appendonly=False)
-
-    def stop(self):
-        localredis.stop(self.proc)
-
-    def start(self):
-        self.proc = localredis.start(self.port, self.data, appendonly=False)
-
-    def client(self):
-        return redis.Redis.from_url(self.url, socket_timeout=5)
 
 
 @pytest.fixture

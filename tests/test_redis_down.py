@@ -2,46 +2,20 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import stat
 import time
 
 import pytest
 
 from config.settings import Settings
-from gateway import localredis
 from gateway.app import create_app
 from tests.conftest import assert_no_clear, make_env
+from tests.processes import OwnRedis
 from tests.test_sms_intake import SECRET, SURVIVOR, TOKEN, android_body, post_android, twilio_form
 from tests.test_sms_intake import post_twilio as _post_twilio
 
 USSD_KEY = "test-ussd-key-0123456789"
 ANSWER_LIMIT = 6.0  # seconds: unbounded calls took 10-15 s; the drill measures the figure
-
-
-class OwnRedis:
-    """A redis-server of this test's own, to freeze and stop without touching the suite's."""
-
-    def __init__(self, data):
-        self.port = localredis.free_port()
-        self.data = data
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc = localredis.start(self.port, data, appendonly=False)
-
-    def freeze(self) -> None:
-        os.killpg(self.proc.pid, signal.SIGSTOP)
-
-    def thaw(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGCONT)
-
-    def stop(self) -> None:
-        self.thaw()
-        localredis.stop(self.proc)
-
-    def start(self) -> None:
-        self.proc = localredis.start(self.port, self.data, appendonly=False)
 
 
 @pytest.fixture

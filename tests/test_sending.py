@@ -20,6 +20,7 @@ from tests.test_alerts import (  # noqa: F401 - fixtures
     GROUP_2,
     android_fake,
     app,
+    app_with,
     ask_for_help,
     env,
     retry_due,
@@ -139,16 +140,7 @@ def test_a_late_ok_gets_late_or_taken_never_both(app, twilio_fake):
 # ---- item 1: volume never silences a responder -----------------------------------------------
 @pytest.fixture
 def two_an_hour(env, monkeypatch):
-    from config.settings import Settings
-    from gateway.app import create_app
-    from workers import jobs
-
-    small = {**env, "ALERTS_PER_HOUR": "2"}
-    for name, value in small.items():
-        monkeypatch.setenv(name, value)
-    jobs._built.cache_clear()
-    yield create_app(Settings.from_env(small))
-    jobs._built.cache_clear()
+    yield from app_with(env, monkeypatch, ALERTS_PER_HOUR="2")
 
 
 def test_a_saturated_responder_gets_a_digest_not_silence(two_an_hour, twilio_fake, android_fake):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -19,12 +18,13 @@ import pytest
 import redis
 import requests
 import yaml
+from twilio.request_validator import RequestValidator
 
 from bench.common import TWILIO, help_request, write_directory
-from gateway import localredis, logs
+from gateway import logs
 from tests.conftest import clear_findings, make_env, redis_dump
 from tests.fakes import FakeAndroid, FakeTwilio
-from tests.processes import Processes, procfile, spawn
+from tests.processes import OwnRedis, Processes, procfile, spawn
 
 HERE = Path(__file__).parent
 ENABLE_ENV = "HAMDAM_DRILLS"
@@ -146,32 +146,10 @@ def leaks(redis_client: redis.Redis) -> tuple[list[str], dict[str, int]]:
     return found, scanned
 
 
-class DrillRedis:
-    """A redis-server of the drill's own on a fixed port and directory, so it can restart."""
-
-    def __init__(self, data: Path, appendonly: bool):
-        self.port = localredis.free_port()
-        self.data = data
-        self.appendonly = appendonly
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc = localredis.start(self.port, data, appendonly=appendonly)
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, sig)
-            self.proc.wait(20)
-
-    def start(self) -> None:
-        self.proc = localredis.start(self.port, self.data, appendonly=self.appendonly)
-
-    def client(self) -> redis.Redis:
-        return redis.Redis.from_url(self.url, socket_timeout=5)
-
-
 @pytest.fixture
 def drill_redis(tmp_path):
     """A throwaway Redis with AOF on, as production runs it."""
-    server = DrillRedis(tmp_path / "redis", appendonly=True)
+    server = OwnRedis(tmp_path / "redis", appendonly=True)
     yield server
     server.stop()
 
@@ -246,6 +224,29 @@ class DrillGateway(Processes):
         label = f"D{index % len(self.districts) + 1:02d}"
         ref, _ = help_request(self.http, self.ussd_url, survivor(phone), label, strict=strict)
         return ref
+
+    def twilio_sms(self, form: dict[str, str], timeout: float = 30) -> int:
+        """POST a Twilio inbound webhook form, signed as Twilio signs it; the HTTP status.
+        (A request of its own, not the shared session: drills call this from many threads.)"""
+        url = self.env["PUBLIC_URL"] + "/sms/twilio"
+        signature = RequestValidator(TWILIO["TWILIO_AUTH_TOKEN"]).compute_signature(url, form)
+        return requests.post(
+            self.base + "/sms/twilio",
+            data=form,
+            headers={"X-Twilio-Signature": signature},
+            timeout=timeout,
+        ).status_code
+
+    def restart_exited(self) -> list[str]:
+        """Start the worker again if it exited, as a platform restarts a process; what exited."""
+        exited = []
+        for name in ("worker", "clock"):
+            proc = self.procs.get(name)
+            if proc is not None and proc.poll() is not None:
+                exited.append(f"{name} (exit {proc.returncode})")
+                if name == "worker":
+                    self.start_worker()
+        return exited
 
     def start_worker(self) -> subprocess.Popen:
         """Another worker from the Procfile line, as a platform restarts a dead process."""

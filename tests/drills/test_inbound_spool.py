@@ -10,9 +10,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from twilio.request_validator import RequestValidator
 
-from bench.common import TWILIO
 from tests.drills.conftest import DrillGateway, sent_about, survivor, wait_until
 
 pytestmark = [pytest.mark.drill, pytest.mark.timeout(600)]
@@ -59,15 +57,8 @@ def spooled(gateway: DrillGateway) -> int:
 
 
 def deliver(gateway: DrillGateway, form: dict[str, str]) -> int:
-    url = gateway.env["PUBLIC_URL"] + "/sms/twilio"
-    signature = RequestValidator(TWILIO["TWILIO_AUTH_TOKEN"]).compute_signature(url, form)
     try:
-        return requests.post(
-            gateway.base + "/sms/twilio",
-            data=form,
-            headers={"X-Twilio-Signature": signature},
-            timeout=10,
-        ).status_code
+        return gateway.twilio_sms(form, timeout=10)
     except requests.RequestException:
         return 0
 
@@ -81,13 +72,7 @@ def test_help_sms_during_a_redis_outage_are_kept_and_replayed_once(gateway, dril
     back = time.monotonic()
 
     # A platform restarts a process that exits (a worker may not survive the outage).
-    restarted = []
-    for name in ("worker", "clock"):
-        proc = gateway.procs.get(name)
-        if proc is not None and proc.poll() is not None:
-            restarted.append(f"{name} (exit {proc.returncode})")
-            if name == "worker":
-                gateway.start_worker()
+    restarted = gateway.restart_exited()
 
     client = drill_redis.client()
 

@@ -56,13 +56,7 @@ def test_every_reference_given_exists_and_is_alerted_once(gateway, drill_redis, 
     assert done.wait(STREAM_SECONDS + 60), "the request stream did not finish"
 
     # A platform restarts a process that exits; count it when the worker did not survive.
-    restarted = []
-    for name in ("worker", "clock"):
-        proc = gateway.procs.get(name)
-        if proc is not None and proc.poll() is not None:
-            restarted.append(f"{name} (exit {proc.returncode})")
-            if name == "worker":
-                gateway.start_worker()
+    restarted = gateway.restart_exited()
 
     refs = [ref for _, ref in outcomes if ref]
     client = drill_redis.client()

@@ -10,9 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from twilio.request_validator import RequestValidator
 
-from bench.common import TWILIO
 from tests.drills.conftest import DrillGateway, wait_until
 
 pytestmark = [pytest.mark.drill, pytest.mark.timeout(300)]
@@ -39,16 +37,9 @@ def gateway(drill_redis, tmp_path):
     running.stop()
 
 
-def sms(gateway, number: str, body: str) -> int:
+def sms(gateway: DrillGateway, number: str, body: str) -> int:
     form = {"MessageSid": f"SM{random.getrandbits(128):032x}", "From": number, "Body": body}
-    url = gateway.env["PUBLIC_URL"] + "/sms/twilio"
-    signature = RequestValidator(TWILIO["TWILIO_AUTH_TOKEN"]).compute_signature(url, form)
-    return requests.post(
-        gateway.base + "/sms/twilio",
-        data=form,
-        headers={"X-Twilio-Signature": signature},
-        timeout=30,
-    ).status_code
+    return gateway.twilio_sms(form)
 
 
 def test_a_flooded_leader_still_takes_the_case(gateway, drill_redis, report):

@@ -13,9 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 from rq import Queue
-from twilio.request_validator import RequestValidator
 
-from bench.common import TWILIO
 from config.settings import ROOT
 from gateway.privacy import Vault, new_key
 from gateway.store import Store
@@ -44,14 +42,7 @@ def phone(group: int, n: int) -> str:
 
 def stop(gateway: DrillGateway, number: str) -> int:
     form = {"MessageSid": f"SM{random.getrandbits(128):032x}", "From": number, "Body": "STOP"}
-    url = gateway.env["PUBLIC_URL"] + "/sms/twilio"
-    signature = RequestValidator(TWILIO["TWILIO_AUTH_TOKEN"]).compute_signature(url, form)
-    return requests.post(
-        gateway.base + "/sms/twilio",
-        data=form,
-        headers={"X-Twilio-Signature": signature},
-        timeout=30,
-    ).status_code
+    return gateway.twilio_sms(form)
 
 
 def purges_done(client) -> bool:
