@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import secrets
@@ -307,6 +308,17 @@ def _dev_secrets(var_dir: Path, env: dict[str, str]) -> dict[str, str]:
     path = var_dir / "secrets.json"
     var_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     _private(var_dir, 0o700)
+    # Processes that start together (web, worker and clock) must not each invent different
+    # keys, nor trip over each other's temporary file: one generates, the others read its file.
+    lock = os.open(var_dir / "secrets.lock", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _read_or_make_secrets(path, env)
+    finally:
+        os.close(lock)
+
+
+def _read_or_make_secrets(path: Path, env: dict[str, str]) -> dict[str, str]:
     stored: dict[str, str] = {}
     if path.is_file():
         _private(path, 0o600)

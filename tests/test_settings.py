@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -35,6 +36,30 @@ def test_development_defaults_generate_secrets_once(tmp_path):
         "USSD_KEY",
     )
     assert first.android_webhook_secret
+
+
+def test_processes_starting_together_share_one_set_of_secrets(tmp_path):
+    # Web, worker and clock start at once: none may fail on another's temporary file, and all
+    # must end up with the same keys (different DATA_KEYs could not read each other's data).
+    # Threads behind a barrier make "at once" likely; the lock works between processes alike.
+    for round_ in range(20):
+        var = tmp_path / str(round_)
+        start = threading.Barrier(8)
+        keys, errors = [], []
+
+        def load(var=var, start=start, keys=keys, errors=errors):
+            start.wait(10)
+            try:
+                keys.append(Settings.from_env({"VAR_DIR": str(var)}).data_keys[0])
+            except Exception as error:  # noqa: BLE001 - every failure is the finding
+                errors.append(repr(error))
+
+        threads = [threading.Thread(target=load) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert errors == [] and len(keys) == 8 and len(set(keys)) == 1, (errors, set(keys))
 
 
 def test_explicit_environment_wins_over_generated(tmp_path):
