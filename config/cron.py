@@ -2,7 +2,7 @@
 
 from rq.cron import register
 
-from gateway.store.keys import ALERTS_QUEUE
+from gateway.jobs import ALERTS_QUEUE
 from workers import jobs
 
 # Hourly, so STOP/DELETE and expired data never wait long; the sweep is idempotent, so a second

@@ -9,7 +9,7 @@ import redis
 
 from config.settings import load
 from gateway import logs
-from gateway.store.keys import QUEUES as _QUEUES
+from gateway.jobs import QUEUES as _QUEUES
 from workers.worker import until_redis_answers
 
 _settings = load()

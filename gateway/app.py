@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 
 from flask import Flask
 
 from config.settings import Settings
-from gateway import cli, logs, operator, simulator, webhooks
-from gateway.compose import WEB, build_service
+from gateway import cli, logs, operator, simulator, web, webhooks
+from gateway.compose import WEB, build
 from gateway.service import REDIS_DOWN, Service
-from gateway.store import Store
-
-
-@dataclass(frozen=True)
-class Context:
-    """What request handlers and commands need, built once per app."""
-
-    settings: Settings
-    store: Store
-    service: Service
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -29,8 +18,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     logs.configure(settings.log_level, settings.secret_values)
     app = Flask(__name__)
     app.config.update(MAX_CONTENT_LENGTH=64 * 1024)
-    service = build_service(settings, bounds=WEB)
-    app.extensions["hamdam"] = Context(settings=settings, store=service.store, service=service)
+    context = build(settings, bounds=WEB)
+    web.install(app, context)
+    service = context.service
     if service.spool is not None:
         _replay_spool_once_serving(app, service)
     app.register_blueprint(webhooks.blueprint)

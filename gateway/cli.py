@@ -9,10 +9,11 @@ from datetime import datetime
 from pathlib import Path
 
 import click
-from flask import Flask, current_app
+from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 
-from gateway import auth, directory, reports, retention
+from gateway import auth, directory, reports, retention, web
+from gateway.jobs import job_case
 from gateway.store import audit
 from menus import engine
 
@@ -36,7 +37,7 @@ directory_group = AppGroup("directory", help="Check the directory of districts a
 @click.argument("file", required=False, type=click.Path(path_type=Path))
 def directory_check(file: Path | None) -> None:
     """Validate FILE (default DIRECTORY_FILE); print a summary or every problem with its line."""
-    path = file or current_app.extensions["hamdam"].settings.directory_file
+    path = file or web.context().settings.directory_file
     try:
         found = directory.load(path)
     except directory.DirectoryError as error:
@@ -52,7 +53,7 @@ def directory_check(file: Path | None) -> None:
 def directory_reload() -> None:
     """Validate DIRECTORY_FILE, record what changed in the audit trail, and have every running
     process switch to it within seconds (no restart)."""
-    context = current_app.extensions["hamdam"]
+    context = web.context()
     path = context.settings.directory_file
     try:
         found = directory.load(path)
@@ -86,7 +87,7 @@ def keys_rotate() -> None:
     """Re-encrypt every stored record under the first key of DATA_KEY and re-key lookups:
     phone profiles (her STOP), rate limits, resume points, inbound dedupe and the responders'
     phones in the directory's change history."""
-    context = current_app.extensions["hamdam"]
+    context = web.context()
     phones = {r.id: r.phone for r in context.service.directory.responders.values()}
     report = context.store.rotate_keys(phones)
     click.echo(
@@ -102,7 +103,7 @@ menus_group = AppGroup("menus", help="Check the USSD menus and their translation
 @menus_group.command("check")
 def menus_check() -> None:
     """Render every screen in every language, every page and hint, and check its byte budget."""
-    service = current_app.extensions["hamdam"].service
+    service = web.context().service
     try:
         menus = engine.load()
     except engine.MenuError as error:
@@ -138,7 +139,7 @@ def audit_verify(exported) -> None:
         verdict = audit.check_chain(audit.read_export(exported))
         where = f"exported file {exported.name}"
     else:
-        verdict = current_app.extensions["hamdam"].store.verify_audit()
+        verdict = web.context().store.verify_audit()
         where = "audit trail"
     if not verdict.ok:
         click.echo(f"{where} BROKEN after {verdict.entries} good entries: {verdict.problem}")
@@ -164,7 +165,7 @@ def audit_export(output) -> None:
     stream id, its fields (ids and kinds, never numbers or texts) and its chain fields `prev`
     and `hash`, so `flask audit verify --file FILE` can check the copy anywhere, without Redis.
     Keep the last hash it prints apart from the file: it shows whether newest lines went."""
-    store = current_app.extensions["hamdam"].store
+    store = web.context().store
     count, last = 0, audit.GENESIS
     for sid, entry in store.audit_entries():
         output.write(audit.export_line(sid, entry) + "\n")
@@ -179,7 +180,7 @@ operators_group = AppGroup("operators", help="Operator logins: the password, loc
 def operators_password() -> None:
     """Print the development operator password (generated and kept in VAR_DIR/secrets.json);
     one set in OPERATOR_PASSWORD is never printed."""
-    settings = current_app.extensions["hamdam"].settings
+    settings = web.context().settings
     if "OPERATOR_PASSWORD" not in settings.generated:
         click.echo(
             "the operator password comes from OPERATOR_PASSWORD, not generated here: "
@@ -198,7 +199,7 @@ def operators_password() -> None:
 @with_appcontext
 def operators_unlock(name: str | None, sources: tuple[str, ...], everything: bool, by: str):
     """Lift the delay or lock that failed logins put on a user name (and source addresses)."""
-    context = current_app.extensions["hamdam"]
+    context = web.context()
     store = context.store
     if everything:
         removed = store.login_unlock(None)
@@ -222,8 +223,8 @@ def operators_unlock(name: str | None, sources: tuple[str, ...], everything: boo
 @with_appcontext
 def replay(ref: str | None, reason: str, by: str) -> None:
     """Send failed messages again, once each; already-sent, stale or STOPped ones are dropped."""
-    context = current_app.extensions["hamdam"]
-    store, dispatcher = context.store, context.service.dispatcher
+    context = web.context()
+    store, dispatcher = context.store, context.dispatcher
     case_id = ""
     if ref:
         case = store.case_by_ref(ref)
@@ -231,9 +232,9 @@ def replay(ref: str | None, reason: str, by: str) -> None:
             click.echo(f"no case with reference {ref}", err=True)
             raise SystemExit(1)
         case_id = case.id
-    jobs = store.failed_jobs()
+    jobs = context.jobs.failed()
     if case_id:
-        jobs = [j for j in jobs if store.job_case(j) == case_id]
+        jobs = [j for j in jobs if job_case(store, j) == case_id]
     if not jobs:
         click.echo("nothing to replay: no failed jobs" + (f" for case {ref}" if ref else ""))
         return
@@ -248,7 +249,7 @@ def replay(ref: str | None, reason: str, by: str) -> None:
 @with_appcontext
 def purge(dry_run: bool) -> None:
     """Remove closed cases' personal data after RETENTION_DAYS and old message bodies."""
-    context = current_app.extensions["hamdam"]
+    context = web.context()
     settings = context.settings
     result = retention.sweep(
         context.store,
@@ -298,7 +299,7 @@ def report(start: datetime | None, end: datetime | None, fmt: str, output: Path 
     """Anonymous figures: cases by district, kind and month, acceptance times, escalations,
     cases taken but never closed, delivery and SMS segments per route. Counts under 5 are shown
     as <5."""
-    context = current_app.extensions["hamdam"]
+    context = web.context()
     now = time.time()
     until = _timestamp(end, now - now % 86400 + 86400)
     since = _timestamp(start, until - 30 * 86400)

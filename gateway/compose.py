@@ -12,6 +12,7 @@ from config.settings import Settings
 from gateway import directory
 from gateway.channels import registry
 from gateway.dispatch import Dispatcher, Timing
+from gateway.jobs import Jobs, RetryPolicy
 from gateway.privacy import Vault
 from gateway.service import Service
 from gateway.spool import Spool
@@ -51,22 +52,43 @@ def connect(settings: Settings, bounds: RedisBounds = WORKER) -> redis.Redis:
     )
 
 
-def build_service(
+@dataclass(frozen=True)
+class Context:
+    """What the web app, the workers and the commands share, built once per process."""
+
+    settings: Settings
+    store: Store
+    jobs: Jobs
+    service: Service  # intake: USSD hops, inbound SMS, the spool's replay
+    dispatcher: Dispatcher  # alerting: plan, send, answers, replay, delivery status
+
+
+def build(
     settings: Settings, client: redis.Redis | None = None, bounds: RedisBounds = WORKER
-) -> Service:
-    """The service with its store, directory and menus (load errors name file and line)."""
+) -> Context:
+    """Everything wired from settings: store, jobs, directory, menus, routes, use-cases (load
+    errors name file and line)."""
     store = Store(client or connect(settings, bounds), Vault(settings.data_keys))
     found = directory.load(settings.directory_file)
     spool = Spool(settings.var_dir / "spool", store.vault)
-    return Service(
+    dispatcher = build_dispatcher(settings, store, found)
+    service = Service(
         store,
         found,
         engine.load(),
-        build_dispatcher(settings, store, found),
+        dispatcher,
         session_ttl=settings.session_ttl,
         reload_directory=lambda: directory.load(settings.directory_file),
         spool=spool,
     )
+    return Context(settings, store, dispatcher.jobs, service, dispatcher)
+
+
+def build_service(
+    settings: Settings, client: redis.Redis | None = None, bounds: RedisBounds = WORKER
+) -> Service:
+    """The intake service of a freshly built context."""
+    return build(settings, client, bounds).service
 
 
 def build_dispatcher(settings: Settings, store: Store, found: directory.Directory) -> Dispatcher:
@@ -76,10 +98,11 @@ def build_dispatcher(settings: Settings, store: Store, found: directory.Director
         escalate_after=settings.escalate_after,
         escalate_after_urgent=settings.escalate_after_urgent,
         remind_every=settings.remind_every,
-        retry_delays=settings.send_retry_delays,
         send_rate=settings.send_rate,
         out_per_hour=settings.alerts_per_hour,
         receipt_timeout=settings.receipt_timeout,
         retention=settings.retention_days * 86400,
     )
-    return Dispatcher(store, found, registry.build(settings.sms_routes, options), timing)
+    jobs = Jobs(store.redis, RetryPolicy(delays=settings.send_retry_delays))
+    senders = registry.build(settings.sms_routes, options)
+    return Dispatcher(store, jobs, found, senders, timing)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from gateway import cases, templates
 from gateway.channels.base import Outbound, Sender
 from gateway.directory import Directory, Responder
+from gateway.jobs import Jobs, sent_message
 from gateway.phone import mask
 from gateway.store import Store
 
@@ -27,12 +28,11 @@ class GiveUp(Exception):
 
 @dataclass(frozen=True)
 class Timing:
-    """Deadlines, send limits and the retry policy, in seconds (from settings)."""
+    """Deadlines and send limits, in seconds (from settings); retries are the jobs' policy."""
 
     escalate_after: int = 600
     escalate_after_urgent: int = 180
     remind_every: int = 900
-    retry_delays: tuple[int, ...] = (10, 30, 90)
     send_rate: int = 1
     receipt_timeout: int = 3600
     retention: int = 90 * 86400
@@ -41,23 +41,6 @@ class Timing:
     out_per_hour: int = 30
     digest_every: int = 60  # at most one digest per responder in this many seconds
     slow_route_for: int = 60  # after a timeout, sends skip that route this long (a later exists)
-
-    # ---- the retry policy (the one place that knows it) ------------------------------------
-    def send_retries(self, routes: int) -> list[int]:
-        """RQ retry intervals of a send job: one per RetryLater on every route, plus two for a
-        worker dying mid-job (RQ spends a retry on an abandoned job)."""
-        delays = list(self.retry_delays) or [1]
-        total = len(delays) * max(1, routes) + 2
-        return [delays[i % len(delays)] for i in range(total)]
-
-    def job_retries(self) -> list[int]:
-        """RQ retry intervals of any other job (escalation, receipt expiry, digest): three."""
-        delays = list(self.retry_delays) or [1]
-        return [delays[i % len(delays)] for i in range(max(3, len(delays)))]
-
-    def route_retries(self) -> int:
-        """RetryLater answers a message gets on its last route before it gives up."""
-        return len(self.retry_delays)
 
 
 LOOP = "loop protection: too many messages to this phone this hour"
@@ -78,6 +61,7 @@ class Dispatcher:
     def __init__(
         self,
         store: Store,
+        jobs: Jobs,
         directory: Directory,
         senders: Sequence[Sender],
         timing: Timing = Timing(),  # noqa: B008 - frozen value object
@@ -85,6 +69,7 @@ class Dispatcher:
         sleep: Callable[[float], None] = time.sleep,
     ):
         self.store = store
+        self.jobs = jobs
         self.directory = directory
         self.senders = list(senders)
         self.timing = timing
@@ -112,13 +97,7 @@ class Dispatcher:
             self._acknowledge(case)
         # The timer runs from the moment the case opened, whatever the sends do.
         due = case.created + self._wait_after(case, 0, tiers)
-        self._schedule(
-            "workers.jobs.escalate",
-            (case_id, 1),
-            due,
-            f"esc-{case_id}-1",
-            self._escalation_label(case, 1, tiers),
-        )
+        self.jobs.escalation(case_id, 1, due, self._escalation_label(case, 1, tiers))
         return "alerted"
 
     def escalate(self, case_id: str, tier: int) -> str:
@@ -136,20 +115,12 @@ class Dispatcher:
         wait = self._wait_after(case, tier, tiers)
         self.store.audit("escalated", case=case.id, tier=str(tier))
         nxt = tier + 1
-        self._schedule(
-            "workers.jobs.escalate",
-            (case_id, nxt),
-            self.clock() + wait,
-            f"esc-{case_id}-{nxt}",
-            self._escalation_label(case, nxt, tiers),
-        )
+        about = self._escalation_label(case, nxt, tiers)
+        self.jobs.escalation(case_id, nxt, self.clock() + wait, about)
         # Her case still waits: alerts that every route refused go again (the escalation and
         # reminder cadence is their backoff), through the send guard.
         self.redrive()
         return "escalated"
-
-    def _schedule(self, func: str, args: tuple, at: float, job_id: str, about: str) -> bool:
-        return self.store.schedule(func, args, at, job_id, self.timing.job_retries(), about)
 
     @staticmethod
     def _escalation_label(case: cases.Case, step: int, tiers: Sequence[tuple]) -> str:
@@ -196,10 +167,9 @@ class Dispatcher:
         self.store.create_message(mid, phone, body, purpose="ack", case=case.id, recipient="")
         at = cases.sms_time(case, self.clock())
         if at <= self.clock():
-            self.store.enqueue_send(mid, self._retry_plan())
+            self._enqueue(mid)
         else:
-            label = self.store.message_label(mid)
-            self._schedule("workers.jobs.send_message", (mid,), at, f"send-{mid}", f"send {label}")
+            self.jobs.send_later(mid, at, f"send {self.store.message_label(mid)}")
 
     def _queue(
         self, case_id: str, purpose: str, responder: Responder, body: str, key: str = ""
@@ -211,10 +181,12 @@ class Dispatcher:
         self.store.create_message(
             mid, responder.phone, body, purpose=purpose, case=case_id, recipient=responder.id
         )
-        self.store.enqueue_send(mid, self._retry_plan())
+        self._enqueue(mid)
 
-    def _retry_plan(self) -> list[int]:
-        return self.timing.send_retries(len(self.senders))
+    def _enqueue(self, mid: str) -> bool:
+        """Queue a message's send job; False when it exists already."""
+        about = f"send {self.store.message_label(mid)}"
+        return self.jobs.send(mid, len(self.senders), about)
 
     # ---- responders' answers -------------------------------------------------------------------
     def accept(self, responder: Responder, ref: str) -> str:
@@ -285,7 +257,7 @@ class Dispatcher:
         body = templates.render("unclear", responder.languages[0])
         fields = {"purpose": "unclear", "case": "", "recipient": responder.id}
         if self.store.create_message(mid, responder.phone, body, **fields):
-            self.store.enqueue_send(mid, self._retry_plan())
+            self._enqueue(mid)
 
     def _reply(self, case: cases.Case, name: str, responder: Responder, **params: str) -> None:
         body = templates.render(name, responder.languages[0], ref=case.ref, **params)
@@ -343,7 +315,7 @@ class Dispatcher:
                 self.store.send_failed(mid, result.error, unsure=sender.name)
             else:
                 self.store.send_failed(mid, result.error)
-                retries = self.timing.route_retries()
+                retries = self.jobs.retry.per_route()
                 if result.retryable and not later and attempts <= retries:
                     raise RetryLater(f"{sender.name}: {result.error}")
             # Permanent, exhausted, or another route can take it now: an alert should not wait.
@@ -425,14 +397,7 @@ class Dispatcher:
         self.store.count_send("digest", "held")
         log.warning("message %s held for a digest: its responder is saturated", mid)
         window = int(now // self.timing.digest_every)
-        at = (window + 1) * self.timing.digest_every
-        self._schedule(
-            "workers.jobs.send_digest",
-            (responder_id, window),
-            at,
-            f"digest-{responder_id}-{window}",
-            f"digest of the alerts held for responder {responder_id}",
-        )
+        self.jobs.digest(responder_id, window, (window + 1) * self.timing.digest_every)
         if case is not None:
             self._cover(case, responder_id)
             self._notify_duty(case.district, "flood", f"flood:{case.district}", 3600)
@@ -506,17 +471,11 @@ class Dispatcher:
                 self.store.audit("digest", message=mid, responder=responder.id, alerts=len(refs))
         self.store.release_held(responder_id, done)
         if self.store.message(mid) is not None:
-            self.store.enqueue_send(mid, self._retry_plan())
+            self._enqueue(mid)
         if self.store.held(responder_id):
             now = self.clock()
             nxt = int(now // self.timing.digest_every) + 1
-            self._schedule(
-                "workers.jobs.send_digest",
-                (responder_id, nxt),
-                nxt * self.timing.digest_every,
-                f"digest-{responder_id}-{nxt}",
-                f"digest of the alerts held for responder {responder_id}",
-            )
+            self.jobs.digest(responder_id, nxt, nxt * self.timing.digest_every)
         return f"{len(refs)} in a digest"
 
     # ---- both routes down: keep trying while her case waits, and say so once ---------------
@@ -528,10 +487,11 @@ class Dispatcher:
     def redrive(self) -> list[str]:
         """Requeue failed sends of alerts whose case still waits (and the duty notices)."""
         again = []
-        for job_id in self.store.failed_jobs():
-            if not job_id.startswith("send-"):
+        for job_id in self.jobs.failed():
+            mid = sent_message(job_id)
+            if mid is None:
                 continue
-            message = self.store.message(job_id[len("send-") :])
+            message = self.store.message(mid)
             if message is None or message["state"] != "failed":
                 continue
             purpose = message.get("purpose", "")
@@ -561,7 +521,7 @@ class Dispatcher:
             return
         due = self.clock() + self.timing.receipt_timeout
         about = f"mark {self.store.message_label(mid)} unknown if no receipt came"
-        self._schedule("workers.jobs.expire_receipt", (mid,), due, f"rcpt-{mid}", about)
+        self.jobs.receipt(mid, due, about)
 
     # ---- replay ------------------------------------------------------------------------------
     def replay(self, job_id: str, who: str, why: str) -> str:
@@ -570,29 +530,29 @@ class Dispatcher:
         A send whose earlier attempt may have reached a provider keeps that mark: the requeued
         job asks that provider before it sends anything.
         """
-        if not self.store.is_failed(job_id):
+        if not self.jobs.is_failed(job_id):
             return "not in the failed registry: nothing to replay"
-        if not job_id.startswith("send-"):
-            self.store.requeue_failed(job_id, self.timing.job_retries())
+        mid = sent_message(job_id)
+        if mid is None:
+            self.jobs.requeue_failed(job_id, self.jobs.retry.other())
             self.store.audit("replayed", job=job_id, by=who, why=why)
             return "requeued"
-        mid = job_id[len("send-") :]
         message = self.store.message(mid)
         if message is None:
-            self.store.discard_failed(job_id)
+            self.jobs.discard_failed(job_id)
             return "dropped: the message no longer exists"
         if message.get("provider_id") or message["state"] not in ("new", "failed"):
-            self.store.discard_failed(job_id)
+            self.jobs.discard_failed(job_id)
             self.store.audit("replay_refused", message=mid, by=who, why="already sent")
             return "dropped: already handed to a provider, not sent again"
         stale = self._stale(message, count=False)
         if stale:
-            self.store.discard_failed(job_id)
+            self.jobs.discard_failed(job_id)
             self._drop(mid, message, stale, volume=False)
             self.store.audit("replay_refused", message=mid, by=who, why=stale)
             return f"dropped: {stale}"
         self.store.reset_message(mid)
-        self.store.requeue_failed(job_id, self._retry_plan())
+        self.jobs.requeue_failed(job_id, self.jobs.retry.send(len(self.senders)))
         self.store.audit("replayed", message=mid, case=message.get("case", ""), by=who, why=why)
         return "requeued"
 

@@ -17,8 +17,8 @@ import redis
 from rq import Queue, Worker
 from rq.exceptions import NoSuchJobError
 
-from gateway.store import Store, queue_depths
-from gateway.store.keys import QUEUES
+from gateway.jobs import QUEUES, queue_depths
+from gateway.store import Store
 
 log = logging.getLogger(__name__)
 

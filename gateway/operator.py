@@ -11,9 +11,9 @@ import rq_dashboard
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, redirect, request, url_for
 from rq.exceptions import NoSuchJobError
 
+from gateway import web
 from gateway.auth import login
-from gateway.store import queue_depths
-from gateway.store.keys import ALERTS_QUEUE
+from gateway.jobs import ALERTS_QUEUE, queue_depths
 
 blueprint = Blueprint("operator", __name__)
 
@@ -29,7 +29,7 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 def mount(app: Flask) -> None:
     """Mount the dashboard and /metrics, both behind operator login and a same-origin check."""
-    settings = app.extensions["hamdam"].settings
+    settings = web.context_of(app).settings
     app.config["RQ_DASHBOARD_REDIS_URL"] = settings.redis_url
     app.config["RQ_DASHBOARD_DISABLE_DELETE"] = True  # a deleted send job is a lost alert
     app.config["RQ_DASHBOARD_POLL_INTERVAL"] = 5000
@@ -47,7 +47,7 @@ def mount(app: Flask) -> None:
 def _guard() -> Response | None:
     if request.blueprint not in PROTECTED:
         return None
-    context = current_app.extensions["hamdam"]
+    context = web.context()
     settings = context.settings
     refused = login(context.store, settings.operator_user, settings.operator_password)
     if refused is not None:
@@ -115,8 +115,8 @@ def _origin(url: str) -> str:
 
 
 def _replay() -> Response:
-    context = current_app.extensions["hamdam"]
-    dispatcher = context.service.dispatcher
+    context = web.context()
+    dispatcher = context.dispatcher
     who = context.settings.operator_user
     if request.endpoint == REQUEUE_ONE:
         job_id = request.view_args["job_id"]
@@ -124,7 +124,7 @@ def _replay() -> Response:
         return jsonify(status="OK", outcome=outcome)
     outcomes = [
         dispatcher.replay(job_id, who=who, why="requeue all from the dashboard")
-        for job_id in context.store.failed_jobs()
+        for job_id in context.jobs.failed()
     ]
     return jsonify(status="OK", count=outcomes.count("requeued"), outcomes=outcomes)
 
@@ -172,7 +172,7 @@ def _record_latency(response: Response) -> Response:
         batch = _latencies.observe(endpoint, time.perf_counter() - started)
         if batch:
             try:
-                current_app.extensions["hamdam"].store.add_latencies(batch)
+                web.context().store.add_latencies(batch)
             except redis.RedisError:
                 # A metric is never worth failing an answer (a USSD one above all): not when
                 # Redis is away, nor when it is at maxmemory and answers OOM to writes.
@@ -183,7 +183,7 @@ def _record_latency(response: Response) -> Response:
 @blueprint.get("/metrics")
 def metrics() -> Response:
     """Prometheus text format: queues, cases, alerts waiting, sends, webhook latency."""
-    store = current_app.extensions["hamdam"].store
+    store = web.context().store
     pending = _latencies.drain()  # this process's last second (others flush within one)
     if pending:
         store.add_latencies(pending)

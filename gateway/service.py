@@ -59,6 +59,7 @@ class Service:
         spool: Spool | None = None,
     ):
         self.store = store
+        self.jobs = dispatcher.jobs
         self.spool = spool
         self.menus = menus
         self.dispatcher = dispatcher
@@ -248,7 +249,7 @@ class Service:
         case = cases.new_case(
             id=case_id, ref=ref, answers=answers, channel=channel, lang=lang, now=self.clock()
         )
-        self.store.open_case(case, phone)
+        self.store.open_case(case, phone, then=lambda pipe: self.jobs.plan(case.id, case.ref, pipe))
         self.store.audit(
             "case_opened", case=case.id, kind=case.kind, district=case.district, channel=channel
         )
@@ -352,7 +353,7 @@ class Service:
 
     def _sms_stop(self, phone: str, command: keywords.Command, inbound: Inbound) -> str:
         again = self.store.suppressed(phone)
-        case_ids = self.store.withdraw_consent(phone, self.clock())
+        case_ids = self.store.withdraw_consent(phone, self.clock(), then=self.jobs.purge)
         if again and not case_ids:
             return ""  # a repeat that changed nothing: not audited again (a flood stays small)
         self.store.audit(

@@ -6,10 +6,10 @@ import hmac
 import logging
 import time
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from gateway import health
+from gateway import health, web
 from gateway.channels import africastalking, android, twilio
 from gateway.channels.base import Reply
 from gateway.service import ERROR_END
@@ -23,7 +23,7 @@ USSD_PATH = "/ussd/africastalking"
 
 
 def _context():
-    return current_app.extensions["hamdam"]
+    return web.context()
 
 
 def _plain(body: str, status: int = 200) -> Response:
@@ -110,7 +110,7 @@ def sms_twilio_status():
     mid = request.args.get("m") or context.store.message_by_provider("twilio", sid)
     if state is None or not mid:
         return _plain("unknown MessageStatus or message", 400)
-    context.service.dispatcher.status(mid, state, error=request.form.get("ErrorCode", ""))
+    context.dispatcher.status(mid, state, error=request.form.get("ErrorCode", ""))
     return Response(status=204)
 
 
@@ -144,7 +144,7 @@ def sms_android():
             log.warning("android: event kind %r not documented; ignored", event.kind[:40])
         return jsonify({"status": "ignored"})
     else:
-        context.service.dispatcher.status(
+        context.dispatcher.status(
             event.message_id, android.STATUS[event.kind], error=event.state_error
         )
     return jsonify({"status": "ok"})

@@ -15,6 +15,7 @@ from config.settings import Settings
 from gateway import templates
 from gateway.app import create_app
 from gateway.channels.android import sign
+from gateway.jobs import job_case
 from gateway.text import measure
 from tests.conftest import assert_no_clear, make_env, redis_dump
 from tests.fakes import FakeAndroid, FakeTwilio
@@ -399,7 +400,7 @@ def test_exhausted_route_fails_over_and_total_failure_lands_in_failed_registry(
     retry_due(app)
     failed = FailedJobRegistry(queue=Queue("alerts", connection=redis_client))
     store = app.extensions["hamdam"].store
-    alerts = [j for j in failed.get_job_ids() if store.job_case(j)]
+    alerts = [j for j in failed.get_job_ids() if job_case(store, j)]
     assert len(alerts) == 2 and len(failed.get_job_ids()) == 3  # and one notice to duty
     assert twilio_fake.sent == [] and android_fake.sent == []
     job = Job.fetch(alerts[0], connection=redis_client)

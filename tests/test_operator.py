@@ -12,7 +12,9 @@ from rq import Queue
 from rq.job import Job
 from rq.registry import FinishedJobRegistry
 
-from gateway.store.keys import ALERTS_QUEUE, AUDIT
+from gateway.jobs import ALERTS_QUEUE, job_case
+from gateway.store.keys import AUDIT
+from gateway.web import context_of
 from tests.test_alerts import (  # noqa: F401 - fixtures
     DUTY,
     GROUP_1,
@@ -48,9 +50,9 @@ def fail_both_alerts(app, twilio_fake, android_fake) -> list[str]:  # noqa: F811
     for _ in range(4):
         retry_due(app)
     store = app.extensions["hamdam"].store
-    failed = [job for job in store.failed_jobs() if store.job_case(job)]
+    failed = [job for job in context_of(app).jobs.failed() if job_case(store, job)]
     assert len(failed) == 2
-    assert len(store.failed_jobs()) == 3
+    assert len(context_of(app).jobs.failed()) == 3
     twilio_fake.failures.clear()
     android_fake.failures.clear()
     return failed
@@ -201,13 +203,13 @@ def test_requeue_from_dashboard_sends_once(app, twilio_fake, android_fake, redis
 def test_requeue_of_a_stale_alert_is_dropped(app, twilio_fake, android_fake):  # noqa: F811
     failed = fail_both_alerts(app, twilio_fake, android_fake)
     store = app.extensions["hamdam"].store
-    case_id = store.job_case(failed[0])
+    case_id = job_case(store, failed[0])
     store.take(case_id, "vakhsh-group-2")  # someone took it by phone meanwhile
     response = app.test_client().post(f"/rq/job/{failed[0]}/requeue", headers=login(app))
     assert response.get_json()["outcome"] == "dropped: case no longer waiting for a responder"
     work(app)
     assert twilio_fake.sent == [] and android_fake.sent == []
-    assert failed[0] not in store.failed_jobs()
+    assert failed[0] not in context_of(app).jobs.failed()
 
 
 def test_requeue_all_is_post_only_and_same_origin_only(app, twilio_fake, android_fake):  # noqa: F811
@@ -228,7 +230,7 @@ def test_delete_is_disabled(app, twilio_fake, android_fake):  # noqa: F811
     failed = fail_both_alerts(app, twilio_fake, android_fake)
     response = app.test_client().post(f"/rq/job/{failed[0]}/delete", headers=login(app))
     assert response.get_json()["status"] == "DISABLED"
-    assert failed[0] in app.extensions["hamdam"].store.failed_jobs()
+    assert failed[0] in context_of(app).jobs.failed()
 
 
 @pytest.mark.parametrize("queued", [0, 1])
@@ -246,7 +248,7 @@ def test_compact_is_disabled(app, queued):  # noqa: F811
 def test_replay_command_for_one_case(app, twilio_fake, android_fake):  # noqa: F811
     failed = fail_both_alerts(app, twilio_fake, android_fake)
     store = app.extensions["hamdam"].store
-    ref = store.case(store.job_case(failed[0])).ref
+    ref = store.case(job_case(store, failed[0])).ref
     runner = app.test_cli_runner()
     missing = runner.invoke(args=["replay", "--case", ref])
     assert missing.exit_code == 2 and "--reason" in missing.output

@@ -12,6 +12,8 @@ import redis
 
 from gateway.channels.base import Outbound
 from gateway.channels.twilio import TwilioSender
+from gateway.jobs import job_case
+from gateway.web import context_of
 from tests.fakes import FakeTwilio
 from tests.test_alerts import (  # noqa: F401 - fixtures
     COORDINATOR,
@@ -108,7 +110,7 @@ def test_replay_asks_the_provider_before_sending_again(app, twilio_fake, android
     work(app)
     twilio_fake.release()
     store = app.extensions["hamdam"].store
-    failed = [j for j in store.failed_jobs() if store.job_case(j)]
+    failed = [j for j in context_of(app).jobs.failed() if job_case(store, j)]
     # The first alert reached Twilio (unknown to us); the second skipped the slow route.
     first = [s.to for s in twilio_fake.sent if s.to in (GROUP_1, GROUP_2)]
     assert len(failed) == 2 and len(first) == 1
@@ -215,7 +217,7 @@ def test_alerts_of_a_waiting_case_are_redriven_after_an_outage(app, twilio_fake,
     for _ in range(4):
         retry_due(app)
     store = app.extensions["hamdam"].store
-    assert len(store.failed_jobs()) == 3  # two alerts and one notice to the duty officer
+    assert len(context_of(app).jobs.failed()) == 3  # two alerts and one notice to the duty officer
     twilio_fake.failures.clear()
     android_fake.failures.clear()  # the routes are back; nobody replays by hand
     work(app, scheduled="esc-")  # the case still waits: its escalation re-drives the alerts
@@ -224,7 +226,7 @@ def test_alerts_of_a_waiting_case_are_redriven_after_an_outage(app, twilio_fake,
     [notice] = twilio_fake.to(DUTY)  # one notice for the outage, not one per alert
     assert "failing" in notice.body or "SMS" in notice.body
     assert max(copies(twilio_fake, android_fake).values()) == 1
-    assert store.case_by_ref(ref).state == "open" and store.failed_jobs() == []
+    assert store.case_by_ref(ref).state == "open" and context_of(app).jobs.failed() == []
 
 
 def test_the_body_of_an_alert_sent_inside_a_digest_is_purged_in_time(app):

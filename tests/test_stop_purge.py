@@ -256,7 +256,7 @@ def test_cases_opened_at_once_are_all_listed_and_all_purged(gateway, redis_clien
     from gateway import cases
 
     app = gateway(new_key())
-    store = app.extensions["hamdam"].store
+    store, jobs = app.extensions["hamdam"].store, app.extensions["hamdam"].jobs
     answers = {"kind": "callback", "district": "vakhsh", "consent": "group", "call": "any"}
 
     def open_one(n: int) -> None:
@@ -265,7 +265,7 @@ def test_cases_opened_at_once_are_all_listed_and_all_purged(gateway, redis_clien
         case = cases.new_case(
             id=case_id, ref=ref, answers=answers, channel="sms", lang="tg", now=time.time()
         )
-        store.open_case(case, SURVIVOR)
+        store.open_case(case, SURVIVOR, then=lambda pipe: jobs.plan(case.id, case.ref, pipe))
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(open_one, range(24)))

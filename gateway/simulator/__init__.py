@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from flask import Blueprint, Flask, Response, current_app, jsonify, render_template, request
 from werkzeug.test import Client
 
-from gateway import logs, text
+from gateway import logs, text, web
 from gateway.auth import login
 from gateway.channels.android import sign
 from gateway.phone import PhoneError, normalise, synthetic
@@ -71,7 +71,7 @@ class NotFound(LookupError):
 def register(app: Flask) -> None:
     """Serve the simulator from `app` when the settings allow it; in development with routes to
     real phones, serve only its refusal (403 saying why) so nobody wonders where it went."""
-    settings = app.extensions["hamdam"].settings
+    settings = web.context_of(app).settings
     wanted = settings.simulator or (not settings.production and _live_routes(settings))
     if wanted and blueprint.name not in app.blueprints:
         app.register_blueprint(blueprint)
@@ -80,7 +80,7 @@ def register(app: Flask) -> None:
 
 
 def _context():
-    return current_app.extensions["hamdam"]
+    return web.context()
 
 
 def _live_routes(settings) -> list[str]:
@@ -284,7 +284,7 @@ def fast_forward():
     case = store.case_by_ref(ref)
     if case is None:
         raise NotFound(f"ref: no case {ref}")
-    timer = store.run_next_timer(case.id)
+    timer = _context().jobs.run_next_timer(case.id)
     if timer is None:
         raise NotFound(f"case {ref} has no scheduled timer")
     store.audit("simulator_fast_forward", case=case.id, job=timer.job_id)

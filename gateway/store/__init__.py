@@ -7,13 +7,12 @@ import redis
 from gateway.privacy import Vault
 from gateway.store.audit import AuditStore, Verdict
 from gateway.store.cases import CaseStore
-from gateway.store.keys import QUEUES
 from gateway.store.messages import MessageStore
 from gateway.store.metrics import MetricStore
 from gateway.store.phones import PhoneStore, RotationReport
-from gateway.store.simulator import SimulatorStore, Timer
+from gateway.store.simulator import SimulatorStore
 
-__all__ = ["RotationReport", "Store", "Timer", "Verdict", "queue_depths"]
+__all__ = ["RotationReport", "Store", "Verdict"]
 
 
 class Store(PhoneStore, CaseStore, MessageStore, AuditStore, MetricStore, SimulatorStore):
@@ -27,19 +26,3 @@ class Store(PhoneStore, CaseStore, MessageStore, AuditStore, MetricStore, Simula
     def ping(self) -> bool:
         """True when Redis answers."""
         return bool(self.redis.ping())
-
-
-def queue_depths(client: redis.Redis) -> dict[str, dict[str, int]]:
-    """Jobs waiting, scheduled and failed per RQ queue."""
-    from rq import Queue
-
-    depths = {}
-    for name in QUEUES:
-        queue = Queue(name, connection=client)
-        depths[name] = {
-            "queued": queue.count,
-            "started": queue.started_job_registry.count,
-            "scheduled": queue.scheduled_job_registry.count,
-            "failed": queue.failed_job_registry.count,
-        }
-    return depths

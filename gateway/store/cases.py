@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import time
-import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import redis
-from rq import Queue, Retry
+from redis.client import Pipeline
 
 from gateway.cases import Case, candidate_refs
 from gateway.store.keys import (
     ALERTED,
     ALERTS_FOR,
     ALERTS_FOR_TTL,
-    ALERTS_QUEUE,
     CASE,
     CLOSED_COUNT,
     CLOSED_REF,
@@ -28,6 +26,8 @@ from gateway.store.keys import (
     TAKEN_CASES,
 )
 from gateway.store.phones import KEPT_AFTER_STOP
+
+Joined = Callable[[Pipeline], None]  # what a caller adds to a store transaction
 
 # Escalation: move an open case to the next tier only from the tier before it.
 MOVE_TIER = """
@@ -83,13 +83,13 @@ class CaseStore:
                 return ref
         raise RuntimeError("no free reference after many tries")
 
-    def open_case(self, case: Case, phone: str) -> None:
-        """Store the case with her number encrypted, add it to her phone's profile and enqueue
-        its alert planning, in one transaction: a STOP sees either no case or a listed one.
+    def open_case(self, case: Case, phone: str, then: Joined) -> None:
+        """Store the case with her number encrypted, add it to her phone's profile and run
+        `then` (the caller's enqueue of its alert planning) in the same transaction: a STOP sees
+        either no case or a listed one.
 
         A case whose opening overlapped her STOP (it was created no later than the STOP) is
         stored already purged: without her number, still alerted."""
-        queue = Queue(ALERTS_QUEUE, connection=self.redis)
         key = CASE.format(id=case.id)
         profiles = self._phone_keys(phone)
         with self.redis.pipeline(transaction=True) as pipe:
@@ -107,16 +107,7 @@ class CaseStore:
                     pipe.multi()  # explicit, because RQ's enqueue expects a pipeline in MULTI
                     pipe.hset(key, mapping=fields)
                     pipe.zadd(OPEN_CASES, {case.id: case.created})
-                    queue.enqueue_call(
-                        "workers.jobs.plan_alerts",
-                        args=(case.id,),
-                        job_id=f"plan-{case.id}",
-                        description=f"plan alerts for case {case.ref}",
-                        timeout=60,
-                        retry=Retry(max=3, interval=[5, 30, 120]),
-                        failure_ttl=30 * 86400,
-                        pipeline=pipe,
-                    )
+                    then(pipe)
                     if not stopped:
                         cases = [*self._unpurged((listed or b"").decode()), case.id]
                         pipe.hset(
@@ -184,13 +175,15 @@ class CaseStore:
         """True when she asked that nothing more be sent to her."""
         return self.phone_profile(phone).get("stop") == "1"
 
-    def withdraw_consent(self, phone: str, now: float) -> list[str]:
+    def withdraw_consent(
+        self, phone: str, now: float, then: Callable[[list[str], Pipeline], None]
+    ) -> list[str]:
         """Her STOP, in one transaction: suppress the phone, drop her profile (language,
-        district, case list) and resume point, and enqueue the purge of her cases by their
-        ids, which no key rotation can invalidate. Returns the ids of the cases to purge."""
+        district, case list) and resume point, and run `then(case_ids, pipeline)` (the caller's
+        enqueue of the purge of her cases by their ids, which no key rotation can invalidate).
+        Returns the ids of the cases to purge."""
         profiles = self._phone_keys(phone)
         resumes = [RESUME.format(digest=d) for d in self.vault.digests(phone)]
-        queue = Queue(ALERTS_QUEUE, connection=self.redis)
         with self.redis.pipeline(transaction=True) as pipe:
             while True:
                 try:
@@ -219,16 +212,7 @@ class CaseStore:
                             pipe.hdel(key, *fields)
                     pipe.delete(*resumes)
                     if case_ids:
-                        queue.enqueue_call(
-                            "workers.jobs.purge_cases",
-                            args=(case_ids,),
-                            job_id=f"purge-{uuid.uuid4().hex}",
-                            description=f"purge {len(case_ids)} cases after a STOP",
-                            timeout=120,
-                            retry=Retry(max=5, interval=[10, 60, 300, 900, 1800]),
-                            failure_ttl=30 * 86400,
-                            pipeline=pipe,
-                        )
+                        then(case_ids, pipe)
                     pipe.execute()
                     return case_ids
                 except redis.WatchError:

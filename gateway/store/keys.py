@@ -58,7 +58,3 @@ SIM_TRANSCRIPT = PREFIX + "sim:transcript:{digest}"  # list
 SIM_TRANSCRIPT_TTL = 3600
 SIM_TRANSCRIPT_MAX = 200
 SIM_SESSION = "sim-{session}"  # USSD sessionId of a simulator session (in USSD_SESSION keys)
-
-# RQ queues, by role. One queue per worker keeps RQ on its crash-safe BLMOVE path.
-ALERTS_QUEUE = "alerts"  # every job: sends, escalation timers, receipts, digests, purges
-QUEUES = (ALERTS_QUEUE,)

@@ -5,17 +5,10 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
-from rq import Queue, Retry
-from rq.exceptions import DuplicateJobError
-from rq.job import Job
-
-from gateway.cases import LOCAL_UTC_OFFSET
 from gateway.channels.base import STATE_RANK
 from gateway.store.keys import (
-    ALERTS_QUEUE,
     CASE,
     ENCRYPTED_FIELD,
     HELD,
@@ -62,14 +55,6 @@ end
 return 1
 """
 PROVIDER_TTL = 30 * 86400
-
-
-def run_time(at: float) -> str:
-    """A job's run time as operators read it: local time (UTC+5) and UTC."""
-    utc = datetime.fromtimestamp(at, UTC)
-    local = datetime.fromtimestamp(at + LOCAL_UTC_OFFSET, UTC)
-    zone = f"UTC+{LOCAL_UTC_OFFSET // 3600}"
-    return f"{local:%Y-%m-%d %H:%M:%S} {zone} ({utc:%Y-%m-%d %H:%M:%S} UTC)"
 
 
 class MessageStore:
@@ -148,26 +133,6 @@ class MessageStore:
                 **fields,
             },
         )
-        return True
-
-    def enqueue_send(self, message_id: str, delays: list[int], at_front: bool = False) -> bool:
-        """Queue the send job of a message (id only); False when that job already exists."""
-        queue = Queue(ALERTS_QUEUE, connection=self.redis)
-        try:
-            queue.enqueue_call(
-                "workers.jobs.send_message",
-                args=(message_id,),
-                job_id=f"send-{message_id}",
-                description=f"send {self.message_label(message_id)}",
-                timeout=60,
-                retry=Retry(max=len(delays), interval=delays),
-                failure_ttl=30 * 86400,
-                result_ttl=86400,
-                unique=True,
-                at_front=at_front,
-            )
-        except DuplicateJobError:
-            return False
         return True
 
     def message_label(self, message_id: str) -> str:
@@ -301,63 +266,10 @@ class MessageStore:
             count, _ = pipe.execute()
         return 0.0 if count <= per_second else 1.0 - (now % 1.0)
 
-    def schedule(
-        self, func: str, args: tuple, at: float, job_id: str, delays: list[int], about: str
-    ) -> bool:
-        """Run a job at a unix time (needs a worker with --with-scheduler); False if it exists.
-
-        `delays`: the job's retry intervals (the policy lives in dispatch.Timing). `about`: what
-        the job does, for the dashboard (a case reference, never a number or text); the time it
-        runs is added to it.
-        """
-        queue = Queue(ALERTS_QUEUE, connection=self.redis)
-        when = datetime.fromtimestamp(at, UTC)
-        job = queue.create_job(
-            func,
-            args=args,
-            job_id=job_id,
-            description=f"{about}, runs {run_time(at)}",
-            timeout=60,
-            retry=Retry(max=len(delays), interval=delays),
-            failure_ttl=30 * 86400,
-            result_ttl=86400,
-        )
-        try:
-            queue.schedule_job(job, when, unique=True)
-        except DuplicateJobError:
-            return False
-        return True
-
-    # ---- failed jobs and replay -------------------------------------------------------------
-    def failed_jobs(self) -> list[str]:
-        """Ids of the jobs in the alerts queue's failed registry."""
-        queue = Queue(ALERTS_QUEUE, connection=self.redis)
-        return queue.failed_job_registry.get_job_ids()
-
-    def job_case(self, job_id: str) -> str:
-        """The case a send job's message belongs to ('' for other jobs)."""
-        if not job_id.startswith("send-"):
-            return ""
-        found = self.redis.hget(MESSAGE.format(id=job_id[len("send-") :]), "case")
+    def message_case(self, message_id: str) -> str:
+        """The case a message belongs to ('' for none)."""
+        found = self.redis.hget(MESSAGE.format(id=message_id), "case")
         return found.decode() if found else ""
-
-    def is_failed(self, job_id: str) -> bool:
-        """True when the job sits in the failed registry (what a replay needs)."""
-        return job_id in Queue(ALERTS_QUEUE, connection=self.redis).failed_job_registry
-
-    def requeue_failed(self, job_id: str, delays: list[int]) -> None:
-        """Requeue a failed job with its retries restored (RQ's own requeue leaves it none)."""
-        queue = Queue(ALERTS_QUEUE, connection=self.redis)
-        job = Job.fetch(job_id, connection=self.redis)
-        job.retries_left = len(delays)
-        job.retry_intervals = delays
-        job.save()
-        queue.failed_job_registry.requeue(job)
-
-    def discard_failed(self, job_id: str) -> None:
-        """Take a job out of the failed registry for good (its message must not be sent)."""
-        queue = Queue(ALERTS_QUEUE, connection=self.redis)
-        queue.failed_job_registry.remove(job_id, delete_job=True)
 
     def reset_message(self, message_id: str) -> None:
         """Put a never-sent message back to 'new' for a replay, on the first route.

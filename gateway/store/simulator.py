@@ -5,18 +5,12 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
-
-from rq import Queue
-from rq.job import Job
 
 from gateway.phone import synthetic
 from gateway.privacy import PrivacyError
 from gateway.store.keys import (
     OUTBOX,
-    QUEUES,
     RESUME,
     SIM_SESSION,
     SIM_TRANSCRIPT,
@@ -25,17 +19,6 @@ from gateway.store.keys import (
     USSD_LOCK,
     USSD_SESSION,
 )
-
-ALERTS_QUEUE = QUEUES[0]
-
-
-@dataclass(frozen=True)
-class Timer:
-    """A scheduled job of a case that was moved to run now."""
-
-    job_id: str
-    func: str
-    due: datetime  # when it would have run
 
 
 class SimulatorStore:
@@ -95,19 +78,3 @@ class SimulatorStore:
         if resumes:
             self.redis.delete(*resumes)
         return {"outbox": int(outbox), "sessions": len(sessions), "phones": len(transcripts)}
-
-    def run_next_timer(self, case_id: str) -> Timer | None:
-        """Move the case's next scheduled job (its escalation or reminder timer) from the alerts
-        queue's ScheduledJobRegistry onto the queue, to run now; None when it has none."""
-        queue = Queue(ALERTS_QUEUE, connection=self.redis)
-        registry = queue.scheduled_job_registry
-        for job in Job.fetch_many(registry.get_job_ids(), connection=self.redis):
-            if job is None or not job.args or job.args[0] != case_id:
-                continue
-            due = registry.get_scheduled_time(job)
-            # Whoever takes it out of the registry enqueues it: not twice with the scheduler.
-            if not self.redis.zrem(registry.key, job.id):
-                continue
-            queue.enqueue_job(job)
-            return Timer(job_id=job.id, func=job.func_name, due=due)
-        return None
