@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
+from enum import StrEnum
 from typing import Protocol
 
 KINDS = ("danger", "legal", "shelter", "money", "talk", "callback")
@@ -14,10 +15,22 @@ SMS = ("no", "yes")  # may we send her one neutral SMS
 LOCAL_UTC_OFFSET = 5 * 3600  # Tajikistan: UTC+5 all year
 DAYTIME = (9, 18)  # local hours when an SMS to her is least likely to be seen by others
 CHANNELS = ("ussd", "sms")
-STATES = ("open", "taken", "closed")
 URGENT_KINDS = frozenset({"danger", "callback"})
+
+
+class CaseState(StrEnum):
+    """Where a case is: waiting for a responder, taken by one, or closed by the one who took it.
+
+    The transitions that run in production are the store's Lua scripts (first OK wins);
+    take() and close() below state the same rules, and a test holds the two together."""
+
+    OPEN = "open"
+    TAKEN = "taken"
+    CLOSED = "closed"
+
+
 # What a status check may say: a neutral word per state, nothing else.
-STATUS_WORDS = {"open": "open", "taken": "taken", "closed": "closed"}
+STATUS_WORDS = {CaseState.OPEN: "open", CaseState.TAKEN: "taken", CaseState.CLOSED: "closed"}
 
 
 class CaseError(ValueError):
@@ -39,7 +52,7 @@ class Case:
     lang: str
     created: float
     sms: str = "no"
-    state: str = "open"
+    state: str = CaseState.OPEN
     taken_by: str = ""
     closed_at: float = 0.0
     exclude: tuple[str, ...] = field(default=())
@@ -65,7 +78,7 @@ class Case:
             lang=fields["lang"],
             created=float(fields["created"]),
             sms=fields.get("sms", "no"),
-            state=fields.get("state", "open"),
+            state=CaseState(fields.get("state", CaseState.OPEN)),
             taken_by=fields.get("taken_by", ""),
             closed_at=float(fields.get("closed_at") or 0.0),
             exclude=tuple(x for x in fields.get("exclude", "").split(",") if x),
@@ -121,16 +134,16 @@ def status_word(case: Case | None) -> str:
 
 def take(case: Case, responder_id: str) -> Case:
     """The case taken by a responder; only an open case can be taken."""
-    if case.state != "open":
+    if case.state != CaseState.OPEN:
         raise CaseError(f"case is {case.state}, not open")
-    return replace(case, state="taken", taken_by=responder_id)
+    return replace(case, state=CaseState.TAKEN, taken_by=responder_id)
 
 
 def close(case: Case, responder_id: str, now: float) -> Case:
     """The case closed by the responder who took it."""
-    if case.state != "taken" or case.taken_by != responder_id:
+    if case.state != CaseState.TAKEN or case.taken_by != responder_id:
         raise CaseError("only the responder who took the case can close it")
-    return replace(case, state="closed", closed_at=now)
+    return replace(case, state=CaseState.CLOSED, closed_at=now)
 
 
 def candidate_refs(rng: random.Random | None = None) -> Iterator[str]:

@@ -9,9 +9,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from gateway import cases, templates
+from gateway.cases import CaseState
 from gateway.channels.base import Outbound, Sender
 from gateway.directory import Directory, Responder
 from gateway.jobs import Jobs, sent_message
+from gateway.message import SENDABLE, MessageState
 from gateway.phone import mask
 from gateway.store import Store
 
@@ -85,7 +87,7 @@ class Dispatcher:
     def start(self, case_id: str) -> str:
         """Alert the first tier of a new case and start its escalation timer (idempotent)."""
         case = self.store.case(case_id)
-        if case is None or case.state != "open":
+        if case is None or case.state != CaseState.OPEN:
             return "settled"
         tiers = self.plan(case)
         if not tiers:
@@ -103,7 +105,7 @@ class Dispatcher:
     def escalate(self, case_id: str, tier: int) -> str:
         """Alert the next tier if nobody accepted; past the last tier, remind the duty officer."""
         case = self.store.case(case_id)
-        if case is None or case.state != "open":
+        if case is None or case.state != CaseState.OPEN:
             return "settled"
         tiers = self.plan(case)
         if not self.store.move_to_tier(case_id, tier):
@@ -223,7 +225,7 @@ class Dispatcher:
         tier = self.store.case_tier(case.id)
         tiers = self.plan(case)
         current = {r.id for r in tiers[tier]} if 0 <= tier < len(tiers) else set()
-        if case.state == "open" and current and current <= declined:
+        if case.state == CaseState.OPEN and current and current <= declined:
             self.escalate(case.id, tier + 1)
         return "declined"
 
@@ -277,7 +279,7 @@ class Dispatcher:
         message = self.store.message(mid)
         if message is None:
             return "missing"
-        if message["state"] != "new" or message.get("provider_id"):
+        if message["state"] != MessageState.NEW or message.get("provider_id"):
             return "already sent"  # the guard: checked before every send
         stale = self._stale(message)
         if stale:
@@ -321,7 +323,7 @@ class Dispatcher:
             # Permanent, exhausted, or another route can take it now: an alert should not wait.
             index += 1
             self.store.set_message(mid, route_index=index)
-        self.store.advance_message(mid, "failed")
+        self.store.advance_message(mid, MessageState.FAILED)
         self._outage(message)
         raise GiveUp(f"message {mid}: every route failed")
 
@@ -360,16 +362,16 @@ class Dispatcher:
                 return "outside her safe window"
         if _is_alert(purpose):
             case = self.store.case(message.get("case", ""))
-            if case is None or case.state != "open":
+            if case is None or case.state != CaseState.OPEN:
                 return "case no longer waiting for a responder"
         return ""
 
     def _drop(self, mid: str, message: dict[str, str], why: str, volume: bool) -> None:
         """A message that will not be sent: state, audit, metric; volume drops also for /healthz."""
-        if not self.store.advance_message(mid, "dropped", error=why):
+        if not self.store.advance_message(mid, MessageState.DROPPED, error=why):
             return
         self.store.audit("message_dropped", message=mid, case=message.get("case", ""), why=why)
-        self.store.count_send("none", "dropped")
+        self.store.count_send("none", MessageState.DROPPED)
         if volume:
             self.store.record_unsent(mid, self.clock())
             log.warning("message %s dropped: %s", mid, why)
@@ -394,7 +396,7 @@ class Dispatcher:
         self.store.audit(
             "alert_held", message=mid, case=message.get("case", ""), responder=responder_id
         )
-        self.store.count_send("digest", "held")
+        self.store.count_send("digest", MessageState.HELD)
         log.warning("message %s held for a digest: its responder is saturated", mid)
         window = int(now // self.timing.digest_every)
         self.jobs.digest(responder_id, window, (window + 1) * self.timing.digest_every)
@@ -442,19 +444,19 @@ class Dispatcher:
         if self.store.message(mid) is None:
             for other in held:
                 message = self.store.message(other)
-                if message is None or message["state"] != "held":
+                if message is None or message["state"] != MessageState.HELD:
                     if message is None or message.get("digest") != mid:
                         done.append(other)
                         continue
                 case = self.store.case(message.get("case", ""))
-                if case is None or case.state != "open":
+                if case is None or case.state != CaseState.OPEN:
                     self._drop(other, message, "case no longer waiting for a responder", False)
                     done.append(other)
                     continue
                 if templates.over_budget(templates.digest(lang, [*refs, case.ref])):
                     break
                 if message.get("digest") != mid and not self.store.advance_message(
-                    other, "coalesced", digest=mid
+                    other, MessageState.COALESCED, digest=mid
                 ):
                     continue
                 refs.append(case.ref)
@@ -492,7 +494,7 @@ class Dispatcher:
             if mid is None:
                 continue
             message = self.store.message(mid)
-            if message is None or message["state"] != "failed":
+            if message is None or message["state"] != MessageState.FAILED:
                 continue
             purpose = message.get("purpose", "")
             if purpose.startswith("reminder"):
@@ -514,10 +516,12 @@ class Dispatcher:
         # One write records the provider's id and ends "in flight": no window for a resend.
         route = sender.name
         self.store.record_sent(mid, route, provider_id, self.clock())
-        self.store.count_send(route, "queued")
+        self.store.count_send(route, MessageState.QUEUED)
         log.info("message %s handed to %s", mid, route)
         if sender.delivers_on_handover:
-            self.status(mid, "delivered")  # forward only, counted like a provider's receipt
+            self.status(
+                mid, MessageState.DELIVERED
+            )  # forward only, counted like a provider's receipt
             return
         due = self.clock() + self.timing.receipt_timeout
         about = f"mark {self.store.message_label(mid)} unknown if no receipt came"
@@ -541,7 +545,7 @@ class Dispatcher:
         if message is None:
             self.jobs.discard_failed(job_id)
             return "dropped: the message no longer exists"
-        if message.get("provider_id") or message["state"] not in ("new", "failed"):
+        if message.get("provider_id") or message["state"] not in SENDABLE:
             self.jobs.discard_failed(job_id)
             self.store.audit("replay_refused", message=mid, by=who, why="already sent")
             return "dropped: already handed to a provider, not sent again"
@@ -571,10 +575,10 @@ class Dispatcher:
     def expire_receipt(self, mid: str) -> str:
         """A message still without a delivery receipt is 'unknown', never assumed delivered."""
         message = self.store.message(mid)
-        if message and message["state"] in ("queued", "sent"):
-            self.store.advance_message(mid, "unknown")
+        if message and message["state"] in (MessageState.QUEUED, MessageState.SENT):
+            self.store.advance_message(mid, MessageState.UNKNOWN)
             log.info(
                 "message %s: no receipt in time, state unknown (to %s)", mid, mask(message["to"])
             )
-            return "unknown"
+            return MessageState.UNKNOWN
         return message["state"] if message else "missing"

@@ -10,10 +10,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gateway.cases import CaseState
+from gateway.message import HANDED, MessageState
 from gateway.store import Store
 
 MIN_CELL = 5  # a count under this could point at a person in a small village: shown as "<5"
-HANDED = {"queued", "sent", "delivered", "undelivered", "failed", "unknown"}
 
 
 def cell(count: int) -> str:
@@ -65,7 +66,7 @@ def build(store: Store, start: float, end: float, district_names: dict[str, str]
             report.accept_minutes.append((float(case["taken_at"]) - created) / 60)
         if int(case.get("tier") or 0) > 0:
             report.escalated += 1
-        report.taken_open += case.get("state") == "taken"
+        report.taken_open += case.get("state") == CaseState.TAKEN
     for message in store.iter_messages():
         if not start <= float(message.get("created") or 0) < end:
             continue
@@ -73,7 +74,7 @@ def build(store: Store, start: float, end: float, district_names: dict[str, str]
         if route and message.get("state") in HANDED:
             report.handed[route] += 1
             report.segments[route] += int(message.get("segments") or 0)
-            report.delivered[route] += message.get("state") == "delivered"
+            report.delivered[route] += message.get("state") == MessageState.DELIVERED
     return report
 
 

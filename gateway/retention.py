@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from gateway.cases import CaseState
+from gateway.message import FINAL
 from gateway.store import Store
 
 log = logging.getLogger(__name__)
-FINAL = {"delivered", "undelivered", "failed", "unknown", "dropped", "coalesced"}
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,11 @@ def sweep(
     for case in store.iter_cases():
         refs[case.get("id", "")] = case.get("ref", "?")
         closed_at = float(case.get("closed_at") or 0)
-        if case.get("state") == "closed" and 0 < closed_at < cutoff and not case.get("purged"):
+        if (
+            case.get("state") == CaseState.CLOSED
+            and 0 < closed_at < cutoff
+            and not case.get("purged")
+        ):
             result.cases.append(GoingCase(case.get("ref", "?"), case.get("kind", "?"), closed_at))
             if not dry_run:
                 store.purge_case(case["id"])

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import redis
 
 from gateway import cases, keywords
+from gateway.cases import CaseState
 from gateway.channels.base import Inbound, Reply
 from gateway.directory import Directory, DirectoryError, snapshot
 from gateway.dispatch import Dispatcher
@@ -379,7 +380,7 @@ class Service:
     def _sms_text(self, phone: str, command: keywords.Command, inbound: Inbound) -> str:
         last = self.store.phone_profile(phone).get("last_case")
         case = self.store.case(last) if last else None
-        if case and case.state != "closed" and self.clock() - case.created < NOTE_WINDOW:
+        if case and case.state != CaseState.CLOSED and self.clock() - case.created < NOTE_WINDOW:
             self.store.add_note(case.id, inbound.text[:NOTE_MAX])
             return ""
         return self.unknown_reply

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
+import time
+
+import pytest
+
+from gateway import cases
 from gateway.privacy import Vault, new_key
 from gateway.store import Store
 from tests.conftest import redis_dump as all_bytes
@@ -45,3 +51,38 @@ def test_rotation_reencrypts_everything_and_rekeys_profiles(redis_client):
     assert after.phone_profile(PHONE) == {"lang": "ru"}
     assert after.message(message_id)["body"] == BODY
     assert during.rotate_keys().fields == 0  # nothing left to do
+
+
+def test_the_stores_case_transitions_follow_the_domain_rules(redis_client):
+    """The Lua scripts that take and close cases in production give, for every state and every
+    responder, the outcome the domain's take() and close() state."""
+    store = Store(redis_client, Vault([new_key()]))
+    for n, (state, holder, who) in enumerate(
+        itertools.product(list(cases.CaseState), ("", "g1"), ("g1", "g2"))
+    ):
+        before = cases.new_case(
+            id=f"c{n}",
+            ref=str(4000 + n),
+            answers={"kind": "legal", "district": "vakhsh", "consent": "group", "call": "any"},
+            channel="sms",
+            lang="tg",
+            now=time.time(),
+        )
+        before = cases.Case.from_fields({**before.to_fields(), "state": state, "taken_by": holder})
+        redis_client.hset(f"hd:case:{before.id}", mapping=before.to_fields())
+        try:
+            expected = cases.take(before, who).state
+        except cases.CaseError:
+            expected = None
+        outcome = store.take(before.id, who)
+        after = store.case(before.id)
+        assert (outcome == "won") == (expected is not None), (state, holder, who)
+        assert after.state == (expected or state)
+        try:
+            closed = cases.close(after, who, 1.0).state
+        except cases.CaseError:
+            closed = None
+        assert store.close(after.id, who, after.ref, 60) == (closed is not None), (state, who)
+        assert store.case(before.id).state == (closed or after.state)
+    with pytest.raises(cases.CaseError):
+        cases.take(store.case("c0"), "g2")

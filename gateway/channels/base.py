@@ -46,22 +46,6 @@ class SendResult:
     ambiguous: bool = False  # the request may have reached the provider (a read timeout)
 
 
-# Message states, ranked so a status update never moves a message backwards.
-STATE_RANK = {
-    "new": 0,
-    "sending": 1,
-    "held": 1,  # waits for the responder's next digest (too many alerts this hour)
-    "queued": 2,
-    "sent": 3,
-    "unknown": 4,
-    "delivered": 5,
-    "undelivered": 5,
-    "failed": 5,
-    "dropped": 5,
-    "coalesced": 5,  # went out inside a digest
-}
-
-
 class Sender(Protocol):
     """A route that sends SMS: Twilio, an Android phone gateway, or the console."""
 

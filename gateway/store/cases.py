@@ -9,7 +9,7 @@ from typing import Any
 import redis
 from redis.client import Pipeline
 
-from gateway.cases import Case, candidate_refs
+from gateway.cases import Case, CaseState, candidate_refs
 from gateway.store.keys import (
     ALERTED,
     ALERTS_FOR,
@@ -30,17 +30,17 @@ from gateway.store.phones import KEPT_AFTER_STOP
 Joined = Callable[[Pipeline], None]  # what a caller adds to a store transaction
 
 # Escalation: move an open case to the next tier only from the tier before it.
-MOVE_TIER = """
-if redis.call('HGET', KEYS[1], 'state') ~= 'open' then return 0 end
+MOVE_TIER = f"""
+if redis.call('HGET', KEYS[1], 'state') ~= '{CaseState.OPEN}' then return 0 end
 if tonumber(redis.call('HGET', KEYS[1], 'tier') or '-1') ~= tonumber(ARGV[2]) - 1 then return 0 end
 redis.call('HSET', KEYS[1], 'tier', ARGV[2])
 return 1
 """
 # First accept wins: compare-and-set on the case state.
-TAKE = """
+TAKE = f"""
 local state = redis.call('HGET', KEYS[1], 'state')
-if state == 'open' then
-  redis.call('HSET', KEYS[1], 'state', 'taken', 'taken_by', ARGV[2], 'taken_at', ARGV[3])
+if state == '{CaseState.OPEN}' then
+  redis.call('HSET', KEYS[1], 'state', '{CaseState.TAKEN}', 'taken_by', ARGV[2], 'taken_at', ARGV[3])
   redis.call('ZREM', KEYS[2], ARGV[1])
   redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
   return 'won'
@@ -48,10 +48,10 @@ end
 if redis.call('HGET', KEYS[1], 'taken_by') == ARGV[2] then return 'mine' end
 return 'taken'
 """
-CLOSE = """
-if redis.call('HGET', KEYS[1], 'state') ~= 'taken' then return 0 end
+CLOSE = f"""
+if redis.call('HGET', KEYS[1], 'state') ~= '{CaseState.TAKEN}' then return 0 end
 if redis.call('HGET', KEYS[1], 'taken_by') ~= ARGV[2] then return 0 end
-redis.call('HSET', KEYS[1], 'state', 'closed', 'closed_at', ARGV[3])
+redis.call('HSET', KEYS[1], 'state', '{CaseState.CLOSED}', 'closed_at', ARGV[3])
 redis.call('DEL', KEYS[2])
 redis.call('SET', KEYS[3], ARGV[1], 'EX', ARGV[4])
 redis.call('ZREM', KEYS[4], ARGV[1])
@@ -259,7 +259,9 @@ class CaseStore:
             for case_id in case_ids:
                 pipe.hget(CASE.format(id=case_id), "state")
             states = pipe.execute()
-        settled = [c for c, state in zip(case_ids, states, strict=True) if state != b"open"]
+        settled = [
+            c for c, state in zip(case_ids, states, strict=True) if state != CaseState.OPEN.encode()
+        ]
         if settled:
             self.redis.srem(key, *settled)
         return [c for c in case_ids if c not in settled]

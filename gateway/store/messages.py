@@ -7,7 +7,7 @@ import time
 import uuid
 from typing import Any
 
-from gateway.channels.base import STATE_RANK
+from gateway.message import RANK, MessageState
 from gateway.store.keys import (
     CASE,
     ENCRYPTED_FIELD,
@@ -126,7 +126,7 @@ class MessageStore:
             mapping={
                 ENCRYPTED_FIELD + "to": self.vault.encrypt(to),
                 ENCRYPTED_FIELD + "body": self.vault.encrypt(body),
-                "state": "new",
+                "state": MessageState.NEW,
                 "route_index": 0,
                 "segments": size.segments,
                 "encoding": size.encoding,
@@ -171,7 +171,7 @@ class MessageStore:
                 PROVIDER.format(route=route, provider_id=provider_id),
             ],
             args=[
-                json.dumps(STATE_RANK),
+                json.dumps(RANK),
                 message_id,
                 PROVIDER_TTL,
                 *[x for kv in fields.items() for x in kv],
@@ -205,7 +205,7 @@ class MessageStore:
     # ---- volume: held alerts, digests, notices -----------------------------------------------
     def hold(self, message_id: str, responder: str, at: float) -> bool:
         """Hold an alert for the responder's next digest; False when it was not new."""
-        if not self.advance_message(message_id, "held", held_at=f"{at:.3f}"):
+        if not self.advance_message(message_id, MessageState.HELD, held_at=f"{at:.3f}"):
             return False
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.zadd(HELD.format(responder=responder), {message_id: at})
@@ -247,7 +247,7 @@ class MessageStore:
         """Move a message to `state` unless it is already as far or further; True when moved."""
         moved = self._advance(
             keys=[MESSAGE.format(id=message_id)],
-            args=[state, json.dumps(STATE_RANK), *[x for kv in fields.items() for x in kv]],
+            args=[state, json.dumps(RANK), *[x for kv in fields.items() for x in kv]],
         )
         return bool(moved)
 
@@ -278,7 +278,7 @@ class MessageStore:
         """
         key = MESSAGE.format(id=message_id)
         with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(key, mapping={"state": "new", "route_index": 0})
+            pipe.hset(key, mapping={"state": MessageState.NEW, "route_index": 0})
             pipe.hdel(key, "error")
             pipe.execute()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from gateway.cases import CaseState
 from gateway.store.keys import (
     ALERTED,
     CLOSED_COUNT,
@@ -80,7 +81,7 @@ class MetricStore:
             pipe.zcard(TAKEN_CASES)
             pipe.get(CLOSED_COUNT)
             opened, taken, closed = pipe.execute()
-        return {"open": opened, "taken": taken, "closed": int(closed or 0)}
+        return {CaseState.OPEN: opened, CaseState.TAKEN: taken, CaseState.CLOSED: int(closed or 0)}
 
     def alerts_awaiting(self) -> int:
         """Responders alerted for cases that nobody has accepted yet."""

@@ -11,7 +11,7 @@ import requests
 from twilio.request_validator import RequestValidator
 
 from bench.common import TWILIO
-from gateway.channels.base import STATE_RANK
+from gateway.message import RANK as STATE_RANK
 from gateway.channels.twilio import STATUS
 from tests.drills.conftest import DrillGateway, wait_until
 
