@@ -14,7 +14,6 @@ from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 ROUTES = ("twilio", "android", "console")
-LANGUAGES = ("tg", "ru", "uz", "en")
 # The Procfile's bind address when HOST is unset: every interface. Only read here, to know that
 # the web process may be reached from elsewhere.
 ANY_ADDRESS = "0.0.0.0"  # noqa: S104

@@ -21,8 +21,9 @@ from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from gateway.phone import PhoneError, mask, normalise
+from menus import languages
 
-LANGUAGES = ("tg", "ru", "uz", "en")
+LANGUAGES = languages.CODES
 ROLES = ("group", "mahalla", "police", "duty")
 
 

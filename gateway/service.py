@@ -19,7 +19,7 @@ from gateway.dispatch import Dispatcher
 from gateway.phone import PhoneError, normalise
 from gateway.spool import Spool
 from gateway.store import Store
-from menus import engine
+from menus import engine, languages
 
 log = logging.getLogger(__name__)
 
@@ -210,7 +210,7 @@ class Service:
         result = engine.step(self.menus, state, typed, self.sources)
         if result.action is None:
             return result
-        lang = result.state.get("lang") or "tg"
+        lang = languages.or_default(result.state.get("lang"))
         screen = result.state["screen"]
         if result.action == "submit":
             ref = self.open_case(phone, result.answers, "ussd", lang)
@@ -372,7 +372,7 @@ class Service:
             district = self._default_district(inbound.to, command.owner, profile.get("district"))
         else:
             district = profile.get("district") or self._default_district(inbound.to)
-        lang = command.lang or profile.get("lang") or "tg"
+        lang = languages.or_default(command.lang or profile.get("lang"))
         answers = {"kind": "callback", "district": district, "consent": "group", "call": "any"}
         self.open_case(phone, answers, "sms", lang)
         return ""
@@ -442,7 +442,7 @@ class Service:
             result = engine.step(self.menus, result.state, part, self.sources)
             if result.action is None:
                 continue
-            lang = result.state.get("lang") or "tg"
+            lang = languages.or_default(result.state.get("lang"))
             if result.action != "submit":
                 return Reply(engine.render_end(self.menus, "busy", lang), end=True)
             record = {

@@ -8,8 +8,9 @@ characters) with the longest district name and a 6-digit reference: tests/test_t
 from __future__ import annotations
 
 from gateway.text import measure
+from menus import languages
 
-LANGS = ("tg", "ru", "uz", "en")
+LANGS = languages.CODES
 MAX_SEGMENTS = 2
 
 KIND = {

@@ -22,8 +22,9 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from gateway.text import fits_ussd, ussd_budget, ussd_length
+from menus import languages
 
-LANGS = ("tg", "ru", "uz", "en")
+LANGS = languages.CODES
 # Locale keys the engine itself shows or the service looks up, needed in every language.
 BUILTIN_KEYS = ("exit", "hint", "again", "nav.exit", "nav.more", "nav.back")
 STATUS_KEYS = ("status.open", "status.taken", "status.closed", "status.unknown")

@@ -40,7 +40,8 @@ return 1
 TAKE = f"""
 local state = redis.call('HGET', KEYS[1], 'state')
 if state == '{CaseState.OPEN}' then
-  redis.call('HSET', KEYS[1], 'state', '{CaseState.TAKEN}', 'taken_by', ARGV[2], 'taken_at', ARGV[3])
+  redis.call('HSET', KEYS[1], 'state', '{CaseState.TAKEN}',
+             'taken_by', ARGV[2], 'taken_at', ARGV[3])
   redis.call('ZREM', KEYS[2], ARGV[1])
   redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
   return 'won'

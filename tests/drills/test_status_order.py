@@ -11,8 +11,8 @@ import requests
 from twilio.request_validator import RequestValidator
 
 from bench.common import TWILIO
-from gateway.message import RANK as STATE_RANK
 from gateway.channels.twilio import STATUS
+from gateway.message import RANK as STATE_RANK
 from tests.drills.conftest import DrillGateway, wait_until
 
 pytestmark = [pytest.mark.drill, pytest.mark.timeout(240)]
