@@ -27,10 +27,11 @@ $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
 run: $(VENV)/.runtime  ## run web + worker + scheduler (and Redis if none answers) on :5000
 	@$(PY) -m gateway.launch
 
-lint: $(VENV)/.dev  ## ruff lint + format check, import-linter contracts
+lint: $(VENV)/.dev  ## ruff lint + format check, import-linter contracts, vulture (dead code)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports --no-cache
+	$(VENV)/bin/vulture
 
 browser:  ## install Debian's chromium for the browser tests if missing (needs root and apt)
 	@command -v chromium >/dev/null 2>&1 || { \

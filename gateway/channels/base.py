@@ -15,7 +15,6 @@ class Inbound:
     text: str
     external_id: str  # provider id used for dedupe (MessageSid, gateway id, sessionId+text)
     to: str = ""
-    session_id: str = ""
 
 
 @dataclass(frozen=True)

@@ -149,10 +149,6 @@ class MessageStore:
         """Update plain fields of a message."""
         self.redis.hset(MESSAGE.format(id=message_id), mapping=fields)
 
-    def clear_message_field(self, message_id: str, *names: str) -> None:
-        """Remove plain fields of a message."""
-        self.redis.hdel(MESSAGE.format(id=message_id), *names)
-
     def count_attempt(self, message_id: str, route: str) -> int:
         """Record one more attempt on a route (in flight until cleared); returns the count."""
         key = MESSAGE.format(id=message_id)
@@ -238,10 +234,6 @@ class MessageStore:
     def notice_once(self, what: str, seconds: int) -> bool:
         """True the first time `what` is noticed in `seconds` (one notice, not one per message)."""
         return bool(self.redis.set(NOTICE.format(what=what), "1", nx=True, ex=seconds))
-
-    def clear_notice(self, what: str) -> None:
-        """Forget a notice, so the next occurrence is noticed again."""
-        self.redis.delete(NOTICE.format(what=what))
 
     def advance_message(self, message_id: str, state: str, **fields: str) -> bool:
         """Move a message to `state` unless it is already as far or further; True when moved."""
