@@ -13,10 +13,10 @@ import psutil
 import requests
 
 from gateway.localredis import free_port
-from tests.processes import process_env, procfile, spawn, stop_group, wait_for, web_answers
+from testing.processes import process_env, procfile, spawn, stop_group, wait_for, web_answers
 
 HZ = os.sysconf("SC_CLK_TCK")
-# The Twilio route pointed at tests/fakes.py FakeTwilio (its URL is added per run).
+# The Twilio route pointed at testing/fakes.py FakeTwilio (its URL is added per run).
 TWILIO = {
     "SMS_ROUTES": "twilio",
     "TWILIO_ACCOUNT_SID": "AC00000000000000000000000000000000",

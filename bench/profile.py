@@ -24,8 +24,8 @@ from werkzeug.test import EnvironBuilder
 from bench.common import TWILIO, percentile
 from config.settings import ROOT, Settings
 from gateway import localredis
-from tests.conftest import make_env
-from tests.fakes import FakeTwilio
+from testing.env import make_env
+from testing.fakes import FakeTwilio
 
 FLOW = ["", "4", "1", "2", "1", "1", "1", "1"]
 # Self time is charged to the first component whose marker is in the frame's file path.

@@ -43,9 +43,9 @@ from config.settings import ROOT, Settings
 from gateway import localredis
 from gateway.compose import build_service
 from gateway.privacy import Vault
-from tests.conftest import make_env
-from tests.fakes import FakeTwilio
-from tests.processes import Processes, procfile, wait_for
+from testing.env import make_env
+from testing.fakes import FakeTwilio
+from testing.processes import Processes, procfile, wait_for
 
 LUA = Path(__file__).with_name("ussd.lua")
 RESULTS = Path(__file__).with_name("results.json")

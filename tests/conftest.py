@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import uuid
-from pathlib import Path
 
 import psutil
 import pytest
 import redis
 
-from config.settings import ROOT, Settings
-from gateway import localredis, logs
-from gateway.privacy import new_key
-from tests.processes import RUN_MARK
+from config.settings import Settings
+from gateway import localredis
+from testing.env import make_env
+from testing.processes import RUN_MARK
 
 # A throwaway redis-server of the test session's own, so no test ever flushes a database that
 # someone else may be using (and two suites on one machine never take each other's RQ jobs).
@@ -23,7 +21,7 @@ from tests.processes import RUN_MARK
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
 
 
-# The mark of this run's processes (see tests/processes.py): children inherit it.
+# The mark of this run's processes (see testing/processes.py): children inherit it.
 os.environ.setdefault(RUN_MARK, uuid.uuid4().hex)
 
 
@@ -92,23 +90,6 @@ def redis_client(redis_url) -> redis.Redis:
     client.close()
 
 
-def make_env(redis_url: str, var_dir: Path, **extra: str) -> dict[str, str]:
-    """A complete, explicit environment for Settings.from_env in tests."""
-    env = {
-        "HAMDAM_ENV": "development",
-        "REDIS_URL": redis_url,
-        "VAR_DIR": str(var_dir),
-        "DATA_KEY": new_key(),
-        "USSD_KEY": "test-ussd-key-0123456789",
-        "OPERATOR_USER": "operator",
-        "OPERATOR_PASSWORD": "test-operator-password",
-        "PUBLIC_URL": "https://gateway.example.org",
-        "DIRECTORY_FILE": str(ROOT / "config" / "directory.example.yaml"),
-    }
-    env.update(extra)
-    return env
-
-
 @pytest.fixture
 def settings(redis_url, redis_client, tmp_path) -> Settings:
     return Settings.from_env(make_env(redis_url, tmp_path / "var"))
@@ -124,73 +105,3 @@ def app(settings):
 @pytest.fixture
 def client(app):
     return app.test_client()
-
-
-def redis_dump(client: redis.Redis) -> bytes:
-    """Every key and value in the database (RQ's compressed job data unpacked), for scans."""
-    import zlib
-
-    chunks: list[bytes] = []
-    for key in client.scan_iter():
-        chunks.append(key)
-        kind = client.type(key)
-        if kind == b"hash":
-            for field, value in client.hgetall(key).items():
-                chunks += [field, value]
-        elif kind == b"list":
-            chunks += client.lrange(key, 0, -1)
-        elif kind == b"set":
-            chunks += list(client.smembers(key))
-        elif kind == b"zset":
-            chunks += client.zrange(key, 0, -1)
-        elif kind == b"string":
-            chunks.append(client.get(key))
-        elif kind == b"stream":
-            for _, entry in client.xrange(key):
-                for field, value in entry.items():
-                    chunks += [field, value]
-    unpacked = []
-    for chunk in chunks:
-        try:
-            unpacked.append(zlib.decompress(chunk))
-        except zlib.error:
-            pass
-    return b"\n".join(chunks + unpacked)
-
-
-def phone_forms(e164: str) -> list[bytes]:
-    """The ways her number could appear in clear: E.164, national, with 992, spaced."""
-    nsn = e164[-9:]
-    forms = [e164, nsn, "992" + nsn, f"{nsn[:2]} {nsn[2:5]} {nsn[5:]}", nsn[-7:]]
-    return [f.encode() for f in forms]
-
-
-def clear_findings(blob: bytes | str, phone: str, inputs: list[str] = ()) -> list[str]:
-    """Every way her number (any form) or one of her inputs appears in clear in the blob."""
-    data = blob.encode() if isinstance(blob, str) else blob
-    *whole, last7 = phone_forms(phone)
-    found = [f"phone form {form!r} found in clear" for form in whole if form in data]
-    # Her last seven digits count standing alone: seven digits in a row occur by chance in the
-    # hex ids of a busy database (RQ jobs and workers); her nine-digit forms do not.
-    alone = re.compile(rb"(?<![0-9A-Za-z])" + re.escape(last7) + rb"(?![0-9A-Za-z])")
-    found += [f"phone form {m.group()!r} found in clear" for m in alone.finditer(data)]
-    # Her national digits with anything between them that a written, URL-encoded or escaped
-    # number may have (the separators the log redaction knows): "90 000-99 02", "90%20000...".
-    spread = re.compile(f"(?:{logs.SEPARATOR})*".join(phone[-9:]))
-    found += [
-        f"phone written as {m.group()!r} found in clear"
-        for m in spread.finditer(data.decode("utf-8", "replace"))
-    ]
-    found += [f"input {text!r} found in clear" for text in inputs if text.encode() in data]
-    return found
-
-
-def assert_no_clear(blob: bytes | str, phone: str, inputs: list[str] = ()) -> None:
-    """Fail when her number (any form) or any of her inputs appears in the blob."""
-    found = clear_findings(blob, phone, inputs)
-    assert not found, found[0]
-
-
-def stored_keys(client: redis.Redis) -> list[bytes]:
-    """Keys holding state (request-latency metrics aside, which every answer records)."""
-    return [k for k in client.scan_iter() if not k.startswith(b"hd:metrics:")]

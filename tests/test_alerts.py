@@ -17,8 +17,9 @@ from gateway.app import create_app
 from gateway.channels.android import sign
 from gateway.jobs import job_case
 from gateway.text import measure
-from tests.conftest import assert_no_clear, make_env, redis_dump
-from tests.fakes import FakeAndroid, FakeTwilio
+from testing.env import make_env
+from testing.fakes import FakeAndroid, FakeTwilio
+from testing.leaks import assert_no_clear, redis_dump
 from tests.test_ussd import UssdPhone
 
 TOKEN = "twilio-test-auth-token"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gateway.app import create_app
 from gateway.localredis import free_port
-from tests.conftest import make_env
+from testing.env import make_env
 
 
 def test_healthz_is_503_when_redis_is_down(tmp_path, redis_url):

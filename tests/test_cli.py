@@ -10,7 +10,7 @@ from config.settings import ROOT, Settings, command_environment, record_run
 from gateway.app import create_app
 from gateway.privacy import Vault, new_key
 from gateway.store import Store
-from tests.conftest import make_env
+from testing.env import make_env
 
 PHONE = "+992900001234"
 

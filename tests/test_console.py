@@ -13,7 +13,7 @@ from gateway.channels.base import Outbound
 from gateway.channels.console import ConsoleSender
 from gateway.privacy import Vault, new_key
 from gateway.store import Store
-from tests.conftest import make_env
+from testing.env import make_env
 from tests.test_alerts import ask_for_help, work
 from tests.test_operator import login
 

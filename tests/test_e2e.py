@@ -16,9 +16,10 @@ import redis
 import requests
 
 from gateway.channels.android import sign
-from tests.conftest import assert_no_clear, make_env, redis_dump
-from tests.fakes import FakeAndroid, FakeTwilio
-from tests.processes import Processes, wait_for
+from testing.env import make_env
+from testing.fakes import FakeAndroid, FakeTwilio
+from testing.leaks import assert_no_clear, redis_dump
+from testing.processes import Processes, wait_for
 
 SECRET = "android-test-signing-key"
 GROUP_1, GROUP_2, COORDINATOR = "+992900001001", "+992900001002", "+992900001090"

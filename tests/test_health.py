@@ -10,7 +10,7 @@ from rq import Queue, Worker
 
 from config.settings import Settings
 from gateway import health
-from tests.conftest import make_env
+from testing.env import make_env
 
 
 @pytest.fixture

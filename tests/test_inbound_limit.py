@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
+from testing.leaks import assert_no_clear
 from tests import test_alerts
-from tests.conftest import assert_no_clear
 from tests.test_alerts import GROUP_1, GROUP_2, SURVIVOR, ask_for_help, sms_from, work
 
 # The alert tests' fixtures: a gateway with Twilio and Android routes, both fakes on loopback.

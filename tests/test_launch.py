@@ -23,7 +23,7 @@ from rq import Worker
 from config.settings import ROOT
 from gateway import localredis
 from gateway.store import keys
-from tests.processes import RUN_MARK, session_members, wait_for
+from testing.processes import RUN_MARK, session_members, wait_for
 
 START_TIMEOUT = 120  # seconds: Redis, gunicorn and RQ start slowly on a busy 2-core machine
 RESTART_LIMIT = 15  # seconds from a worker's death to a new worker taking jobs
@@ -53,7 +53,7 @@ class Launched:
             "REDIS_URL": self.redis_url,
             "PORT": str(self.web_port),
             "VAR_DIR": str(self.var),
-            RUN_MARK: os.environ[RUN_MARK],  # see tests/processes.py
+            RUN_MARK: os.environ[RUN_MARK],  # see testing/processes.py
         }
         self.log = (tmp_path / "run.log").open("w+")
         self.terminal = None

@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from gateway import logs
 from gateway.localredis import free_port
 from gateway.phone import SEPARATORS, normalise
-from tests.conftest import make_env
-from tests.processes import Processes, process_env, procfile, spawn, wait_for, web_answers
+from testing.env import make_env
+from testing.processes import Processes, process_env, procfile, spawn, wait_for, web_answers
 
 PHONE = "+992900009902"
 KEY = "test-ussd-key-0123456789"
@@ -311,7 +311,7 @@ def test_the_twilio_sdk_recovery_lookup_logs_no_number(captured):
     # The recovery path after a read timeout asks Twilio for earlier messages to her number.
     from gateway.channels.base import Outbound
     from gateway.channels.twilio import TwilioSender
-    from tests.fakes import FakeTwilio
+    from testing.fakes import FakeTwilio
 
     fake = FakeTwilio()
     try:

@@ -13,8 +13,8 @@ from rq.cron import CronScheduler
 from rq.job import JobStatus
 
 from gateway import localredis
-from tests.conftest import make_env
-from tests.processes import OwnRedis, process_env, procfile, spawn, stop_group, wait_for
+from testing.env import make_env
+from testing.processes import OwnRedis, process_env, procfile, spawn, stop_group, wait_for
 
 DOWN_FOR = 5  # seconds; long enough for several failed attempts of every loop
 

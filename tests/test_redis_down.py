@@ -9,8 +9,9 @@ import pytest
 
 from config.settings import Settings
 from gateway.app import create_app
-from tests.conftest import assert_no_clear, make_env
-from tests.processes import OwnRedis
+from testing.env import make_env
+from testing.leaks import assert_no_clear
+from testing.processes import OwnRedis
 from tests.test_sms_intake import SECRET, SURVIVOR, TOKEN, android_body, post_android, twilio_form
 from tests.test_sms_intake import post_twilio as _post_twilio
 

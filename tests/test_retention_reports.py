@@ -13,7 +13,7 @@ from config.settings import ROOT
 from gateway import cases, reports
 from gateway.app import create_app
 from gateway.store.keys import CASE, MESSAGE
-from tests.conftest import redis_dump
+from testing.leaks import redis_dump
 
 DAY = 86400
 OCT = calendar.timegm((2026, 10, 1, 0, 0, 0))

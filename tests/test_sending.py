@@ -14,7 +14,7 @@ from gateway.channels.base import Outbound
 from gateway.channels.twilio import TwilioSender
 from gateway.jobs import job_case
 from gateway.web import context_of
-from tests.fakes import FakeTwilio
+from testing.fakes import FakeTwilio
 from tests.test_alerts import (  # noqa: F401 - fixtures
     COORDINATOR,
     DUTY,

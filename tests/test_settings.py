@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from config.settings import ROOT, ConfigError, Settings
-from tests.conftest import make_env
+from testing.env import make_env
 
 
 def test_development_defaults_generate_secrets_once(tmp_path):

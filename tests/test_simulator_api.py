@@ -10,7 +10,7 @@ from rq import Queue, SimpleWorker
 from config.settings import ANY_ADDRESS, ConfigError, Settings
 from gateway import simulator
 from gateway.app import create_app
-from tests.conftest import make_env
+from testing.env import make_env
 
 SURVIVOR, OTHER = "+992900009711", "+992900009712"
 GROUP_1, GROUP_2 = "+992900001001", "+992900001002"
@@ -35,7 +35,7 @@ class Spy:
 def env(redis_url, redis_client, tmp_path, monkeypatch):
     from workers import jobs
 
-    # Bound to loopback, as `make run` and tests/processes.py start the web process.
+    # Bound to loopback, as `make run` and testing/processes.py start the web process.
     values = make_env(redis_url, tmp_path / "var", SEND_RATE="100", SIMULATOR="1", HOST="127.0.0.1")
     for name, value in values.items():
         monkeypatch.setenv(name, value)  # the worker's jobs read the same environment

@@ -14,7 +14,8 @@ from twilio.request_validator import RequestValidator
 from config.settings import Settings
 from gateway.app import create_app
 from gateway.channels.android import sign
-from tests.conftest import assert_no_clear, make_env, redis_dump, stored_keys
+from testing.env import make_env
+from testing.leaks import assert_no_clear, redis_dump, stored_keys
 
 RECORDED = Path(__file__).parent / "recorded"
 TOKEN = "twilio-test-auth-token"

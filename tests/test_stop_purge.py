@@ -17,7 +17,8 @@ from gateway.app import create_app
 from gateway.channels.base import Inbound
 from gateway.privacy import Vault, new_key
 from gateway.store import Store
-from tests.conftest import assert_no_clear, make_env, redis_dump
+from testing.env import make_env
+from testing.leaks import assert_no_clear, redis_dump
 from tests.test_ussd import UssdPhone
 
 TOKEN = "twilio-test-auth-token"

@@ -10,7 +10,7 @@ import pytest
 from gateway import cases
 from gateway.privacy import Vault, new_key
 from gateway.store import Store
-from tests.conftest import redis_dump as all_bytes
+from testing.leaks import redis_dump as all_bytes
 
 PHONE = "+992900001234"
 BODY = "Ёрдам лозим"

@@ -13,7 +13,8 @@ from config.settings import Settings
 from gateway.app import create_app
 from gateway.localredis import free_port
 from gateway.text import fits_ussd, ussd_budget, ussd_length
-from tests.conftest import assert_no_clear, make_env, redis_dump, stored_keys
+from testing.env import make_env
+from testing.leaks import assert_no_clear, redis_dump, stored_keys
 
 SURVIVOR = "+992900009101"
 LANG_CHOICE = {"tg": "1", "ru": "2", "uz": "3", "en": "4"}

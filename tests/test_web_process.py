@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from bench.common import Web
-from tests.conftest import make_env
+from testing.env import make_env
 
 IDLE = 20
 

@@ -9,7 +9,7 @@ import pytest
 from config.settings import Settings
 from gateway.app import create_app
 from gateway.channels.android import EVENTS
-from tests.conftest import make_env
+from testing.env import make_env
 from tests.test_sms_intake import (
     SECRET,
     TOKEN,

@@ -10,8 +10,8 @@ import pytest
 import redis
 
 from config.settings import ROOT
-from tests.conftest import make_env
-from tests.processes import Processes
+from testing.env import make_env
+from testing.processes import Processes
 
 try:
     from playwright.sync_api import expect, sync_playwright

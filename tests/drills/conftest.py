@@ -22,9 +22,10 @@ from twilio.request_validator import RequestValidator
 
 from bench.common import TWILIO, help_request, write_directory
 from gateway import logs
-from tests.conftest import clear_findings, make_env, redis_dump
-from tests.fakes import FakeAndroid, FakeTwilio
-from tests.processes import OwnRedis, Processes, procfile, spawn
+from testing.env import make_env
+from testing.fakes import FakeAndroid, FakeTwilio
+from testing.leaks import clear_findings, redis_dump
+from testing.processes import OwnRedis, Processes, procfile, spawn
 
 HERE = Path(__file__).parent
 ENABLE_ENV = "HAMDAM_DRILLS"

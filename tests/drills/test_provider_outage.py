@@ -14,8 +14,8 @@ from collections import Counter
 import pytest
 from rq import Queue
 
+from testing.fakes import FakeAndroid, FakeTwilio
 from tests.drills.conftest import DrillGateway, sent_about, wait_until
-from tests.fakes import FakeAndroid, FakeTwilio
 
 pytestmark = [pytest.mark.drill, pytest.mark.timeout(600)]
 
