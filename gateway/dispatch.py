@@ -519,9 +519,8 @@ class Dispatcher:
         self.store.count_send(route, MessageState.QUEUED)
         log.info("message %s handed to %s", mid, route)
         if sender.delivers_on_handover:
-            self.status(
-                mid, MessageState.DELIVERED
-            )  # forward only, counted like a provider's receipt
+            # Forward only, counted like a provider's receipt.
+            self.status(mid, MessageState.DELIVERED)
             return
         due = self.clock() + self.timing.receipt_timeout
         about = f"mark {self.store.message_label(mid)} unknown if no receipt came"
@@ -580,5 +579,5 @@ class Dispatcher:
             log.info(
                 "message %s: no receipt in time, state unknown (to %s)", mid, mask(message["to"])
             )
-            return MessageState.UNKNOWN
+            return MessageState.UNKNOWN.value  # the job's result: a plain string
         return message["state"] if message else "missing"

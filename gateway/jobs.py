@@ -1,6 +1,7 @@
 """Background jobs: the queue, the job ids, the retry policies and the job functions, in one place.
 
-The only module of the gateway that speaks to RQ (the workers and the dashboard aside). Jobs take
+The only code that creates the gateway's jobs (config/cron.py's hourly sweep aside); the health
+checks, the dashboard and the workers read RQ's registries or run its worker. Jobs take
 ids, never a phone number or a message body: RQ stores arguments in Redis and the dashboard
 shows them. Every job id is deterministic where a repeat must be one job (`unique=True`).
 """
@@ -165,15 +166,13 @@ class Jobs:
             pipeline=pipeline,
         )
 
-    def schedule(
-        self, func: str, args: tuple, at: float, job_id: str, about: str, delays=None
-    ) -> bool:
+    def schedule(self, func: str, args: tuple, at: float, job_id: str, about: str) -> bool:
         """Run a job at a unix time (the worker's scheduler moves it); False if it exists.
 
         `about`: what the job does, for the dashboard (a case reference, never a number or
-        text); the time it runs is added to it.
+        text); the time it runs is added to it. Retries: the policy for jobs other than sends.
         """
-        delays = self.retry.other() if delays is None else delays
+        delays = self.retry.other()
         job = self.queue.create_job(
             func,
             args=args,

@@ -257,7 +257,8 @@ def test_cases_opened_at_once_are_all_listed_and_all_purged(gateway, redis_clien
     from gateway import cases
 
     app = gateway(new_key())
-    store, jobs = app.extensions["hamdam"].store, app.extensions["hamdam"].jobs
+    context = app.extensions["hamdam"]
+    store, jobs = context.store, context.jobs
     answers = {"kind": "callback", "district": "vakhsh", "consent": "group", "call": "any"}
 
     def open_one(n: int) -> None:
