@@ -153,7 +153,7 @@ SEND_CHILD = textwrap.dedent(
     import config.rq  # what `rq worker -c config.rq -w workers.worker.Worker` has loaded
     import redis
     from workers import jobs
-    jobs.warm()  # workers.worker.Worker builds the service before it forks
+    jobs.warm()  # workers.worker.Worker builds the context before it forks
     redis.Redis.from_url(config.rq.REDIS_URL).ping()  # the worker talks to Redis before forking
     from pyinstrument import Profiler
     pid = os.fork()  # the work-horse: a fork per job, as rq.Worker does
@@ -174,7 +174,7 @@ SEND_CHILD = textwrap.dedent(
 
 def send_profile(url: str, tmp: Path) -> str:
     """Profile one alert send in a work-horse forked from a warmed worker process."""
-    from gateway.compose import build_service
+    from gateway.compose import build
 
     fake = FakeTwilio()
     env = make_env(
@@ -184,13 +184,13 @@ def send_profile(url: str, tmp: Path) -> str:
         **TWILIO,
     )
     try:
-        service = build_service(Settings.from_env(env))
+        context = build(Settings.from_env(env))
         answers = {"kind": "legal", "district": "vakhsh", "consent": "group", "call": "any"}
-        service.open_case("+992900059999", answers, "ussd", "en")
-        case_id = service.store.redis.zrange("hd:cases:open", 0, 0)[0].decode()
-        service.dispatcher.start(case_id)
-        mids = [k.decode().split(":", 2)[2] for k in service.store.redis.scan_iter("hd:msg:*")]
-        service.store.redis.close()
+        context.opening.open("+992900059999", answers, "ussd", "en")
+        case_id = context.store.redis.zrange("hd:cases:open", 0, 0)[0].decode()
+        context.alerting.start(case_id)
+        mids = [k.decode().split(":", 2)[2] for k in context.store.redis.scan_iter("hd:msg:*")]
+        context.store.redis.close()
         child_env = {**os.environ, **env, "LOG_LEVEL": "WARNING"}
         done = subprocess.run(
             [sys.executable, "-c", SEND_CHILD, mids[0]],

@@ -41,7 +41,7 @@ from bench.common import (
 )
 from config.settings import ROOT, Settings
 from gateway import localredis
-from gateway.compose import build_service
+from gateway.compose import build
 from gateway.privacy import Vault
 from testing.env import make_env
 from testing.fakes import FakeTwilio
@@ -350,7 +350,7 @@ class Bench:
     # ---- 3: sending --------------------------------------------------------------------------
     def sending(self, client, fake: FakeTwilio, env: dict, districts: list) -> None:
         print("sending: alerts per second vs trivial jobs, the Procfile's worker pool", flush=True)
-        service = build_service(Settings.from_env(env))
+        context = build(Settings.from_env(env))
         queue = Queue("alerts", connection=client)
         n = self.args.send_cases
         before = set(queue.finished_job_registry.get_job_ids())
@@ -365,7 +365,7 @@ class Bench:
                     "sms": "no",
                 }
                 phone = f"+992{INTAKE_PHONES + 5000 + i:09d}"
-                service.open_case(phone, answers, "ussd", "en")
+                context.opening.open(phone, answers, "ussd", "en")
             plan_ids = list(queue.job_ids)
         # FIFO: every plan job runs before the first send job it enqueued, so the sends form
         # one uninterrupted stretch of the worker's time.
@@ -383,7 +383,7 @@ class Bench:
         ids = [j.id for j in jobs]
         wait_for(lambda: finished(client, ids), 300, "the trivial jobs")
         noop = rq_rate(client, ids, "")
-        service.store.redis.close()
+        context.store.redis.close()
         self.results["sending"] = {
             "alerts": sends,
             "plans": plans,

@@ -11,13 +11,13 @@ accesslog, access_log_format, post_request, req, worker  # gunicorn settings and
 twilio_account_sid, twilio_from, twilio_api_url, android_gateway_url, android_gateway_user
 send_timeout
 # Parsed from the aggregator's form and the directory file, shown in errors and tests.
-service_code, network_code, mahallas, units
+mahallas, units
 # RQ job and worker attributes set for RQ to read.
 retries_left, retry_intervals, _horse_pid, ended_at, base_url
 # The named job functions (gateway/jobs.py FUNCTIONS: strings RQ resolves).
-send_message, send_digest, FUNCTIONS
+send_message, send_digest, expire_receipt, FUNCTIONS
 # Used by tests, bench and the simulator's test helpers.
-free_port, build_service, audit_trail, add_message
+free_port, audit_trail, add_message
 # Flask routes and handlers registered by decorator on a blueprint variable.
 _headers, _bad_input, _refused, ussd, fast_forward, metrics, healthz, _ussd_error
 ussd_africastalking, sms_twilio, sms_twilio_status, sms_android

@@ -1,4 +1,4 @@
-"""The web composition root: create_app() wires settings, the service and the blueprints."""
+"""The web composition root: create_app() wires settings, the use-cases and the blueprints."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from flask import Flask
 
 from config.settings import Settings
 from gateway import cli, logs, operator, simulator, web, webhooks
-from gateway.compose import WEB, build
-from gateway.service import REDIS_DOWN, Service
+from gateway.compose import WEB, Context, build
+from gateway.store import REDIS_DOWN
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -20,9 +20,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config.update(MAX_CONTENT_LENGTH=64 * 1024)
     context = build(settings, bounds=WEB)
     web.install(app, context)
-    service = context.service
-    if service.spool is not None:
-        _replay_spool_once_serving(app, service)
+    _replay_spool_once_serving(app, context)
     app.register_blueprint(webhooks.blueprint)
     simulator.register(app)
     operator.mount(app)
@@ -30,13 +28,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     return app
 
 
-def _replay_spool_once_serving(app: Flask, service: Service) -> None:
+def _replay_spool_once_serving(app: Flask, context: Context) -> None:
     """Start the spool replayer with the first request this process serves (so every web
     worker has one, and `flask` commands, which serve none, do not)."""
     started = threading.Lock()
 
     def start() -> None:
         if started.acquire(blocking=False):
-            service.spool.start_replayer(service.replay_spooled, REDIS_DOWN)
+            context.spool.start_replayer(context.spooled.replay, REDIS_DOWN)
 
     app.before_request(start)

@@ -66,7 +66,7 @@ def directory_reload() -> None:
     before, generation = store.swap_directory(after)
     # No process has recorded the directory it runs yet: compare with the one this command
     # loaded at its start, rather than report every responder as added.
-    before = before or directory.snapshot(context.service.directory, store.vault.digest)
+    before = before or directory.snapshot(context.roster.directory, store.vault.digest)
     changed = directory.changes(before, after)
     for event, item, fields in changed:
         store.audit(event, id=item, fields=fields)
@@ -88,7 +88,7 @@ def keys_rotate() -> None:
     phone profiles (her STOP), rate limits, resume points, inbound dedupe and the responders'
     phones in the directory's change history."""
     context = web.context()
-    phones = {r.id: r.phone for r in context.service.directory.responders.values()}
+    phones = {r.id: r.phone for r in context.roster.directory.responders.values()}
     report = context.store.rotate_keys(phones)
     click.echo(
         f"rotated {report.fields} fields in {report.records} records; "
@@ -103,20 +103,20 @@ menus_group = AppGroup("menus", help="Check the USSD menus and their translation
 @menus_group.command("check")
 def menus_check() -> None:
     """Render every screen in every language, every page and hint, and check its byte budget."""
-    service = web.context().service
+    roster = web.context().roster
     try:
         menus = engine.load()
     except engine.MenuError as error:
         click.echo(str(error), err=True)
         raise SystemExit(1) from None
-    problems = engine.check(menus, service.sources)
+    problems = engine.check(menus, roster.sources)
     for problem in problems:
         click.echo(problem, err=True)
     if problems:
         raise SystemExit(1)
     click.echo(
         f"menus ok: {len(menus.screens)} screens in {len(engine.LANGS)} languages fit their "
-        f"USSD budget (182 GSM-7 / 80 UCS-2 characters), with {len(service.sources['districts'])}"
+        f"USSD budget (182 GSM-7 / 80 UCS-2 characters), with {len(roster.sources['districts'])}"
         " districts from the directory"
     )
 
@@ -224,7 +224,7 @@ def operators_unlock(name: str | None, sources: tuple[str, ...], everything: boo
 def replay(ref: str | None, reason: str, by: str) -> None:
     """Send failed messages again, once each; already-sent, stale or STOPped ones are dropped."""
     context = web.context()
-    store, dispatcher = context.store, context.dispatcher
+    store, replay = context.store, context.replay
     case_id = ""
     if ref:
         case = store.case_by_ref(ref)
@@ -239,7 +239,7 @@ def replay(ref: str | None, reason: str, by: str) -> None:
         click.echo("nothing to replay: no failed jobs" + (f" for case {ref}" if ref else ""))
         return
     for n, job_id in enumerate(jobs, 1):
-        click.echo(f"[{n}/{len(jobs)}] {job_id}: {dispatcher.replay(job_id, who=by, why=reason)}")
+        click.echo(f"[{n}/{len(jobs)}] {job_id}: {replay.replay(job_id, who=by, why=reason)}")
 
 
 @click.command("purge")
@@ -305,7 +305,7 @@ def report(start: datetime | None, end: datetime | None, fmt: str, output: Path 
     since = _timestamp(start, until - 30 * 86400)
     if since >= until:
         raise click.BadParameter("must be a day before --to", param_hint="'--from'")
-    names = {d.id: d.names["en"] for d in context.service.directory.districts.values()}
+    names = {d.id: d.names["en"] for d in context.roster.directory.districts.values()}
     figures = reports.build(context.store, since, until, names)
     if fmt == "png":
         if output is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import redis
@@ -11,12 +12,23 @@ from redis.retry import Retry
 from config.settings import Settings
 from gateway import directory
 from gateway.channels import registry
-from gateway.dispatch import Dispatcher, Timing
 from gateway.jobs import Jobs, RetryPolicy
 from gateway.privacy import Vault
-from gateway.service import Service
 from gateway.spool import Spool
 from gateway.store import Store
+from gateway.usecases.alerting import Alerting
+from gateway.usecases.answers import Answers
+from gateway.usecases.digests import Digests
+from gateway.usecases.opening import CaseOpening, Limits
+from gateway.usecases.outbox import Outbox
+from gateway.usecases.receipts import Receipts
+from gateway.usecases.replay import Replay
+from gateway.usecases.roster import Roster
+from gateway.usecases.sending import Sending
+from gateway.usecases.sms import SmsIntake
+from gateway.usecases.spooled import SpoolReplay
+from gateway.usecases.timing import Timing
+from gateway.usecases.ussd import Ussd
 from menus import engine
 
 
@@ -54,13 +66,26 @@ def connect(settings: Settings, bounds: RedisBounds = WORKER) -> redis.Redis:
 
 @dataclass(frozen=True)
 class Context:
-    """What the web app, the workers and the commands share, built once per process."""
+    """What the web app, the workers and the commands share, built once per process: the
+    store, the jobs, the directory in use and every use-case (gateway/usecases)."""
 
     settings: Settings
     store: Store
     jobs: Jobs
-    service: Service  # intake: USSD hops, inbound SMS, the spool's replay
-    dispatcher: Dispatcher  # alerting: plan, send, answers, replay, delivery status
+    roster: Roster
+    spool: Spool
+    # intake
+    ussd: Ussd
+    sms: SmsIntake
+    opening: CaseOpening
+    spooled: SpoolReplay
+    # alerting
+    alerting: Alerting
+    answers: Answers
+    sending: Sending
+    digests: Digests
+    replay: Replay
+    receipts: Receipts
 
 
 def build(
@@ -69,31 +94,15 @@ def build(
     """Everything wired from settings: store, jobs, directory, menus, routes, use-cases (load
     errors name file and line)."""
     store = Store(client or connect(settings, bounds), Vault(settings.data_keys))
-    found = directory.load(settings.directory_file)
-    spool = Spool(settings.var_dir / "spool", store.vault)
-    dispatcher = build_dispatcher(settings, store, found)
-    service = Service(
+    jobs = Jobs(store.redis, RetryPolicy(delays=settings.send_retry_delays))
+    roster = Roster(
         store,
-        found,
-        engine.load(),
-        dispatcher,
-        session_ttl=settings.session_ttl,
-        reload_directory=lambda: directory.load(settings.directory_file),
-        spool=spool,
+        directory.load(settings.directory_file),
+        reload=lambda: directory.load(settings.directory_file),
     )
-    return Context(settings, store, dispatcher.jobs, service, dispatcher)
-
-
-def build_service(
-    settings: Settings, client: redis.Redis | None = None, bounds: RedisBounds = WORKER
-) -> Service:
-    """The intake service of a freshly built context."""
-    return build(settings, client, bounds).service
-
-
-def build_dispatcher(settings: Settings, store: Store, found: directory.Directory) -> Dispatcher:
-    """The dispatcher with the configured routes, in order."""
+    spool = Spool(settings.var_dir / "spool", store.vault)
     options = {**vars(settings), "store": store, "validity": settings.sms_validity}
+    senders = registry.build(settings.sms_routes, options)
     timing = Timing(
         escalate_after=settings.escalate_after,
         escalate_after_urgent=settings.escalate_after_urgent,
@@ -103,6 +112,41 @@ def build_dispatcher(settings: Settings, store: Store, found: directory.Director
         receipt_timeout=settings.receipt_timeout,
         retention=settings.retention_days * 86400,
     )
-    jobs = Jobs(store.redis, RetryPolicy(delays=settings.send_retry_delays))
-    senders = registry.build(settings.sms_routes, options)
-    return Dispatcher(store, jobs, found, senders, timing)
+    clock = time.time
+    outbox = Outbox(store, jobs, roster, len(senders), timing, clock)
+    replay = Replay(store, jobs, outbox)
+    alerting = Alerting(store, jobs, roster, outbox, replay, timing, clock)
+    answers = Answers(store, roster, outbox, alerting, timing)
+    receipts = Receipts(store)
+    sending = Sending(
+        store, jobs, senders, outbox, alerting, receipts, timing, clock, sleep=time.sleep
+    )
+    limits = Limits()
+    opening = CaseOpening(store, jobs, limits, clock)
+    ussd = Ussd(
+        store,
+        roster,
+        engine.load(),
+        opening,
+        session_ttl=settings.session_ttl,
+        clock=clock,
+        spool=spool,
+    )
+    sms = SmsIntake(store, jobs, roster, opening, answers, limits=limits, clock=clock, spool=spool)
+    return Context(
+        settings=settings,
+        store=store,
+        jobs=jobs,
+        roster=roster,
+        spool=spool,
+        ussd=ussd,
+        sms=sms,
+        opening=opening,
+        spooled=SpoolReplay(store, roster, sms, opening),
+        alerting=alerting,
+        answers=answers,
+        sending=sending,
+        digests=Digests(store, jobs, roster, outbox, timing, clock),
+        replay=replay,
+        receipts=receipts,
+    )

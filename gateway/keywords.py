@@ -80,7 +80,7 @@ def parse(text: str, code_words: Mapping[str, tuple[str, str]] | None = None) ->
     name, lang = _RESPONDER[found["word"]]
     rest = found["rest"].lstrip(_SEPARATORS)
     if rest == "" or _REF.match(rest):
-        return Command(name, lang, rest)  # no ref: a plain OK, which the service may resolve
+        return Command(name, lang, rest)  # no ref: a plain OK, which SMS intake may resolve
     # A command word with something that is not a reference: it looks like a command, so the
     # sender, if a responder, is told how to write one.
     return Command("unclear", lang)

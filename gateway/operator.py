@@ -116,14 +116,14 @@ def _origin(url: str) -> str:
 
 def _replay() -> Response:
     context = web.context()
-    dispatcher = context.dispatcher
+    replay = context.replay
     who = context.settings.operator_user
     if request.endpoint == REQUEUE_ONE:
         job_id = request.view_args["job_id"]
-        outcome = dispatcher.replay(job_id, who=who, why="requeue from the dashboard")
+        outcome = replay.replay(job_id, who=who, why="requeue from the dashboard")
         return jsonify(status="OK", outcome=outcome)
     outcomes = [
-        dispatcher.replay(job_id, who=who, why="requeue all from the dashboard")
+        replay.replay(job_id, who=who, why="requeue all from the dashboard")
         for job_id in context.jobs.failed()
     ]
     return jsonify(status="OK", count=outcomes.count("requeued"), outcomes=outcomes)

@@ -1,4 +1,4 @@
-"""HTTP endpoints: verify, parse, hand to the service, render. No decisions here."""
+"""HTTP endpoints: verify, parse, hand to a use-case, render. No decisions here."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from werkzeug.exceptions import HTTPException
 from gateway import health, web
 from gateway.channels import africastalking, android, twilio
 from gateway.channels.base import Reply
-from gateway.service import ERROR_END
 from gateway.spool import SpoolError
+from gateway.usecases.ussd import ERROR_END
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("webhooks", __name__)
@@ -67,7 +67,7 @@ def ussd_africastalking():
         hop = africastalking.parse(request.form)
     except africastalking.UssdFormError as error:
         return _plain(f"{USSD_REFUSED} {error}", 400)
-    reply: Reply = context.service.handle_ussd(hop.session_id, hop.phone, hop.text)
+    reply: Reply = context.ussd.handle(hop)
     return _plain(africastalking.render(reply))
 
 
@@ -92,7 +92,7 @@ def sms_twilio():
     except twilio.TwilioFormError as error:
         return _plain(f"bad Twilio webhook: {error}", 400)
     try:
-        text = context.service.take_sms(inbound)
+        text = context.sms.take(inbound)
     except SpoolError as error:
         log.error("twilio: inbound SMS neither handled nor spooled: %s", error)
         return _plain("try again", 503)
@@ -110,7 +110,7 @@ def sms_twilio_status():
     mid = request.args.get("m") or context.store.message_by_provider("twilio", sid)
     if state is None or not mid:
         return _plain("unknown MessageStatus or message", 400)
-    context.dispatcher.status(mid, state, error=request.form.get("ErrorCode", ""))
+    context.receipts.status(mid, state, error=request.form.get("ErrorCode", ""))
     return Response(status=204)
 
 
@@ -135,7 +135,7 @@ def sms_android():
         return _plain(f"bad Android webhook: {error}", 400)
     if event.inbound is not None:
         try:
-            context.service.take_sms(event.inbound)
+            context.sms.take(event.inbound)
         except SpoolError as error:
             log.error("android: inbound SMS neither handled nor spooled: %s", error)
             return _plain("try again", 503)  # the app retries
@@ -144,7 +144,7 @@ def sms_android():
             log.warning("android: event kind %r not documented; ignored", event.kind[:40])
         return jsonify({"status": "ignored"})
     else:
-        context.dispatcher.status(
+        context.receipts.status(
             event.message_id, android.STATUS[event.kind], error=event.state_error
         )
     return jsonify({"status": "ok"})

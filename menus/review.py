@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from gateway import templates
-from gateway.service import ERROR_END
+from gateway.usecases.ussd import ERROR_END
 from menus import engine
 
 HERE = Path(__file__).resolve().parent

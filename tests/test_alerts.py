@@ -265,7 +265,7 @@ def escalation_due(app) -> dict[str, float]:
 
 
 def test_duty_officer_is_reminded_remind_every_after_the_duty_alert(app, twilio_fake):
-    timing = app.extensions["hamdam"].service.dispatcher.timing
+    timing = app.extensions["hamdam"].alerting.timing
     assert timing.remind_every != timing.escalate_after  # else the test could not tell them apart
     ask_for_help(app)  # group consent: group, coordinator, then the duty officer
     work(app)

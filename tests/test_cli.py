@@ -49,8 +49,8 @@ def test_menus_check(app):
 
 
 def test_menus_check_fails_on_an_over_long_district_name(app, tmp_path):
-    service = app.extensions["hamdam"].service
-    service.sources["districts"].append(
+    roster = app.extensions["hamdam"].roster
+    roster.sources["districts"].append(
         ("x", {"tg": "Ҷ" * 90, "ru": "Ж" * 90, "uz": "x", "en": "x"})
     )
     result = app.test_cli_runner().invoke(args=["menus", "check"])

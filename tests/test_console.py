@@ -58,7 +58,7 @@ def test_the_console_route_delivers_at_once(console_app, redis_client):
         if j.startswith("rcpt-")
     ]  # no receipt to wait for
     # A late "queued" (a retry, a replayed status) never moves it back.
-    assert not console_app.extensions["hamdam"].service.dispatcher.status(outbox[0]["id"], "queued")
+    assert not console_app.extensions["hamdam"].receipts.status(outbox[0]["id"], "queued")
 
     metrics = (
         console_app.test_client().get("/metrics", headers=login(console_app)).get_data(as_text=True)

@@ -67,7 +67,7 @@ def test_a_dropped_message_is_counted_and_audited_once_without_the_number(app):
     trail = store.audit_trail()
     [entry] = [e for e in trail if e["event"] == "inbound_dropped"]  # one per phone and hour
     assert entry["reason"] == "rate limit" and entry["channel"] == "twilio"
-    assert entry["sender"] == store.phone_digest(STRANGER)
+    assert entry["sender"] == store.vault.digest(STRANGER)
     assert entry["responder"] == "no"
     assert_no_clear(json.dumps(trail, ensure_ascii=False), STRANGER)
     assert 'hamdam_inbound_dropped_total{channel="twilio",reason="rate_limit"} 5' in (
@@ -121,5 +121,5 @@ def test_her_help_over_the_case_limit_is_counted_and_audited(app):
     store = store_of(app)
     assert len(store.redis.zrange("hd:cases:open", 0, -1)) == 5
     [entry] = [e for e in store.audit_trail() if e["event"] == "case_refused"]
-    assert entry["sender"] == store.phone_digest(STRANGER)
+    assert entry["sender"] == store.vault.digest(STRANGER)
     assert dropped(app, "case_limit", channel="sms") == 2

@@ -167,7 +167,7 @@ def test_every_job_names_its_case_and_a_scheduled_one_when_it_runs(app, twilio_f
     for job in waiting:
         assert "UTC+5 (" in job["description"] and job["description"].endswith(" UTC)")
     [escalation] = [j for j in waiting if j["id"].startswith("esc-")]
-    due = case.created + app.extensions["hamdam"].service.dispatcher.timing.escalate_after
+    due = case.created + app.extensions["hamdam"].alerting.timing.escalate_after
     utc = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(due))
     local = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(due + 5 * 3600))
     assert escalation["description"] == (

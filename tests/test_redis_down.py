@@ -77,7 +77,7 @@ def test_frozen_redis_gets_a_neutral_end_and_a_503_within_bounds(app, own_redis)
 
 # ---- inbound SMS while Redis is down -------------------------------------------------------------
 def spool_of(app):
-    return app.extensions["hamdam"].service.spool
+    return app.extensions["hamdam"].spool
 
 
 def test_twilio_help_during_an_outage_is_spooled_encrypted_and_replayed_once(
@@ -100,7 +100,7 @@ def test_twilio_help_during_an_outage_is_spooled_encrypted_and_replayed_once(
     assert_no_clear(caplog.text, SURVIVOR, ["Ёрдам"])
 
     own_redis.start()
-    spool.replay(app.extensions["hamdam"].service.replay_spooled, _retryable())
+    spool.replay(app.extensions["hamdam"].spooled.replay, _retryable())
     assert len(open_case_ids(app)) == 3
     assert spool.pending() == 0
     for sid in sids:  # the provider (or an attacker) sends the same webhooks again
@@ -118,9 +118,9 @@ def test_an_sms_spooled_while_redis_was_frozen_is_opened_once_it_thaws(app, own_
     finally:
         own_redis.thaw()
     assert response.status_code == 200 and took < ANSWER_LIMIT
-    service = app.extensions["hamdam"].service
+    context = app.extensions["hamdam"]
     time.sleep(0.5)  # let the thawed server run what it had received
-    service.spool.replay(service.replay_spooled, _retryable())
+    context.spool.replay(context.spooled.replay, _retryable())
     assert len(open_case_ids(app)) == 1
     assert post_twilio(client, twilio_form()).status_code == 200  # a repeat, nothing more
     assert len(open_case_ids(app)) == 1
@@ -156,7 +156,7 @@ def test_a_corrupt_line_is_kept_aside_and_does_not_block_the_others(app, own_red
         out.write(b"gAAAAAnot-a-token\n")
     post_twilio(client, twilio_form(MessageSid="SM" + "2" * 32, From="+992900009102"))
     own_redis.start()
-    done = spool.replay(app.extensions["hamdam"].service.replay_spooled, _retryable())
+    done = spool.replay(app.extensions["hamdam"].spooled.replay, _retryable())
     assert (done.handled, done.corrupt, done.left) == (2, 1, 0)
     assert len(open_case_ids(app)) == 2
     assert spool.corrupt.read_bytes() == b"gAAAAAnot-a-token\n"
@@ -169,20 +169,20 @@ def test_a_replay_while_redis_is_still_down_keeps_every_record(app, own_redis):
     for n in range(2):
         post_twilio(client, twilio_form(MessageSid=f"SM{n:032d}", From=f"+99290000911{n}"))
     spool = spool_of(app)
-    done = spool.replay(app.extensions["hamdam"].service.replay_spooled, _retryable())
+    done = spool.replay(app.extensions["hamdam"].spooled.replay, _retryable())
     assert (done.handled, done.left) == (0, 2)
     assert spool.pending() == 2
     own_redis.start()
-    spool.replay(app.extensions["hamdam"].service.replay_spooled, _retryable())
+    spool.replay(app.extensions["hamdam"].spooled.replay, _retryable())
     assert len(open_case_ids(app)) == 2
 
 
 def test_a_record_whose_provider_mark_was_left_behind_is_still_handled_once(app, own_redis):
     # The failed attempt left the MessageSid's mark behind (a forget that failed, or a SET a
     # frozen Redis ran after its caller had given up): the replay must not take it for handled.
-    service = app.extensions["hamdam"].service
+    context = app.extensions["hamdam"]
     sid = "SM" + "7" * 32
-    assert service.store.first_delivery("twilio", sid)  # the mark left behind
+    assert context.store.first_delivery("twilio", sid)  # the mark left behind
     record = {
         "kind": "sms",
         "channel": "twilio",
@@ -192,14 +192,14 @@ def test_a_record_whose_provider_mark_was_left_behind_is_still_handled_once(app,
         "to": "+992900000100",
         "at": time.time(),
     }
-    service.spool.keep(record)
-    service.spool.keep(record)  # kept twice (the provider sent it again during the outage)
-    service.spool.replay(service.replay_spooled, _retryable())
+    context.spool.keep(record)
+    context.spool.keep(record)  # kept twice (the provider sent it again during the outage)
+    context.spool.replay(context.spooled.replay, _retryable())
     assert len(open_case_ids(app)) == 1
 
 
 def _retryable():
-    from gateway.service import REDIS_DOWN
+    from gateway.store import REDIS_DOWN
 
     return REDIS_DOWN
 
@@ -230,7 +230,7 @@ def test_a_ussd_request_made_while_redis_is_down_is_kept_and_opened_once(app, ow
     assert_no_clear(spool.path.read_bytes(), SURVIVOR)
     assert_no_clear(caplog.text, SURVIVOR)
     own_redis.start()
-    spool.replay(app.extensions["hamdam"].service.replay_spooled, _retryable())
+    spool.replay(app.extensions["hamdam"].spooled.replay, _retryable())
     [case_id] = open_case_ids(app)
     case = app.extensions["hamdam"].store.case(case_id)
     assert (case.kind, case.channel, case.lang, case.consent) == ("legal", "ussd", "en", "group")

@@ -209,10 +209,10 @@ def own_directory(settings, tmp_path):
 
 def test_directory_reload_without_restart(own_directory):
     path, app = own_directory
-    service = app.extensions["hamdam"].service
+    roster = app.extensions["hamdam"].roster
     runner = app.test_cli_runner()
-    service._next_check = 0
-    service.refresh_directory()  # the process records the directory it runs, and its generation
+    roster._next_check = 0
+    roster.refresh()  # the process records the directory it runs, and its generation
     text = path.read_text()
     coordinator = "    tier: 2\n    languages: [tg, ru, uz]\n"
     text = text.replace(coordinator, coordinator.replace("tg, ru", "ru, tg"), 1)
@@ -226,10 +226,10 @@ def test_directory_reload_without_restart(own_directory):
     assert "2 changes recorded" in first.output, first.output
     assert "responder_added vakhsh-group-3" in first.output
     assert "responder_changed nur-coordinator (languages)" in first.output
-    assert "vakhsh-group-3" not in service.directory.responders
-    service._next_check = 0
-    service.refresh_directory()
-    assert "vakhsh-group-3" in service.directory.responders
+    assert "vakhsh-group-3" not in roster.directory.responders
+    roster._next_check = 0
+    roster.refresh()
+    assert "vakhsh-group-3" in roster.directory.responders
     events = [e["event"] for e in app.extensions["hamdam"].store.audit_trail()]
     assert events.count("responder_added") == 1 and events[-1] == "directory_reloaded"
     assert "900001005" not in str(app.extensions["hamdam"].store.audit_trail())

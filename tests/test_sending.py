@@ -64,10 +64,10 @@ def full_twilio():
 
 
 def test_a_failed_write_after_the_send_never_sends_twice(app, full_twilio, redis_client, redis_url):
-    dispatcher = app.extensions["hamdam"].service.dispatcher
+    sending = app.extensions["hamdam"].sending
     store = app.extensions["hamdam"].store
     settings = app.extensions["hamdam"].settings
-    dispatcher.senders[0] = TwilioSender(
+    sending.senders[0] = TwilioSender(
         settings.twilio_account_sid,
         settings.twilio_auth_token,
         settings.twilio_from,
@@ -77,11 +77,11 @@ def test_a_failed_write_after_the_send_never_sends_twice(app, full_twilio, redis
     full_twilio.redis_url = redis_url
     try:
         with pytest.raises(redis.exceptions.ResponseError, match="maxmemory"):
-            dispatcher.deliver("m-oom")
+            sending.deliver("m-oom")
     finally:
         redis_client.config_set("maxmemory", 0)
     # A worker restart runs the job again: the provider is asked, nothing is sent again.
-    assert dispatcher.deliver("m-oom") == "sent (recovered)"
+    assert sending.deliver("m-oom") == "sent (recovered)"
     assert len(full_twilio.sent) == 1
     message = store.message("m-oom")
     assert message["provider_id"] == full_twilio.sent[0].id and "inflight" not in message
@@ -197,11 +197,11 @@ def _login(flask_app) -> dict[str, str]:
 
 def test_loop_protection_still_limits_a_phone_that_is_no_responder(two_an_hour, twilio_fake):
     app = two_an_hour
-    dispatcher = app.extensions["hamdam"].service.dispatcher
+    sending = app.extensions["hamdam"].sending
     store = app.extensions["hamdam"].store
     for n in range(3):
         store.create_message(f"m-loop-{n}", "+992900009499", f"text {n}", purpose="x", case="")
-    outcomes = [dispatcher.deliver(f"m-loop-{n}") for n in range(3)]
+    outcomes = [sending.deliver(f"m-loop-{n}") for n in range(3)]
     assert outcomes == ["sent", "sent", "dropped"]
     events = [e for e in store.audit_trail() if e["event"] == "message_dropped"]
     assert len(events) == 1 and "loop" in events[0]["why"]

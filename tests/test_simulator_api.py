@@ -307,7 +307,7 @@ def test_loopback_needs_no_login(env):
 
 
 def directory_phones(app) -> list[str]:
-    responders = app.extensions["hamdam"].service.directory.responders.values()
+    responders = app.extensions["hamdam"].roster.directory.responders.values()
     return sorted(r.phone for r in responders)
 
 

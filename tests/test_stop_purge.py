@@ -171,13 +171,13 @@ def stop_during(monkeypatch):
     call of redis-py's Pipeline.`method` that belongs to the case being opened."""
 
     def arm(app, method: str):
-        service = app.extensions["hamdam"].service
+        context = app.extensions["hamdam"]
         original = getattr(Pipeline, method)
         fired = []
 
         def stop() -> None:
             fired.append(True)
-            service.handle_sms(Inbound("twilio", SURVIVOR, "STOP", "SM" + uuid.uuid4().hex))
+            context.sms.handle(Inbound("twilio", SURVIVOR, "STOP", "SM" + uuid.uuid4().hex))
             run_worker(app)
 
         def after_execute(self, *args, **kwargs):
@@ -203,15 +203,15 @@ def stop_during(monkeypatch):
 @pytest.mark.parametrize("method", ["execute", "multi"])
 def test_a_stop_racing_a_case_being_opened_purges_it(gateway, redis_client, stop_during, method):
     app = gateway(new_key())
-    service = app.extensions["hamdam"].service
+    context = app.extensions["hamdam"]
     answers = {"kind": "callback", "district": "vakhsh", "consent": "group", "call": "any"}
     fired = stop_during(app, method)
-    ref = service.open_case(SURVIVOR, answers, "sms", "tg")
+    ref = context.opening.open(SURVIVOR, answers, "sms", "tg")
     assert fired == [True]
     run_worker(app)
     assert_all_purged(redis_client, expected=1)
-    case = service.store.case_by_ref(ref)
-    assert case.state == "open" and service.store.alerted(case.id)  # still alerted, her number not
+    case = context.store.case_by_ref(ref)
+    assert case.state == "open" and context.store.alerted(case.id)  # still alerted, her number not
 
 
 def test_help_after_stop_is_a_new_request_with_her_number(gateway, redis_client):
@@ -243,7 +243,7 @@ def test_keys_rotate_reports_lookups(gateway, redis_client):
     old, new = new_key(), new_key()
     first = gateway(old)
     sms(first, "HELP")  # the process also records the directory it runs (responders' hashes)
-    responders = len(first.extensions["hamdam"].service.directory.responders)
+    responders = len(first.extensions["hamdam"].roster.directory.responders)
     output = rotate(gateway(new, old))
     # case limit, dedupe, and each responder's phone in the recorded directory
     assert f"re-keyed 1 phone profiles and {2 + responders} other lookups" in output
@@ -286,5 +286,5 @@ def test_rotation_does_not_make_every_responder_phone_look_changed(gateway, redi
     result = after.test_cli_runner().invoke(args=["directory", "reload"])
     assert result.exit_code == 0, result.output
     assert "0 changes recorded" in result.output
-    found = after.extensions["hamdam"].service.directory
+    found = after.extensions["hamdam"].roster.directory
     assert f"and {len(found.responders)} other lookups" in output

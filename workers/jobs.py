@@ -1,4 +1,4 @@
-"""RQ entry points: each takes ids, never phone numbers or message bodies, and calls the service."""
+"""RQ entry points: each takes ids, never phone numbers or message bodies, and calls a use-case."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from rq import get_current_job
 from config.settings import load
 from gateway import logs, retention
 from gateway.compose import Context, build
-from gateway.dispatch import GiveUp
+from gateway.usecases.sending import GiveUp
 
 
 def _context() -> Context:
     context = _built()
-    context.service.refresh_directory()  # a `flask directory reload` reaches running workers
+    context.roster.refresh()  # a `flask directory reload` reaches running workers
     return context
 
 
@@ -28,13 +28,13 @@ def _built() -> Context:
 
 def plan_alerts(case_id: str) -> str:
     """Alert the first tier of a new case and start its escalation timer."""
-    return _context().dispatcher.start(case_id)
+    return _context().alerting.start(case_id)
 
 
 def send_message(message_id: str) -> str:
     """Send one stored message through the routes; retried by RQ on RetryLater."""
     try:
-        return _context().dispatcher.deliver(message_id)
+        return _context().sending.deliver(message_id)
     except GiveUp:
         job = get_current_job()
         if job is not None:
@@ -44,17 +44,17 @@ def send_message(message_id: str) -> str:
 
 def send_digest(responder_id: str, window: int) -> str:
     """Send one digest of the alerts held for a saturated responder."""
-    return _context().dispatcher.digest(responder_id, window)
+    return _context().digests.digest(responder_id, window)
 
 
 def escalate(case_id: str, tier: int) -> str:
     """Alert the next tier of a case nobody accepted (re-checked atomically)."""
-    return _context().dispatcher.escalate(case_id, tier)
+    return _context().alerting.escalate(case_id, tier)
 
 
 def expire_receipt(message_id: str) -> str:
     """Mark a message without a delivery receipt as unknown."""
-    return _context().dispatcher.expire_receipt(message_id)
+    return _context().receipts.expire(message_id)
 
 
 def purge_cases(case_ids: list[str]) -> int:

@@ -18,6 +18,34 @@ class Inbound:
 
 
 @dataclass(frozen=True)
+class Hop:
+    """One USSD hop, as every aggregator's adapter hands it to the core.
+
+    `history` is the aggregator's own record of the session's inputs so far: the core only
+    stores, compares and hashes it (a repeat of a hop has the same history). `inputs` are those
+    inputs one by one (empty on the first hop), `previous` the history of the hop before this
+    one, `typed` what she typed on this hop. An adapter whose aggregator records inputs in
+    another way overrides `typed_since`.
+    """
+
+    session: str
+    phone: str  # as sent, not yet normalised; never logged
+    history: str
+    inputs: tuple[str, ...]
+    previous: str
+    typed: str
+
+    @property
+    def start(self) -> bool:
+        """The session's first hop: nothing typed yet."""
+        return not self.inputs
+
+    def typed_since(self, handled: str) -> str:
+        """What she typed since the hop whose history is `handled`."""
+        return self.typed
+
+
+@dataclass(frozen=True)
 class Reply:
     """What goes back on the same request: a USSD screen or an SMS reply."""
 

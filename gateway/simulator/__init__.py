@@ -164,7 +164,7 @@ def page():
 
 def _inbound_numbers() -> dict[str, str]:
     """Our inbound SMS numbers she may write to (synthetic ones only), with their organisation."""
-    directory = _context().service.directory
+    directory = _context().roster.directory
     return {
         number: org.name
         for org in directory.organisations.values()
@@ -257,7 +257,7 @@ def inboxes():
     messages = context.store.outbox(OUTBOX_LIMIT)
     found = group(
         messages,
-        context.service.directory,
+        context.roster.directory,
         own,
         transcript=context.store.sim_transcript,
         ref=ref,

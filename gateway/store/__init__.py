@@ -12,7 +12,11 @@ from gateway.store.metrics import MetricStore
 from gateway.store.phones import PhoneStore, RotationReport
 from gateway.store.simulator import SimulatorStore
 
-__all__ = ["RotationReport", "Store", "Verdict"]
+__all__ = ["REDIS_DOWN", "RotationReport", "Store", "Verdict"]
+
+# Redis cannot be reached (down, frozen, still loading its data, or out of memory): what the
+# inbound paths keep in the local spool instead of failing, and what pauses a spool replay.
+REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError, redis.exceptions.OutOfMemoryError)
 
 
 class Store(PhoneStore, CaseStore, MessageStore, AuditStore, MetricStore, SimulatorStore):

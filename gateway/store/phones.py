@@ -100,10 +100,6 @@ class PhoneStore:
         mapping = {ENCRYPTED_FIELD + "phone": self.vault.encrypt(phone), **fields}
         self.redis.hset(key, mapping=mapping)
 
-    def phone_digest(self, phone: str) -> str:
-        """The keyed hash a phone is known by (never the number)."""
-        return self.vault.digest(phone)
-
     # ---- inbound dedupe and rate limits ------------------------------------------------------
     def _seen_keys(self, channel: str, external_id: str) -> list[str]:
         return [SEEN.format(channel=channel, id=d) for d in self.vault.digests(external_id)]

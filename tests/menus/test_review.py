@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gateway import templates
-from gateway.service import ERROR_END
+from gateway.usecases.ussd import ERROR_END
 from menus import engine, review
 
 

@@ -1,0 +1,8 @@
+"""Use-cases: what the gateway does, one concern per module, built by `gateway.compose`.
+
+Intake: `ussd` (a USSD hop), `sms` (an inbound SMS), `opening` (a case for her), `spooled`
+(what came in while Redis was away). Alerting: `alerting` (plan, escalate), `answers` (OK, NO,
+DONE), `sending` (a message through the routes), `digests`, `replay`, `receipts` (delivery
+status). Shared: `roster` (the directory this process runs), `outbox` (messages on their way
+out), `timing`. None of them imports Flask, a provider SDK or the settings.
+"""

@@ -1,0 +1,103 @@
+"""Responders' answers: OK (first one wins), NO (a tier that all declined escalates at once),
+DONE (the accepter closes), and a reply to what was not understood."""
+
+from __future__ import annotations
+
+from gateway import cases, templates
+from gateway.cases import CaseState
+from gateway.directory import Responder
+from gateway.store import Store
+from gateway.usecases.alerting import Alerting
+from gateway.usecases.outbox import Outbox, message_id
+from gateway.usecases.roster import Roster
+from gateway.usecases.timing import Timing
+
+
+class Answers:
+    """Carries a responder's answer to a case they were alerted for."""
+
+    def __init__(
+        self, store: Store, roster: Roster, outbox: Outbox, alerting: Alerting, timing: Timing
+    ):
+        self.store = store
+        self.roster = roster
+        self.outbox = outbox
+        self.alerting = alerting
+        self.timing = timing
+
+    def accept(self, responder: Responder, ref: str) -> str:
+        """First OK wins: details to the winner, 'taken' to the others, 'late' to latecomers."""
+        case = self._alerted_case(responder, ref, "accept")
+        if case is None:
+            return "ignored"
+        outcome = self.store.take(case.id, responder.id)
+        if outcome == "taken":
+            self._reply(case, "late", responder)
+            return "late"
+        if outcome == "mine":
+            return "mine"
+        self.store.audit("accepted", case=case.id, responder=responder.id)
+        phone = self.store.case_phone(case.id)
+        if case.call != "none" and phone:
+            self._reply(case, "details", responder, phone=phone, call=case.call)
+        else:
+            self._reply(case, "details_nocall", responder)
+        for other in sorted(self.store.alerted(case.id) - {responder.id}):
+            found = self.roster.directory.responders.get(other)
+            if found is not None:
+                self._reply(case, "taken", found)
+        return "won"
+
+    def decline(self, responder: Responder, ref: str) -> str:
+        """Record a NO; when the whole current tier has declined, escalate at once."""
+        case = self._alerted_case(responder, ref, "decline")
+        if case is None:
+            return "ignored"
+        declined = self.store.mark_declined(case.id, responder.id)
+        self.store.audit("declined", case=case.id, responder=responder.id)
+        self._reply(case, "declined", responder)
+        tier = self.store.case_tier(case.id)
+        tiers = self.alerting.plan(case)
+        current = {r.id for r in tiers[tier]} if 0 <= tier < len(tiers) else set()
+        if case.state == CaseState.OPEN and current and current <= declined:
+            self.alerting.escalate(case.id, tier + 1)
+        return "declined"
+
+    def close(self, responder: Responder, ref: str) -> str:
+        """DONE by the responder who took the case closes it."""
+        case = self._alerted_case(responder, ref, "close")
+        if case is None:
+            return "ignored"
+        if not self.store.close(case.id, responder.id, case.ref, self.timing.retention):
+            self.store.audit("command_ignored", reason="not the accepter", responder=responder.id)
+            return "ignored"
+        self.store.audit("closed", case=case.id, responder=responder.id)
+        self._reply(case, "closed", responder)
+        return "closed"
+
+    def not_understood(self, responder: Responder, inbound: str) -> None:
+        """Tell a responder, in their language, that an SMS was not understood and how to write
+        a command. It names no case, so it reveals nothing; its id comes from the inbound SMS
+        (`inbound`: channel and provider id), so a redelivery cannot send it twice."""
+        mid = message_id(inbound, "unclear", responder.id)
+        body = templates.render("unclear", responder.languages[0])
+        fields = {"purpose": "unclear", "case": "", "recipient": responder.id}
+        if self.store.create_message(mid, responder.phone, body, **fields):
+            self.outbox.enqueue(mid)
+
+    def _alerted_case(self, responder: Responder, ref: str, command: str) -> cases.Case | None:
+        case = self.store.case_by_ref(ref)
+        if case is None or responder.id not in self.store.alerted(case.id):
+            # Nothing visible: an unalerted responder learns nothing, not even that ref exists.
+            self.store.audit(
+                "command_ignored", reason="not alerted", responder=responder.id, command=command
+            )
+            return None
+        return case
+
+    def _reply(self, case: cases.Case, name: str, responder: Responder, **params: str) -> None:
+        body = templates.render(name, responder.languages[0], ref=case.ref, **params)
+        # A loser hears once that the case went to someone else: "taken" when the winner's
+        # answer came first, "late" when her own OK did; whichever is created first is sent.
+        key = "lost" if name in ("taken", "late") else ""
+        self.outbox.queue(case.id, name, responder, body, key=key)

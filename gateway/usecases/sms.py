@@ -1,0 +1,238 @@
+"""An inbound SMS: her HELP or code word, her STOP, her words as a note to her case, a
+responder's OK/NO/DONE; deduplicated by provider id, limited per phone, spooled without Redis."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from gateway import keywords
+from gateway.cases import CaseState
+from gateway.channels.base import Inbound
+from gateway.jobs import Jobs
+from gateway.phone import PhoneError, normalise
+from gateway.spool import Spool
+from gateway.store import REDIS_DOWN, Store
+from gateway.usecases.answers import Answers
+from gateway.usecases.opening import CaseOpening, Limits
+from gateway.usecases.roster import Roster
+from menus import languages
+
+log = logging.getLogger(__name__)
+
+NOTE_WINDOW = 24 * 3600  # an SMS within a day of her case is added to it as a note
+NOTE_MAX = 1000
+
+
+class SmsIntake:
+    """Turns inbound SMS into cases, suppressions, notes and responders' answers."""
+
+    def __init__(
+        self,
+        store: Store,
+        jobs: Jobs,
+        roster: Roster,
+        opening: CaseOpening,
+        answers: Answers,
+        *,
+        limits: Limits,
+        clock: Callable[[], float],
+        unknown_reply: str = "",
+        spool: Spool | None = None,
+    ):
+        self.store = store
+        self.jobs = jobs
+        self.roster = roster
+        self.opening = opening
+        self.answers = answers
+        self.limits = limits
+        self.clock = clock
+        self.unknown_reply = unknown_reply
+        self.spool = spool
+
+    def take(self, inbound: Inbound) -> str:
+        """handle(), or, when Redis cannot be reached, keep the SMS in the local spool (its
+        replay goes through the same path and dedupe) and answer nothing: the provider gets its
+        200 and does not retry for nothing. Raises SpoolError when the spool cannot keep it."""
+        try:
+            return self.handle(inbound)
+        except REDIS_DOWN as error:
+            if self.spool is None:
+                raise
+            record = {
+                "kind": "sms",
+                "channel": inbound.channel,
+                "sender": inbound.sender,
+                "text": inbound.text,
+                "id": inbound.external_id,
+                "to": inbound.to,
+                "at": self.clock(),
+            }
+            self.spool.keep(record)
+            log.warning(
+                "%s: Redis unreachable (%s); inbound SMS kept in the spool",
+                inbound.channel,
+                type(error).__name__,
+            )
+            return ""
+
+    def handle(self, inbound: Inbound) -> str:
+        """The reply text for an inbound SMS ('' for none); repeats of a provider id do nothing."""
+        self.roster.refresh()
+        if not self.store.first_delivery(inbound.channel, inbound.external_id):
+            log.info("%s: duplicate delivery ignored", inbound.channel)
+            return ""
+        try:
+            return self.process(inbound)
+        except Exception:
+            # Let the provider's retry (or fallback URL, or the spool) deliver it again.
+            self.store.forget_delivery(inbound.channel, inbound.external_id)
+            raise
+
+    def process(self, inbound: Inbound) -> str:
+        """What handle() does once the SMS is known to be new."""
+        try:
+            phone = normalise(inbound.sender)
+        except PhoneError as error:
+            log.warning("%s: unusable sender (%s)", inbound.channel, error)
+            return ""
+        command = keywords.parse(inbound.text, self.roster.code_words)
+        if not self._exempt_from_limit(phone, command):
+            count = self.store.rate_count("sms", phone)
+            if count > self.limits.sms_per_hour:
+                self._drop_over_limit(
+                    phone, command, inbound, first=count == self.limits.sms_per_hour + 1
+                )
+                return ""
+        handler = self._handlers.get(command.name, SmsIntake._text)
+        return handler(self, phone, command, inbound)
+
+    def _exempt_from_limit(self, phone: str, command: keywords.Command) -> bool:
+        """Her HELP and STOP, and a registered responder's command for a case they were alerted
+        for (the first time it comes), are never dropped by the inbound limit. Anything else
+        counts against it: so a sender spoofing a responder's number cannot mute them, yet can
+        neither guess references nor have the same answer repeated (and answered) unbounded."""
+        if command.name in ("help", "code", "stop", "delete"):
+            return True  # a case has its own limit; a STOP is idempotent and must never be lost
+        if command.name not in ("accept", "decline", "done"):
+            return False
+        responder = self.roster.directory.by_phone(phone)
+        if responder is None:
+            return False
+        case = self.store.case_by_ref(command.ref)
+        if case is None or responder.id not in self.store.alerted(case.id):
+            return False
+        return self.store.first_command(responder.id, command.name, case.id)
+
+    def _drop_over_limit(
+        self, phone: str, command: keywords.Command, inbound: Inbound, first: bool
+    ) -> None:
+        # Never silent: counted always, audited once per phone and window (a flood must not
+        # flood the audit trail too), with the keyed hash of the number, never the number.
+        log.warning("%s: inbound limit reached for a phone; message dropped", inbound.channel)
+        self.store.count_inbound_dropped(inbound.channel, "rate_limit")
+        if first:
+            self.store.audit(
+                "inbound_dropped",
+                reason="rate limit",
+                channel=inbound.channel,
+                command=command.name,
+                sender=self.store.vault.digest(phone),
+                limit=str(self.limits.sms_per_hour),
+                responder="yes" if self.roster.directory.by_phone(phone) else "no",
+            )
+
+    def _responder(self, phone: str, command: keywords.Command, inbound: Inbound) -> str:
+        responder = self.roster.directory.by_phone(phone)
+        if responder is None:
+            if not command.ref:  # a plain "Ha" or "Не, ..." from her: her own words
+                return self._text(phone, command, inbound)
+            self.store.audit("command_ignored", reason="unregistered sender", command=command.name)
+            return ""
+        ref = command.ref
+        if command.name == "accept" and not ref:
+            # A plain OK is unambiguous only while exactly one alert to this responder is open.
+            waiting = self.store.open_alerts(responder.id)
+            found = self.store.case(waiting[0]) if len(waiting) == 1 else None
+            ref = found.ref if found else ""
+        act = {
+            "accept": self.answers.accept,
+            "decline": self.answers.decline,
+            "done": self.answers.close,
+        }.get(command.name)
+        if act is None or not ref or act(responder, ref) == "ignored":
+            # The same answer whether or not the reference exists: nothing is revealed.
+            self.store.audit(
+                "command_unclear",
+                responder=responder.id,
+                command=command.name,
+                channel=inbound.channel,
+            )
+            self.answers.not_understood(responder, f"{inbound.channel}:{inbound.external_id}")
+        return ""
+
+    def _stop(self, phone: str, command: keywords.Command, inbound: Inbound) -> str:
+        again = self.store.suppressed(phone)
+        case_ids = self.store.withdraw_consent(phone, self.clock(), then=self.jobs.purge)
+        if again and not case_ids:
+            return ""  # a repeat that changed nothing: not audited again (a flood stays small)
+        self.store.audit(
+            "consent_withdrawn",
+            command=command.name,
+            channel=inbound.channel,
+            cases=str(len(case_ids)),
+        )
+        return ""
+
+    def _help(self, phone: str, command: keywords.Command, inbound: Inbound) -> str:
+        profile = self.store.phone_profile(phone)
+        if command.owner:
+            # A code word names its organisation, whichever of our numbers she wrote to.
+            district = self._default_district(inbound.to, command.owner, profile.get("district"))
+        else:
+            district = profile.get("district") or self._default_district(inbound.to)
+        lang = languages.or_default(command.lang or profile.get("lang"))
+        answers = {"kind": "callback", "district": district, "consent": "group", "call": "any"}
+        self.opening.open(phone, answers, "sms", lang)
+        return ""
+
+    def _text(self, phone: str, command: keywords.Command, inbound: Inbound) -> str:
+        last = self.store.phone_profile(phone).get("last_case")
+        case = self.store.case(last) if last else None
+        if case and case.state != CaseState.CLOSED and self.clock() - case.created < NOTE_WINDOW:
+            self.store.add_note(case.id, inbound.text[:NOTE_MAX])
+            return ""
+        return self.unknown_reply
+
+    _handlers = {
+        "accept": _responder,
+        "decline": _responder,
+        "done": _responder,
+        "unclear": _responder,
+        "stop": _stop,
+        "delete": _stop,
+        "help": _help,
+        "code": _help,
+    }
+
+    def _default_district(self, to: str, owner: str = "", hers: str | None = None) -> str:
+        """The district for a case she did not place: with an owner organisation, her own
+        district if it is one of the owner's, else the owner's default (or first) district;
+        otherwise the default district of the organisation that owns the number she wrote to."""
+        directory = self.roster.directory
+        org = directory.organisations.get(owner) if owner else None
+        if org is not None:
+            served = [d.id for d in directory.districts.values() if d.organisation == org.id]
+            if hers in served:
+                return hers
+            if org.default_district or served:
+                return org.default_district or served[0]
+        try:
+            number = normalise(to) if to else ""
+        except PhoneError:
+            number = ""
+        orgs = list(directory.organisations.values())
+        for org in orgs:
+            if number and number in org.numbers:
+                return org.default_district or ""
+        return next((o.default_district for o in orgs if o.default_district), "")

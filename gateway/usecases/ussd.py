@@ -1,0 +1,202 @@
+"""A USSD hop: her session's screen, under a per-session lock, from encrypted state; resumed
+after a drop; answered without Redis (and kept in the spool) when Redis is away."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from gateway import cases
+from gateway.channels.base import Hop, Reply
+from gateway.phone import PhoneError, normalise
+from gateway.spool import Spool
+from gateway.store import REDIS_DOWN, Store
+from gateway.usecases.opening import CaseOpening
+from gateway.usecases.roster import Roster
+from menus import engine, languages
+
+log = logging.getLogger(__name__)
+
+# Shown when something inside failed: neutral, fits 80 UCS-2 characters, no hint of a service.
+ERROR_END = "Хатогӣ. Баъдтар такрор кунед. / Ошибка. Повторите позже."
+
+
+class Ussd:
+    """Turns USSD hops into menu screens and, on the last one, a case."""
+
+    def __init__(
+        self,
+        store: Store,
+        roster: Roster,
+        menus: engine.Menus,
+        opening: CaseOpening,
+        *,
+        session_ttl: int,
+        clock: Callable[[], float],
+        spool: Spool | None = None,
+    ):
+        self.store = store
+        self.roster = roster
+        self.menus = menus
+        self.opening = opening
+        self.session_ttl = session_ttl
+        self.clock = clock
+        self.spool = spool
+
+    def handle(self, hop: Hop) -> Reply:
+        """The screen for this hop; a neutral END on any failure, never an exception."""
+        self.roster.refresh()
+        try:
+            phone = normalise(hop.phone)
+        except PhoneError as error:
+            log.warning("ussd: unusable phoneNumber (%s)", error)
+            return Reply(ERROR_END, end=True)
+        try:
+            try:
+                saved, last, reply = self.store.ussd_open(hop.session)
+            except TimeoutError:
+                log.warning("ussd: session busy, answering neutrally")
+                return Reply(ERROR_END, end=True)
+            except REDIS_DOWN as error:
+                if self.spool is None:
+                    raise
+                log.warning(
+                    "ussd: Redis unreachable (%s), answering without it", type(error).__name__
+                )
+                return self._without_redis(hop, phone)
+            try:
+                return self._ussd(hop, phone, saved, last, reply)
+            except Exception:
+                self.store.ussd_unlock(hop.session)
+                raise
+        except Exception:
+            log.exception("ussd: step failed")
+            return Reply(ERROR_END, end=True)
+
+    def _ussd(
+        self, hop: Hop, phone: str, saved: dict | None, last: str, reply: dict | None
+    ) -> Reply:
+        digest = self._name(hop.session, hop.history)
+        if reply is not None and last == digest:
+            self.store.ussd_unlock(hop.session)
+            return Reply(reply["text"], end=reply["end"])  # the aggregator delivered it twice
+        if saved is None:
+            known, resume = self.store.ussd_first(phone)
+            result = self._first_hop(hop, phone, known, resume)
+        else:
+            known = saved.get("known")
+            result = self._advance(phone, saved["menu"], hop.typed_since(saved["text"]))
+        # Her language is remembered (by keyed hash) once she has chosen one.
+        chosen = result.state.get("answers", {}).get("lang") or known
+        record = (
+            {"menu": result.state, "text": hop.history, "known": chosen},
+            digest,
+            {"text": result.text, "end": result.end},
+        )
+        self.store.ussd_close(
+            hop.session,
+            phone,
+            record,
+            self.session_ttl,
+            # The hop it followed lets a lost session continue from exactly this screen.
+            resume=None if result.end else {**result.state, "hop": digest},
+            lang=chosen if chosen != known else None,
+        )
+        return Reply(result.text, end=result.end)
+
+    def _name(self, session: str, history: str) -> str:
+        """The keyed hash that names one hop of a session (its history holds her inputs)."""
+        return self.store.vault.digest(session + "\0" + history)
+
+    def _first_hop(
+        self, hop: Hop, phone: str, lang: str | None, resume: dict | None
+    ) -> engine.Step:
+        sources = self.roster.sources
+        if self._began_without_redis(hop.session):
+            # Its first screen is known for certain: the language list (see _without_redis),
+            # so her inputs replay exactly from there.
+            result = engine.start(self.menus, None, sources)
+            for part in hop.inputs:
+                if result.end:
+                    break
+                result = self._advance(phone, result.state, part)
+            return result
+        if hop.start:
+            if resume:
+                return engine.resume_screen(self.menus, resume)
+            return engine.start(self.menus, lang, sources)
+        # Our session record is gone (expired, or Redis lost it) but the aggregator's is not.
+        # Her resume point is the screen her last hop showed: when it is this session's hop
+        # before this one, her input answers exactly that screen.
+        if resume and resume.get("hop") == self._name(hop.session, hop.previous):
+            return self._advance(phone, resume, hop.typed)
+        # Otherwise her inputs cannot be replayed: the first screen she saw may have been the
+        # language picker, the menu or the resume offer, and a replay from the wrong one
+        # shifts every answer. Nothing is decided from them; she starts again, told so.
+        log.info("ussd: a lost session restarts")
+        return engine.restart(self.menus, lang, resume, sources)
+
+    def _advance(self, phone: str, state: dict, typed: str) -> engine.Step:
+        result = engine.step(self.menus, state, typed, self.roster.sources)
+        if result.action is None:
+            return result
+        lang = languages.or_default(result.state.get("lang"))
+        screen = result.state["screen"]
+        if result.action == "submit":
+            ref = self.opening.open(phone, result.answers, "ussd", lang)
+            params = {"ref": ref} if ref else {"ref": "-"}
+            text = engine.render_end(self.menus, "busy" if ref is None else screen, lang, **params)
+        else:
+            params = self._status(phone, result.answers.get("ref", ""), lang)
+            text = engine.render_end(self.menus, screen, lang, **params)
+        return engine.Step(text=text, end=True, state=result.state, answers=result.answers)
+
+    def _status(self, phone: str, ref: str, lang: str) -> dict[str, str]:
+        case = self.store.case_by_ref(ref)
+        # Only her own phone learns anything, so references cannot be probed from elsewhere.
+        if case is not None and self.store.case_phone(case.id) != phone:
+            case = None
+        word = engine.word(self.menus, f"status.{cases.status_word(case)}", lang)
+        return {"ref": ref, "status_word": word}
+
+    # ---- Redis away ----------------------------------------------------------------------------
+    def _without_redis(self, hop: Hop, phone: str) -> Reply:
+        """A hop while Redis cannot be reached. A session that begins now starts on the language
+        list (her remembered language is out of reach) and is marked on local disk; its later
+        hops replay her inputs from that list (the aggregator sends them all on every hop). A
+        finished request is kept in the spool, and she gets an END that promises no reference.
+        A session begun with Redis, whose first screen is unknown here, gets the neutral END."""
+        assert self.spool is not None
+        digest = self.store.vault.digest(hop.session)
+        if hop.start:
+            self.spool.mark_session(digest, self.session_ttl)
+        elif not self.spool.session_marked(digest, self.session_ttl):
+            return Reply(ERROR_END, end=True)
+        sources = self.roster.sources
+        result = engine.start(self.menus, None, sources)
+        for part in hop.inputs:
+            if result.end:
+                break
+            result = engine.step(self.menus, result.state, part, sources)
+            if result.action is None:
+                continue
+            lang = languages.or_default(result.state.get("lang"))
+            if result.action != "submit":
+                return Reply(engine.render_end(self.menus, "busy", lang), end=True)
+            record = {
+                "kind": "ussd",
+                "rid": digest,  # one case per session, however often the last hop comes
+                "phone": phone,
+                "answers": result.answers,
+                "lang": lang,
+                "at": self.clock(),
+            }
+            self.spool.keep(record)
+            log.warning("ussd: a help request kept in the spool until Redis is back")
+            return Reply(engine.render_end(self.menus, "kept", lang), end=True)
+        return Reply(result.text, end=result.end)
+
+    def _began_without_redis(self, session: str) -> bool:
+        if self.spool is None:
+            return False
+        return self.spool.session_marked(self.store.vault.digest(session), self.session_ttl)
