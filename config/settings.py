@@ -10,18 +10,27 @@ import stat
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
+from gateway.channels.registry import BY_NAME, CHANNELS, ROUTES
+
 ROOT = Path(__file__).resolve().parent.parent
-ROUTES = ("twilio", "android", "console")
 # The Procfile's bind address when HOST is unset: every interface. Only read here, to know that
 # the web process may be reached from elsewhere.
 ANY_ADDRESS = "0.0.0.0"  # noqa: S104
 
 # Generated once in development and kept under VAR_DIR, so restarts keep decrypting old data.
-DEV_SECRETS = ("DATA_KEY", "USSD_KEY", "OPERATOR_PASSWORD", "ANDROID_WEBHOOK_SECRET")
+DEV_SECRETS = (
+    "DATA_KEY",
+    "USSD_KEY",
+    "OPERATOR_PASSWORD",
+    *(name for channel in CHANNELS for name in channel.generated),
+)
 # Variables holding secrets: `make run`'s record in VAR_DIR names them, never keeps their values.
-SECRETS = (*DEV_SECRETS, "TWILIO_AUTH_TOKEN", "ANDROID_GATEWAY_PASSWORD")
+SECRETS = tuple(
+    dict.fromkeys([*DEV_SECRETS, *(name for channel in CHANNELS for name in channel.secrets)])
+)
 # In VAR_DIR: the settings `make run` last started its processes with, for the `hamdam` commands.
 RUN_RECORD = "run.json"
 
@@ -48,14 +57,8 @@ class Settings:
     ussd_key: str = ""
     directory_file: Path = ROOT / "config" / "directory.example.yaml"
     sms_routes: tuple[str, ...] = ("console",)
-    twilio_account_sid: str = ""
-    twilio_auth_token: str = ""
-    twilio_from: str = ""
-    twilio_api_url: str = "https://api.twilio.com"
-    android_gateway_url: str = ""
-    android_gateway_user: str = ""
-    android_gateway_password: str = ""
-    android_webhook_secret: str = ""
+    # Each channel's own settings (gateway/channels/<name>.py: Config), by channel name.
+    channels: dict[str, Any] = field(default_factory=dict)
     operator_user: str = "operator"
     operator_password: str = ""
     escalate_after: int = 600
@@ -88,9 +91,7 @@ class Settings:
         values = (
             *self.data_keys,
             self.ussd_key,
-            self.twilio_auth_token,
-            self.android_gateway_password,
-            self.android_webhook_secret,
+            *(value for config in self.channels.values() for value in config.secrets()),
             self.operator_password,
         )
         return tuple(v for v in values if v)
@@ -118,20 +119,9 @@ class Settings:
                 "DIRECTORY_FILE", None if production else ROOT / "config/directory.example.yaml"
             ),
             sms_routes=routes,
-            twilio_account_sid=r.text("TWILIO_ACCOUNT_SID", "", needed="twilio" in routes),
-            twilio_auth_token=r.text("TWILIO_AUTH_TOKEN", "", needed="twilio" in routes),
-            twilio_from=r.text("TWILIO_FROM", "", needed="twilio" in routes),
-            twilio_api_url=r.url("TWILIO_API_URL", "https://api.twilio.com"),
-            android_gateway_url=r.url(
-                "ANDROID_GATEWAY_URL", "" if "android" not in routes else None
-            ),
-            android_gateway_user=r.text("ANDROID_GATEWAY_USER", "", needed="android" in routes),
-            android_gateway_password=r.text(
-                "ANDROID_GATEWAY_PASSWORD", "", needed="android" in routes
-            ),
-            android_webhook_secret=r.text(
-                "ANDROID_WEBHOOK_SECRET", dev.get("ANDROID_WEBHOOK_SECRET", "")
-            ),
+            channels={
+                c.name: c.config.read(r, needed=c.name in routes, generated=dev) for c in CHANNELS
+            },
             operator_user=r.text("OPERATOR_USER", "operator"),
             operator_password=r.secret("OPERATOR_PASSWORD", dev.get("OPERATOR_PASSWORD"), 12),
             escalate_after=r.integer("ESCALATE_AFTER", 600, low=10),
@@ -205,7 +195,7 @@ class _Reader:
     def simulator(self, name: str, production: bool, routes: tuple[str, ...]) -> bool:
         # The simulator plays phones through the real webhooks: with a route that reaches real
         # phones, it would send real SMS and could act on real cases. Off by default then.
-        live = [route for route in routes if route != "console"]
+        live = [route for route in routes if BY_NAME[route].reaches_phones]
         wanted = self.flag(name, not production and not live)
         if wanted and live:
             raise ConfigError(

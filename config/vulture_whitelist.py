@@ -7,9 +7,6 @@ Each line names where the use is, so a name that becomes really unused can be dr
 # Read by gunicorn from config/gunicorn.py.
 worker_class, worker_connections, keepalive, control_socket_disable  # gunicorn settings
 accesslog, access_log_format, post_request, req, worker  # gunicorn settings and hook
-# Read through vars(settings) by gateway/channels/registry.py.
-twilio_account_sid, twilio_from, twilio_api_url, android_gateway_url, android_gateway_user
-send_timeout
 # Parsed from the aggregator's form and the directory file, shown in errors and tests.
 mahallas, units
 # RQ job and worker attributes set for RQ to read.
@@ -19,5 +16,4 @@ send_message, send_digest, expire_receipt, FUNCTIONS
 # Used by tests, bench and the simulator's test helpers.
 free_port, audit_trail, add_message
 # Flask routes and handlers registered by decorator on a blueprint variable.
-_headers, _bad_input, _refused, ussd, fast_forward, metrics, healthz, _ussd_error
-ussd_africastalking, sms_twilio, sms_twilio_status, sms_android
+_headers, _bad_input, _refused, ussd, fast_forward, metrics, healthz, _channel_error

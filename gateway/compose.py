@@ -12,6 +12,7 @@ from redis.retry import Retry
 from config.settings import Settings
 from gateway import directory
 from gateway.channels import registry
+from gateway.channels.base import Common
 from gateway.jobs import Jobs, RetryPolicy
 from gateway.privacy import Vault
 from gateway.spool import Spool
@@ -101,8 +102,8 @@ def build(
         reload=lambda: directory.load(settings.directory_file),
     )
     spool = Spool(settings.var_dir / "spool", store.vault)
-    options = {**vars(settings), "store": store, "validity": settings.sms_validity}
-    senders = registry.build(settings.sms_routes, options)
+    common = Common(settings.public_url, settings.sms_validity, settings.send_timeout, store)
+    senders = registry.build(settings.sms_routes, settings.channels, common)
     timing = Timing(
         escalate_after=settings.escalate_after,
         escalate_after_urgent=settings.escalate_after_urgent,

@@ -66,12 +66,9 @@ def full_twilio():
 def test_a_failed_write_after_the_send_never_sends_twice(app, full_twilio, redis_client, redis_url):
     sending = app.extensions["hamdam"].sending
     store = app.extensions["hamdam"].store
-    settings = app.extensions["hamdam"].settings
+    twilio = app.extensions["hamdam"].settings.channels["twilio"]
     sending.senders[0] = TwilioSender(
-        settings.twilio_account_sid,
-        settings.twilio_auth_token,
-        settings.twilio_from,
-        full_twilio.url,
+        twilio.account_sid, twilio.auth_token, twilio.sender, full_twilio.url
     )
     store.create_message("m-oom", GROUP_1, "#4821: test", purpose="details", case="x")
     full_twilio.redis_url = redis_url
@@ -88,11 +85,8 @@ def test_a_failed_write_after_the_send_never_sends_twice(app, full_twilio, redis
 
 
 def test_twilio_find_pages_past_fifty_messages(app, twilio_fake):
-    settings = app.extensions["hamdam"].settings
-    sender = TwilioSender(
-        settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_from,
-        twilio_fake.url,
-    )  # fmt: skip
+    twilio = app.extensions["hamdam"].settings.channels["twilio"]
+    sender = TwilioSender(twilio.account_sid, twilio.auth_token, twilio.sender, twilio_fake.url)
     since = time.time()
     target = Outbound("m-old", GROUP_1, "#100001: the oldest")
     assert sender.send(target).ok

@@ -35,7 +35,7 @@ def test_development_defaults_generate_secrets_once(tmp_path):
         "OPERATOR_PASSWORD",
         "USSD_KEY",
     )
-    assert first.android_webhook_secret
+    assert first.channels["android"].webhook_secret
 
 
 def test_processes_starting_together_share_one_set_of_secrets(tmp_path):
@@ -111,7 +111,7 @@ def test_twilio_route_with_its_credentials(tmp_path):
     )
     settings = Settings.from_env(env)
     assert settings.sms_routes == ("android", "twilio")
-    assert settings.twilio_api_url == "http://127.0.0.1:9999"
+    assert settings.channels["twilio"].api_url == "http://127.0.0.1:9999"
 
 
 @pytest.mark.parametrize("missing", ["DATA_KEY", "USSD_KEY", "OPERATOR_PASSWORD", "PUBLIC_URL"])

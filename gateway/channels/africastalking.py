@@ -8,10 +8,14 @@ its URL. `parse` turns the form into the core's `Hop`; nothing past it knows the
 
 from __future__ import annotations
 
+import hmac
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from gateway.channels.base import Hop, Reply
+from gateway.channels.base import Channel, Gateway, Hop, NoConfig, Reply, Request, Response, Route
+
+log = logging.getLogger(__name__)
 
 MAX_SESSION_ID = 128
 MAX_TEXT = 1024  # a USSD string is at most 182 characters; anything longer is junk
@@ -60,3 +64,32 @@ def parse(form: Mapping[str, str]) -> AtHop:
 def render(reply: Reply) -> str:
     """The response body: 'END ' or 'CON ' and the screen."""
     return ("END " if reply.end else "CON ") + reply.text
+
+
+# ---- the webhook: every answer, errors included, is a valid CON/END body ---------------------
+REFUSED = "END"  # a valid USSD answer that shows nothing
+
+
+def receive(request: Request, gateway: Gateway, config: NoConfig) -> Response:
+    """One USSD hop: always a `CON`/`END` body, 403 for a wrong key, 400 for a broken form."""
+    key = request.args.get("key", "")
+    if not hmac.compare_digest(key.encode(), gateway.ussd_key.encode()):
+        log.warning("ussd: wrong or missing key")
+        return Response(REFUSED + " wrong or missing key", 403)
+    try:
+        hop = parse(request.form)
+    except UssdFormError as error:
+        return Response(f"{REFUSED} {error}", 400)
+    return Response(render(gateway.ussd(hop)))
+
+
+def refuse(code: int, name: str, gateway: Gateway) -> Response:
+    """Errors raised around the view (405, 413, 500) still answer `END`, as plain text."""
+    return Response(f"{REFUSED} {gateway.ussd_error if code >= 500 else name}", code)
+
+
+CHANNEL = Channel(
+    name="africastalking",
+    config=NoConfig,
+    routes=(Route("ussd_africastalking", "/ussd/africastalking", receive, refuse=refuse),),
+)

@@ -1,9 +1,10 @@
-"""The types every channel adapter speaks, and the protocol of a sender."""
+"""The types every channel adapter speaks: messages, hops, senders, webhooks, channels."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -87,3 +88,116 @@ class Sender(Protocol):
     def find(self, message: Outbound, since: float) -> str | None:
         """The provider id of an earlier send of this message, if the provider has one."""
         ...
+
+
+# ---- a channel: its settings, its webhooks, its sender, registered in channels/registry.py ----
+class Env(Protocol):
+    """How a channel reads its settings (config/settings.py passes its reader): each method
+    fails with an error that names the variable."""
+
+    def text(self, name: str, default: str, needed: bool = False) -> str: ...
+
+    def url(self, name: str, default: str | None) -> str: ...
+
+
+class Request(Protocol):
+    """A webhook request: the attributes werkzeug's request has (the web layer passes its own),
+    so a channel reads what it needs and nothing is parsed that it does not read."""
+
+    path: str
+    args: Mapping[str, str]  # the query string, decoded
+    query_string: bytes  # as received: a signature may cover it byte for byte
+    form: Mapping[str, str]
+    headers: Mapping[str, str]
+
+    def get_data(self) -> bytes:
+        """The raw body."""
+        ...
+
+
+@dataclass(frozen=True)
+class Response:
+    """A webhook's answer: the web layer sends it as it is."""
+
+    body: str = ""
+    status: int = 200
+    mimetype: str = "text/plain"
+
+
+class TryAgain(Exception):
+    """The gateway could neither handle nor keep an inbound message: the provider must retry."""
+
+
+class Gateway(Protocol):
+    """What a channel's webhook may ask of the gateway (the web layer provides it)."""
+
+    public_url: str
+    ussd_key: str  # USSD_KEY: the secret in every USSD endpoint's URL
+    ussd_error: str  # the neutral text shown when something inside failed
+
+    def take_sms(self, inbound: Inbound) -> str:
+        """Handle (or keep) an inbound SMS; the reply text. Raises TryAgain."""
+        ...
+
+    def status(self, message_id: str, state: str, error: str = "") -> bool:
+        """Apply a delivery status to one of our messages."""
+        ...
+
+    def message_by_provider(self, route: str, provider_id: str) -> str | None:
+        """Our message id for a provider's id."""
+        ...
+
+    def ussd(self, hop: Hop) -> Reply:
+        """The screen for a USSD hop."""
+        ...
+
+
+@dataclass(frozen=True)
+class Route:
+    """One webhook of a channel: POST `path` → `handle(request, gateway, config)`; `name` is
+    its endpoint (and its label in /metrics, so it outlives a rename of the code). `refuse`,
+    when set, renders errors raised around the handler (405, 413, 500) in the channel's own
+    format: a USSD aggregator shows her whatever it gets."""
+
+    name: str
+    path: str
+    handle: Callable[[Request, Gateway, Any], Response]
+    refuse: Callable[[int, str, Gateway], Response] | None = None
+
+
+@dataclass(frozen=True)
+class Common:
+    """What every sender may need besides its own settings."""
+
+    public_url: str
+    validity: int  # seconds an SMS may wait at the provider
+    read_timeout: float  # seconds to read a provider's answer
+    outbox: Any  # where the console route records what it "sends" (the store)
+
+
+@dataclass(frozen=True)
+class Channel:
+    """A provider: its settings (`config.read(env, needed, generated)` → a frozen dataclass
+    whose `secrets()` are redacted from logs), its webhooks, and its sender (None for a USSD
+    aggregator). `variables` and `generated` name its environment variables: its secrets (kept
+    out of `make run`'s record) and those made up in development when unset."""
+
+    name: str
+    config: Any
+    routes: tuple[Route, ...] = ()
+    sender: Callable[[Any, Common], Sender] | None = None
+    reaches_phones: bool = True  # False for the console: the simulator may run beside it
+    secrets: tuple[str, ...] = ()
+    generated: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class NoConfig:
+    """The settings of a channel that has none."""
+
+    @classmethod
+    def read(cls, env: Env, needed: bool, generated: Mapping[str, str]) -> NoConfig:
+        return cls()
+
+    def secrets(self) -> tuple[str, ...]:
+        return ()

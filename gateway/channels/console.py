@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import logging
+from typing import Protocol
 
-from gateway.channels.base import Outbound, SendResult
+from gateway.channels.base import Channel, NoConfig, Outbound, SendResult
 from gateway.phone import mask
-from gateway.store import Store
 from gateway.text import measure
 
 log = logging.getLogger(__name__)
+
+
+class Outbox(Protocol):
+    """Where the console records what it sends (the store)."""
+
+    def push_outbox(self, message_id: str) -> None: ...
+
+    def in_outbox(self, message_id: str) -> bool: ...
 
 
 class ConsoleSender:
@@ -18,7 +26,7 @@ class ConsoleSender:
     name = "console"
     delivers_on_handover = True  # the outbox is where it arrives: delivered once recorded
 
-    def __init__(self, store: Store):
+    def __init__(self, store: Outbox):
         self.store = store
 
     def send(self, message: Outbound) -> SendResult:
@@ -37,3 +45,11 @@ class ConsoleSender:
     def find(self, message: Outbound, since: float) -> str | None:
         """The outbox entry of an earlier send of this message, if any."""
         return "console-" + message.message_id if self.store.in_outbox(message.message_id) else None
+
+
+CHANNEL = Channel(
+    name="console",
+    config=NoConfig,
+    sender=lambda config, common: ConsoleSender(common.outbox),
+    reaches_phones=False,
+)

@@ -1,14 +1,56 @@
-"""Twilio SMS: signature check, webhook form to Inbound, TwiML out."""
+"""Twilio SMS: its settings, signature check, webhook form to Inbound, TwiML out, its status
+table, the REST sender, and the channel that registers them (CHANNEL)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import requests
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from gateway.channels.base import Inbound, Outbound, SendResult
+from gateway.channels.base import (
+    Channel,
+    Common,
+    Env,
+    Gateway,
+    Inbound,
+    Outbound,
+    Request,
+    Response,
+    Route,
+    SendResult,
+    TryAgain,
+)
+
+log = logging.getLogger(__name__)
+
+RECEIVE_PATH = "/sms/twilio"
+STATUS_PATH = "/sms/twilio/status"
+
+
+@dataclass(frozen=True)
+class Config:
+    """TWILIO_* settings; the first three are required when SMS_ROUTES names twilio."""
+
+    account_sid: str = ""
+    auth_token: str = ""
+    sender: str = ""  # TWILIO_FROM
+    api_url: str = "https://api.twilio.com"
+
+    @classmethod
+    def read(cls, env: Env, needed: bool, generated: Mapping[str, str]) -> Config:
+        return cls(
+            account_sid=env.text("TWILIO_ACCOUNT_SID", "", needed=needed),
+            auth_token=env.text("TWILIO_AUTH_TOKEN", "", needed=needed),
+            sender=env.text("TWILIO_FROM", "", needed=needed),
+            api_url=env.url("TWILIO_API_URL", "https://api.twilio.com"),
+        )
+
+    def secrets(self) -> tuple[str, ...]:
+        return (self.auth_token,)
 
 
 class TwilioFormError(ValueError):
@@ -170,3 +212,68 @@ class TwilioSender:
         except (TwilioException, OSError):
             raise ConnectionError("twilio: cannot list messages to check an earlier send") from None
         return None
+
+
+# ---- webhooks ----------------------------------------------------------------------------------
+def _refusal(request: Request, gateway: Gateway, config: Config) -> Response | None:
+    url = signature_url(gateway.public_url, request.path, request.query_string)
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if valid_signature(config.auth_token, url, request.form, signature):
+        return None
+    log.warning("twilio: signature check failed for %s", request.path)
+    return Response(
+        "X-Twilio-Signature does not match (check PUBLIC_URL and TWILIO_AUTH_TOKEN)", 403
+    )
+
+
+def receive(request: Request, gateway: Gateway, config: Config) -> Response:
+    """An inbound SMS from Twilio: signature checked, deduplicated, answered with TwiML."""
+    if (refusal := _refusal(request, gateway, config)) is not None:
+        return refusal
+    try:
+        inbound = parse(request.form)
+    except TwilioFormError as error:
+        return Response(f"bad Twilio webhook: {error}", 400)
+    try:
+        text = gateway.take_sms(inbound)
+    except TryAgain as error:
+        log.error("twilio: inbound SMS neither handled nor spooled: %s", error)
+        return Response("try again", 503)
+    return Response(twiml(text), mimetype="text/xml")
+
+
+def status(request: Request, gateway: Gateway, config: Config) -> Response:
+    """A delivery status callback for a message we sent; states only ever move forward."""
+    if (refusal := _refusal(request, gateway, config)) is not None:
+        return refusal
+    state = STATUS.get(request.form.get("MessageStatus", ""))
+    sid = request.form.get("MessageSid", "")
+    mid = request.args.get("m") or gateway.message_by_provider("twilio", sid)
+    if state is None or not mid:
+        return Response("unknown MessageStatus or message", 400)
+    gateway.status(mid, state, error=request.form.get("ErrorCode", ""))
+    return Response(status=204)
+
+
+def _sender(config: Config, common: Common) -> TwilioSender:
+    return TwilioSender(
+        config.account_sid,
+        config.auth_token,
+        config.sender,
+        config.api_url,
+        status_url=common.public_url + STATUS_PATH,
+        validity=common.validity,
+        read_timeout=common.read_timeout,
+    )
+
+
+CHANNEL = Channel(
+    name="twilio",
+    config=Config,
+    routes=(
+        Route("sms_twilio", RECEIVE_PATH, receive),
+        Route("sms_twilio_status", STATUS_PATH, status),
+    ),
+    sender=_sender,
+    secrets=("TWILIO_AUTH_TOKEN",),
+)

@@ -232,7 +232,7 @@ def sms():
     event = {"event": "sms:received", "payload": payload}
     body = json.dumps(event, ensure_ascii=False).encode()
     stamp = str(int(time.time()))
-    secret = _context().settings.android_webhook_secret
+    secret = _context().settings.channels["android"].webhook_secret
     headers = {
         "Content-Type": "application/json",
         "X-Timestamp": stamp,
