@@ -14,6 +14,6 @@ retries_left, retry_intervals, _horse_pid, ended_at, base_url
 # The named job functions (gateway/jobs.py FUNCTIONS: strings RQ resolves).
 send_message, send_digest, expire_receipt, FUNCTIONS
 # Used by tests, bench and the simulator's test helpers.
-free_port, audit_trail, add_message
+free_port, trail
 # Flask routes and handlers registered by decorator on a blueprint variable.
 _headers, _bad_input, _refused, ussd, fast_forward, metrics, healthz, _channel_error

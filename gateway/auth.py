@@ -50,16 +50,16 @@ def login(store, user: str, password: str) -> Response | None:
     source = request.remote_addr or "unknown"
     counted = subjects(store.vault, name or "(empty)", source)
     now = time.time()
-    wait = store.login_wait(counted, now)
+    wait = store.logins.wait(counted, now)
     if wait > 0:
         return too_many(wait)
     same_user = hmac.compare_digest(name.encode(), user.encode())
     same_password = hmac.compare_digest((auth.password or "").encode(), password.encode())
     if same_user and same_password:
-        store.audit_login(ok=True, user=user)
+        store.logins.record(ok=True, user=user)
         return None
-    count, wait = store.login_failed(counted, now, delay)
-    store.audit_login(
+    count, wait = store.logins.failed(counted, now, delay)
+    store.logins.record(
         ok=False,
         # Another name is kept as a hash: it may be a password typed into the wrong field.
         user=user if same_user else "other:" + counted["user"][:16],
@@ -68,7 +68,9 @@ def login(store, user: str, password: str) -> Response | None:
         blocked_for=str(math.ceil(wait)),
     )
     if count == LOCK_AFTER:
-        store.audit("operator_login_locked", user=user if same_user else "other", count=str(count))
+        store.audit.record(
+            "operator_login_locked", user=user if same_user else "other", count=str(count)
+        )
     return too_many(wait) if wait > 0 else challenge()
 
 

@@ -63,14 +63,14 @@ def directory_reload() -> None:
         raise SystemExit(1) from None
     store = context.store
     after = directory.snapshot(found, store.vault.digest)
-    before, generation = store.swap_directory(after)
+    before, generation = store.directory.swap(after)
     # No process has recorded the directory it runs yet: compare with the one this command
     # loaded at its start, rather than report every responder as added.
     before = before or directory.snapshot(context.roster.directory, store.vault.digest)
     changed = directory.changes(before, after)
     for event, item, fields in changed:
-        store.audit(event, id=item, fields=fields)
-    store.audit("directory_reloaded", version=found.version, generation=str(generation))
+        store.audit.record(event, id=item, fields=fields)
+    store.audit.record("directory_reloaded", version=found.version, generation=str(generation))
     click.echo(
         f"{path}: version {found.version} is live (generation {generation}); "
         f"{len(changed)} changes recorded in the audit trail"
@@ -89,7 +89,7 @@ def keys_rotate() -> None:
     phones in the directory's change history."""
     context = web.context()
     phones = {r.id: r.phone for r in context.roster.directory.responders.values()}
-    report = context.store.rotate_keys(phones)
+    report = context.store.phones.rotate_keys(phones)
     click.echo(
         f"rotated {report.fields} fields in {report.records} records; "
         f"re-keyed {report.rekeyed} phone profiles and {report.lookups} other lookups. "
@@ -139,7 +139,7 @@ def audit_verify(exported) -> None:
         verdict = audit.check_chain(audit.read_export(exported))
         where = f"exported file {exported.name}"
     else:
-        verdict = web.context().store.verify_audit()
+        verdict = web.context().store.audit.verify()
         where = "audit trail"
     if not verdict.ok:
         click.echo(f"{where} BROKEN after {verdict.entries} good entries: {verdict.problem}")
@@ -167,7 +167,7 @@ def audit_export(output) -> None:
     Keep the last hash it prints apart from the file: it shows whether newest lines went."""
     store = web.context().store
     count, last = 0, audit.GENESIS
-    for sid, entry in store.audit_entries():
+    for sid, entry in store.audit.entries():
         output.write(audit.export_line(sid, entry) + "\n")
         count, last = count + 1, entry.get("hash", "")
     click.echo(f"exported {count} audit entries; last hash {last}", err=True)
@@ -202,15 +202,17 @@ def operators_unlock(name: str | None, sources: tuple[str, ...], everything: boo
     context = web.context()
     store = context.store
     if everything:
-        removed = store.login_unlock(None)
-        store.audit("operator_login_unlocked", by=by, what="all")
+        removed = store.logins.unlock(None)
+        store.audit.record("operator_login_unlocked", by=by, what="all")
         click.echo(f"forgot every failed operator login ({removed} records)")
         return
     name = name or context.settings.operator_user
     counted = [auth.subjects(store.vault, user=name)]
     counted += [auth.subjects(store.vault, source=source) for source in sources]
-    removed = sum(store.login_unlock(subject) for subject in counted)
-    store.audit("operator_login_unlocked", by=by, what=f"user {name}, {len(sources)} sources")
+    removed = sum(store.logins.unlock(subject) for subject in counted)
+    store.audit.record(
+        "operator_login_unlocked", by=by, what=f"user {name}, {len(sources)} sources"
+    )
     click.echo(f"unlocked user {name}" + (f" and {len(sources)} sources" if sources else ""))
     if not removed:
         click.echo("(nothing was locked)")
@@ -227,7 +229,7 @@ def replay(ref: str | None, reason: str, by: str) -> None:
     store, replay = context.store, context.replay
     case_id = ""
     if ref:
-        case = store.case_by_ref(ref)
+        case = store.cases.by_ref(ref)
         if case is None:
             click.echo(f"no case with reference {ref}", err=True)
             raise SystemExit(1)

@@ -117,7 +117,7 @@ def redis_memory(store: Store, limits: Limits, now: float) -> Reason | None:
 def nothing_held_back(store: Store, limits: Limits, now: float) -> Reason | None:
     """No message was dropped, or held for a responder's digest, in the last hour: either means
     alerts no longer go out one by one (a flood, a loop), which someone should look at."""
-    count = store.unsent_last_hour(now)
+    count = store.messages.unsent_last_hour(now)
     if count:
         return {
             "check": "messages",

@@ -86,7 +86,7 @@ def sent_message(job_id: str) -> str | None:
 def job_case(store, job_id: str) -> str:
     """The case a send job's message belongs to ('' for other jobs)."""
     message_id = sent_message(job_id)
-    return store.message_case(message_id) if message_id else ""
+    return store.messages.case_of(message_id) if message_id else ""
 
 
 def run_time(at: float) -> str:

@@ -172,7 +172,7 @@ def _record_latency(response: Response) -> Response:
         batch = _latencies.observe(endpoint, time.perf_counter() - started)
         if batch:
             try:
-                web.context().store.add_latencies(batch)
+                web.context().store.metrics.add_latencies(batch)
             except redis.RedisError:
                 # A metric is never worth failing an answer (a USSD one above all): not when
                 # Redis is away, nor when it is at maxmemory and answers OOM to writes.
@@ -186,7 +186,7 @@ def metrics() -> Response:
     store = web.context().store
     pending = _latencies.drain()  # this process's last second (others flush within one)
     if pending:
-        store.add_latencies(pending)
+        store.metrics.add_latencies(pending)
     lines = [
         "# HELP hamdam_queue_jobs Jobs per RQ queue and registry.",
         "# TYPE hamdam_queue_jobs gauge",
@@ -195,33 +195,33 @@ def metrics() -> Response:
         for registry, count in counts.items():
             lines.append(f'hamdam_queue_jobs{{queue="{queue}",registry="{registry}"}} {count}')
     lines += ["# HELP hamdam_cases Cases by state.", "# TYPE hamdam_cases gauge"]
-    for state, count in store.case_counts().items():
+    for state, count in store.metrics.case_counts().items():
         lines.append(f'hamdam_cases{{state="{state}"}} {count}')
     lines += [
         "# HELP hamdam_alerts_awaiting_acceptance Responders alerted for cases still open.",
         "# TYPE hamdam_alerts_awaiting_acceptance gauge",
-        f"hamdam_alerts_awaiting_acceptance {store.alerts_awaiting()}",
+        f"hamdam_alerts_awaiting_acceptance {store.metrics.alerts_awaiting()}",
         "# HELP hamdam_sends_total Messages by route and state reached.",
         "# TYPE hamdam_sends_total counter",
     ]
-    for (route, state), count in sorted(store.send_counts().items()):
+    for (route, state), count in sorted(store.metrics.send_counts().items()):
         lines.append(f'hamdam_sends_total{{route="{route}",state="{state}"}} {count}')
     lines += [
         "# HELP hamdam_inbound_dropped_total Inbound SMS dropped unhandled, by channel and reason.",
         "# TYPE hamdam_inbound_dropped_total counter",
     ]
-    for (channel, reason), count in sorted(store.inbound_dropped_counts().items()):
+    for (channel, reason), count in sorted(store.metrics.inbound_dropped_counts().items()):
         lines.append(
             f'hamdam_inbound_dropped_total{{channel="{channel}",reason="{reason}"}} {count}'
         )
     lines += [
         "# HELP hamdam_messages_unsent_last_hour Messages dropped or held for a digest, last hour.",
         "# TYPE hamdam_messages_unsent_last_hour gauge",
-        f"hamdam_messages_unsent_last_hour {store.unsent_last_hour()}",
+        f"hamdam_messages_unsent_last_hour {store.messages.unsent_last_hour()}",
         "# HELP hamdam_webhook_seconds Time to answer a webhook.",
         "# TYPE hamdam_webhook_seconds histogram",
     ]
-    for endpoint, histogram in sorted(store.latency_histograms(LATENCY_BUCKETS).items()):
+    for endpoint, histogram in sorted(store.metrics.latency_histograms(LATENCY_BUCKETS).items()):
         for bound, count in histogram["buckets"]:
             lines.append(
                 f'hamdam_webhook_seconds_bucket{{endpoint="{endpoint}",le="{bound}"}} {count}'

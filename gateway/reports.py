@@ -54,7 +54,7 @@ class Report:
 def build(store: Store, start: float, end: float, district_names: dict[str, str]) -> Report:
     """The report over cases opened in [start, end) and messages created then."""
     report = Report(start, end)
-    for case in store.iter_cases():
+    for case in store.cases.iter():
         created = float(case.get("created") or 0)
         if not start <= created < end:
             continue
@@ -67,7 +67,7 @@ def build(store: Store, start: float, end: float, district_names: dict[str, str]
         if int(case.get("tier") or 0) > 0:
             report.escalated += 1
         report.taken_open += case.get("state") == CaseState.TAKEN
-    for message in store.iter_messages():
+    for message in store.messages.iter():
         if not start <= float(message.get("created") or 0) < end:
             continue
         route = message.get("route", "")

@@ -54,7 +54,7 @@ def sweep(
     result = Purge(dry_run=dry_run)
     cutoff = now - retention_days * 86400
     refs = {}
-    for case in store.iter_cases():
+    for case in store.cases.iter():
         refs[case.get("id", "")] = case.get("ref", "?")
         closed_at = float(case.get("closed_at") or 0)
         if (
@@ -64,15 +64,17 @@ def sweep(
         ):
             result.cases.append(GoingCase(case.get("ref", "?"), case.get("kind", "?"), closed_at))
             if not dry_run:
-                store.purge_case(case["id"])
-    for message in store.iter_messages():
+                store.cases.purge(case["id"])
+    for message in store.messages.iter():
         old = float(message.get("created") or 0) < now - message_window
         if message["has_body"] and old and message.get("state") in FINAL:
             ref = refs.get(message.get("case", ""), "")
             result.messages.append(GoingMessage(message["id"], message.get("purpose", "?"), ref))
             if not dry_run:
-                store.purge_message(message["id"])
+                store.messages.purge(message["id"])
     if not dry_run:
-        store.audit("purged", cases=str(len(result.cases)), messages=str(len(result.messages)))
+        store.audit.record(
+            "purged", cases=str(len(result.cases)), messages=str(len(result.messages))
+        )
         log.info("retention: %s", result.summary())
     return result

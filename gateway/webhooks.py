@@ -40,7 +40,7 @@ class _Gateway:
         return self.context.receipts.status(message_id, state, error=error)
 
     def message_by_provider(self, route: str, provider_id: str) -> str | None:
-        return self.context.store.message_by_provider(route, provider_id)
+        return self.context.store.messages.by_provider(route, provider_id)
 
     def ussd(self, hop: Hop) -> Reply:
         return self.context.ussd.handle(hop)

@@ -159,7 +159,7 @@ def test_first_ok_wins_and_gets_her_number(app, twilio_fake):
     assert len(taken) == 2, taken
     assert all(SURVIVOR not in body for body in taken)
     store = app.extensions["hamdam"].store
-    case = store.case_by_ref(ref)
+    case = store.cases.by_ref(ref)
     assert (case.state, case.taken_by) == ("taken", "vakhsh-group-2")
 
 
@@ -180,12 +180,12 @@ def test_unalerted_or_unregistered_ok_takes_nothing_and_reveals_nothing(app, twi
     sms_from(app, MAHALLA, f"OK {unused}")
     sms_from(app, "+992900009399", f"OK {ref}")  # not registered
     work(app)
-    assert app.extensions["hamdam"].store.case_by_ref(ref).state == "open"
+    assert app.extensions["hamdam"].store.cases.by_ref(ref).state == "open"
     # The mahalla contact is told the same for a real and an unknown reference: not understood.
     replies = [s.body for s in twilio_fake.sent[before:]]
     assert replies == [templates.render("unclear", "tg")] * 2
     assert [s.to for s in twilio_fake.sent[before:]] == [MAHALLA, MAHALLA]
-    events = [e["event"] for e in app.extensions["hamdam"].store.audit_trail()]
+    events = [e["event"] for e in app.extensions["hamdam"].store.audit.trail()]
     assert events.count("command_ignored") == 3 and events.count("command_unclear") == 2
 
 
@@ -195,7 +195,7 @@ def test_usual_ways_of_writing_ok_take_the_case(app, twilio_fake, written):
     work(app)
     sms_from(app, GROUP_1, written.format(ref=ref))
     work(app)
-    assert app.extensions["hamdam"].store.case_by_ref(ref).state == "taken"
+    assert app.extensions["hamdam"].store.cases.by_ref(ref).state == "taken"
     assert f"#{ref}" in twilio_fake.to(GROUP_1)[-1].body  # her details
 
 
@@ -205,9 +205,9 @@ def test_plain_ok_takes_the_only_open_alert(app, twilio_fake):
     sms_from(app, GROUP_2, "ok")
     work(app)
     store = app.extensions["hamdam"].store
-    case = store.case_by_ref(ref)
+    case = store.cases.by_ref(ref)
     assert (case.state, case.taken_by) == ("taken", "vakhsh-group-2")
-    assert store.open_alerts("vakhsh-group-2") == []
+    assert store.cases.open_alerts("vakhsh-group-2") == []
 
 
 def test_plain_ok_with_two_open_alerts_is_not_understood(app, twilio_fake):
@@ -220,10 +220,10 @@ def test_plain_ok_with_two_open_alerts_is_not_understood(app, twilio_fake):
     sms_from(app, GROUP_1, "done")
     work(app)
     store = app.extensions["hamdam"].store
-    assert {store.case_by_ref(first).state, store.case_by_ref(second).state} == {"open"}
+    assert {store.cases.by_ref(first).state, store.cases.by_ref(second).state} == {"open"}
     replies = [s.body for s in twilio_fake.to(GROUP_1)[before:]]
     assert replies == [templates.render("unclear", "tg")] * 3
-    trail = [e for e in store.audit_trail() if e["event"] == "command_unclear"]
+    trail = [e for e in store.audit.trail() if e["event"] == "command_unclear"]
     assert [e["command"] for e in trail] == ["accept", "unclear", "done"]
     assert all(e["responder"] == "vakhsh-group-1" for e in trail)
 
@@ -233,7 +233,7 @@ def test_her_plain_yes_or_no_is_still_a_note(app):
     sms_from(app, SURVIVOR, "Не, ҳоло не")
     store = app.extensions["hamdam"].store
     [case_id] = [i.decode() for i in store.redis.zrange("hd:cases:open", 0, -1)]
-    assert store.notes(case_id) == ["Не, ҳоло не"]
+    assert store.cases.notes(case_id) == ["Не, ҳоло не"]
 
 
 def test_silence_escalates_tier_by_tier_then_reminds_duty(app, twilio_fake):
@@ -306,10 +306,10 @@ def test_done_closes_and_status_says_closed(app, twilio_fake):
     sms_from(app, GROUP_1, f"OK {ref}")
     sms_from(app, GROUP_2, f"DONE {ref}")  # not the accepter: ignored
     work(app)
-    assert app.extensions["hamdam"].store.case_by_ref(ref).state == "taken"
+    assert app.extensions["hamdam"].store.cases.by_ref(ref).state == "taken"
     sms_from(app, GROUP_1, f"ТАМОМ {ref}")
     work(app)
-    assert app.extensions["hamdam"].store.case_by_ref(ref).state == "closed"
+    assert app.extensions["hamdam"].store.cases.by_ref(ref).state == "closed"
     ussd = UssdPhone(app.test_client(), app.extensions["hamdam"].settings.ussd_key, SURVIVOR)
     ussd.dial()
     assert "closed" in ussd.press("2", ref).lower()
@@ -366,7 +366,7 @@ def test_read_timeout_of_her_acknowledgement_is_checked_before_any_resend(
     retry_due(app)
     retry_due(app)
     assert len(twilio_fake.to(SURVIVOR)) == 1 and android_fake.to(SURVIVOR) == []
-    [ack] = [m for m in app.extensions["hamdam"].store.iter_messages() if m.get("purpose") == "ack"]
+    [ack] = [m for m in app.extensions["hamdam"].store.messages.iter() if m.get("purpose") == "ack"]
     assert ack["state"] == "queued" and ack["provider_id"] == twilio_fake.to(SURVIVOR)[0].id
 
 
@@ -420,7 +420,7 @@ def test_status_callbacks_never_go_backwards(app, twilio_fake):
         response = client.post(path, data=form, headers={"X-Twilio-Signature": sig})
         assert response.status_code == 204
     mid = path.split("m=")[1]
-    assert app.extensions["hamdam"].store.message(mid)["state"] == "delivered"
+    assert app.extensions["hamdam"].store.messages.get(mid)["state"] == "delivered"
     bad = client.post(path, data={"MessageSid": sent.id, "MessageStatus": "sent"})
     assert bad.status_code == 403
 
@@ -439,10 +439,10 @@ def test_android_status_events_and_unknown_after_timeout(app, twilio_fake, andro
         headers={"X-Timestamp": stamp, "X-Signature": sign(SECRET, body, stamp)},
     )
     assert response.status_code == 200
-    assert store.message(first.id)["state"] == "delivered"
+    assert store.messages.get(first.id)["state"] == "delivered"
     work(app, scheduled="rcpt-")
-    assert store.message(second.id)["state"] == "unknown"
-    assert store.message(first.id)["state"] == "delivered"
+    assert store.messages.get(second.id)["state"] == "unknown"
+    assert store.messages.get(first.id)["state"] == "delivered"
 
 
 def test_alert_for_a_taken_case_is_dropped_not_sent(app, twilio_fake, android_fake):
@@ -451,8 +451,8 @@ def test_alert_for_a_taken_case_is_dropped_not_sent(app, twilio_fake, android_fa
     ref = ask_for_help(app, consent="1")
     work(app)  # both alerts wait for a retry
     store = app.extensions["hamdam"].store
-    case = store.case_by_ref(ref)
-    assert store.take(case.id, "vakhsh-group-1") == "won"
+    case = store.cases.by_ref(ref)
+    assert store.cases.take(case.id, "vakhsh-group-1") == "won"
     retry_due(app)
     assert twilio_fake.sent == []
 
@@ -460,10 +460,10 @@ def test_alert_for_a_taken_case_is_dropped_not_sent(app, twilio_fake, android_fa
 def test_send_rate_is_shared_per_route(app):
     store = app.extensions["hamdam"].store
     now = time.time() // 1 + 0.25
-    waits = [store.send_slot("twilio", 2, now) for _ in range(3)]
+    waits = [store.messages.send_slot("twilio", 2, now) for _ in range(3)]
     assert waits == [0, 0, 0.75]
-    assert store.send_slot("android", 2, now) == 0  # each route has its own budget
-    assert store.send_slot("twilio", 2, now + 1) == 0  # the next second
+    assert store.messages.send_slot("android", 2, now) == 0  # each route has its own budget
+    assert store.messages.send_slot("twilio", 2, now + 1) == 0  # the next second
 
 
 def test_her_acknowledgement_only_when_she_asked(app, twilio_fake):

@@ -24,7 +24,7 @@ def get(client, user: str, password: str, source: str = "198.51.100.7"):
 
 
 def failures(app) -> list[dict[str, str]]:
-    trail = app.extensions["hamdam"].store.audit_trail()
+    trail = app.extensions["hamdam"].store.audit.trail()
     return [e for e in trail if e["event"] == "operator_login_failed"]
 
 
@@ -83,9 +83,9 @@ def test_delays_grow_then_lock_for_an_hour(app):
     counted = auth.subjects(store.vault, "operator", "198.51.100.7")
     now, waits = 1_000_000.0, []
     for _ in range(12):
-        assert store.login_wait(counted, now) == 0
-        _, wait = store.login_failed(counted, now, auth.delay)
-        assert store.login_wait(counted, now + wait - 0.5) > 0 or wait == 0
+        assert store.logins.wait(counted, now) == 0
+        _, wait = store.logins.failed(counted, now, auth.delay)
+        assert store.logins.wait(counted, now + wait - 0.5) > 0 or wait == 0
         waits.append(wait)
         now += wait
     assert waits == [0, 0, 0, 2, 4, 8, 16, 32, 64, 3600, 3600, 3600]
@@ -104,7 +104,7 @@ def test_unlock_command_lifts_the_lock(app):
     assert result.exit_code == 0, result.output
     assert "unlocked user operator and 1 sources" in result.output
     assert get(client, "operator", settings.operator_password).status_code == 200
-    trail = app.extensions["hamdam"].store.audit_trail()
+    trail = app.extensions["hamdam"].store.audit.trail()
     assert [e["by"] for e in trail if e["event"] == "operator_login_unlocked"] == ["tester"]
 
 

@@ -34,12 +34,12 @@ def test_directory_check_reports_line(app, tmp_path):
 
 def test_keys_rotate_moves_records_to_the_new_key(settings, redis_client):
     old_key, new = new_key(), new_key()
-    Store(redis_client, Vault([old_key])).update_phone_profile(PHONE, lang="uz")
+    Store(redis_client, Vault([old_key])).phones.update_profile(PHONE, lang="uz")
     app = create_app(dataclasses.replace(settings, data_keys=(new, old_key)))
     result = app.test_cli_runner().invoke(args=["keys", "rotate"])
     assert result.exit_code == 0, result.output
     assert "rotated 1 fields in 1 records; re-keyed 1 phone profiles" in result.output
-    assert Store(redis_client, Vault([new])).phone_profile(PHONE) == {"lang": "uz"}
+    assert Store(redis_client, Vault([new])).phones.profile(PHONE) == {"lang": "uz"}
 
 
 def test_menus_check(app):

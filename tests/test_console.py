@@ -21,11 +21,12 @@ from tests.test_operator import login
 def test_console_send_records_and_masks(redis_client, caplog):
     store = Store(redis_client, Vault([new_key()]))
     body = "Хабар барои санҷиш"
-    message_id = store.add_message("+992900001234", body, "console", 1, "queued")
+    message_id = "m-console"
+    store.messages.create(message_id, "+992900001234", body, route="console")
     with caplog.at_level(logging.INFO):
         result = ConsoleSender(store).send(Outbound(message_id, "+992900001234", body))
     assert result.ok and result.provider_id == "console-" + message_id
-    assert [m["id"] for m in store.outbox()] == [message_id]
+    assert [m["id"] for m in store.messages.outbox()] == [message_id]
     assert "+992*****1234" in caplog.text
     assert "900001234" not in caplog.text and body not in caplog.text
     assert "UCS-2" in caplog.text
@@ -48,7 +49,7 @@ def test_the_console_route_delivers_at_once(console_app, redis_client):
     ask_for_help(console_app, phone="+992900009302", sms="2")
     work(console_app)
     store = console_app.extensions["hamdam"].store
-    outbox = store.outbox()
+    outbox = store.messages.outbox()
     assert len(outbox) == 6
     assert {m["state"] for m in outbox} == {"delivered"}
     assert all(m["route"] == "console" for m in outbox)

@@ -115,7 +115,7 @@ def test_limits_come_from_settings(tmp_path, redis_url):
 
 def test_degraded_when_messages_were_dropped_or_held_this_hour(store, worker):
     now = time.time()
-    store.record_unsent("m-held", now - 120)
+    store.messages.record_unsent("m-held", now - 120)
     status, state, checks = reasons(store, now=now)
     assert (status, state, checks) == (503, "degraded", ["messages"])
     later = reasons(store, now=now + 3600, worker_stale=7200)

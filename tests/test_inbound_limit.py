@@ -22,7 +22,7 @@ def store_of(app):
 
 
 def dropped(app, reason: str = "rate_limit", channel: str = "twilio") -> int:
-    return store_of(app).inbound_dropped_counts().get((channel, reason), 0)
+    return store_of(app).metrics.inbound_dropped_counts().get((channel, reason), 0)
 
 
 def metrics_text(app) -> str:
@@ -38,7 +38,7 @@ def test_a_flooded_responder_still_accepts(app, twilio_fake):
         sms_from(app, GROUP_1, f"hello {n}")
     sms_from(app, GROUP_1, f"OK {ref}")
     work(app)
-    case = store_of(app).case_by_ref(ref)
+    case = store_of(app).cases.by_ref(ref)
     assert (case.state, case.taken_by) == ("taken", "vakhsh-group-1")
     assert any(SURVIVOR in s.body for s in twilio_fake.to(GROUP_1))  # the details reached them
     assert dropped(app) == 10
@@ -56,15 +56,15 @@ def test_a_flooded_responder_still_declines_and_closes(app, twilio_fake):
     sms_from(app, GROUP_1, f"DONE {ref}")
     work(app)
     store = store_of(app)
-    assert store.case_by_ref(ref).state == "closed"
-    assert [e["event"] for e in store.audit_trail()].count("declined") == 1
+    assert store.cases.by_ref(ref).state == "closed"
+    assert [e["event"] for e in store.audit.trail()].count("declined") == 1
 
 
 def test_a_dropped_message_is_counted_and_audited_once_without_the_number(app):
     for n in range(LIMIT + 5):
         sms_from(app, STRANGER, f"hi {n}")
     store = store_of(app)
-    trail = store.audit_trail()
+    trail = store.audit.trail()
     [entry] = [e for e in trail if e["event"] == "inbound_dropped"]  # one per phone and hour
     assert entry["reason"] == "rate limit" and entry["channel"] == "twilio"
     assert entry["sender"] == store.vault.digest(STRANGER)
@@ -82,12 +82,12 @@ def test_a_spoofed_responder_number_cannot_guess_references(app, twilio_fake):
     for guess in guesses:
         sms_from(app, GROUP_1, f"OK {guess}")
     store = store_of(app)
-    events = [e["event"] for e in store.audit_trail()]
+    events = [e["event"] for e in store.audit.trail()]
     assert events.count("command_ignored") == LIMIT  # the rest were dropped by the limit
     assert dropped(app) == LIMIT
     sms_from(app, GROUP_1, f"OK {ref}")  # the real answer still goes through
     work(app)
-    assert store.case_by_ref(ref).state == "taken"
+    assert store.cases.by_ref(ref).state == "taken"
 
 
 def test_a_repeated_answer_is_exempt_only_once(app, twilio_fake):
@@ -108,10 +108,10 @@ def test_her_help_and_stop_are_never_dropped_by_the_inbound_limit(app, twilio_fa
     store = store_of(app)
     assert len(store.redis.zrange("hd:cases:open", 0, -1)) == 1
     sms_from(app, SURVIVOR, "STOP")
-    assert store.suppressed(SURVIVOR)
+    assert store.consent.suppressed(SURVIVOR)
     for _ in range(LIMIT + 5):
         sms_from(app, SURVIVOR, "STOP")  # repeats change nothing and are not audited again
-    events = [e["event"] for e in store.audit_trail()]
+    events = [e["event"] for e in store.audit.trail()]
     assert events.count("consent_withdrawn") == 1
 
 
@@ -120,6 +120,6 @@ def test_her_help_over_the_case_limit_is_counted_and_audited(app):
         sms_from(app, STRANGER, "HELP")
     store = store_of(app)
     assert len(store.redis.zrange("hd:cases:open", 0, -1)) == 5
-    [entry] = [e for e in store.audit_trail() if e["event"] == "case_refused"]
+    [entry] = [e for e in store.audit.trail() if e["event"] == "case_refused"]
     assert entry["sender"] == store.vault.digest(STRANGER)
     assert dropped(app, "case_limit", channel="sms") == 2

@@ -151,7 +151,7 @@ def test_every_job_names_its_case_and_a_scheduled_one_when_it_runs(app, twilio_f
     ref = ask_for_help(app, sms="2")  # her acknowledgement too, now: she allowed any time
     work(app)
     store = app.extensions["hamdam"].store
-    case = store.case_by_ref(ref)
+    case = store.cases.by_ref(ref)
     done, waiting = dashboard_jobs(app, "finished"), dashboard_jobs(app, "scheduled")
     kinds = sorted(job["id"].split("-")[0] for job in done + waiting)
     assert kinds == ["esc", "plan", "rcpt", "rcpt", "rcpt", "send", "send", "send"]
@@ -195,7 +195,7 @@ def test_requeue_from_dashboard_sends_once(app, twilio_fake, android_fake, redis
     assert len(twilio_fake.sent) == 1  # never twice
     job = Job.fetch(failed[0], connection=redis_client)
     assert job.args == (failed[0][len("send-") :],)
-    trail = app.extensions["hamdam"].store.audit_trail()
+    trail = app.extensions["hamdam"].store.audit.trail()
     replayed = [e for e in trail if e["event"] == "replayed"]
     assert replayed[0]["by"] == "operator" and "dashboard" in replayed[0]["why"]
 
@@ -204,7 +204,7 @@ def test_requeue_of_a_stale_alert_is_dropped(app, twilio_fake, android_fake):  #
     failed = fail_both_alerts(app, twilio_fake, android_fake)
     store = app.extensions["hamdam"].store
     case_id = job_case(store, failed[0])
-    store.take(case_id, "vakhsh-group-2")  # someone took it by phone meanwhile
+    store.cases.take(case_id, "vakhsh-group-2")  # someone took it by phone meanwhile
     response = app.test_client().post(f"/rq/job/{failed[0]}/requeue", headers=login(app))
     assert response.get_json()["outcome"] == "dropped: case no longer waiting for a responder"
     work(app)
@@ -248,7 +248,7 @@ def test_compact_is_disabled(app, queued):  # noqa: F811
 def test_replay_command_for_one_case(app, twilio_fake, android_fake):  # noqa: F811
     failed = fail_both_alerts(app, twilio_fake, android_fake)
     store = app.extensions["hamdam"].store
-    ref = store.case(job_case(store, failed[0])).ref
+    ref = store.cases.get(job_case(store, failed[0])).ref
     runner = app.test_cli_runner()
     missing = runner.invoke(args=["replay", "--case", ref])
     assert missing.exit_code == 2 and "--reason" in missing.output

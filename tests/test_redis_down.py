@@ -182,7 +182,7 @@ def test_a_record_whose_provider_mark_was_left_behind_is_still_handled_once(app,
     # frozen Redis ran after its caller had given up): the replay must not take it for handled.
     context = app.extensions["hamdam"]
     sid = "SM" + "7" * 32
-    assert context.store.first_delivery("twilio", sid)  # the mark left behind
+    assert context.store.deliveries.first("twilio", sid)  # the mark left behind
     record = {
         "kind": "sms",
         "channel": "twilio",
@@ -232,9 +232,9 @@ def test_a_ussd_request_made_while_redis_is_down_is_kept_and_opened_once(app, ow
     own_redis.start()
     spool.replay(app.extensions["hamdam"].spooled.replay, _retryable())
     [case_id] = open_case_ids(app)
-    case = app.extensions["hamdam"].store.case(case_id)
+    case = app.extensions["hamdam"].store.cases.get(case_id)
     assert (case.kind, case.channel, case.lang, case.consent) == ("legal", "ussd", "en", "group")
-    assert app.extensions["hamdam"].store.case_phone(case_id) == SURVIVOR
+    assert app.extensions["hamdam"].store.cases.phone(case_id) == SURVIVOR
 
 
 def test_a_session_begun_with_redis_gets_the_neutral_end_when_it_goes(app, own_redis):
@@ -249,7 +249,7 @@ def test_a_session_begun_without_redis_goes_on_from_the_language_list_when_it_re
     app, own_redis
 ):
     store = app.extensions["hamdam"].store
-    store.update_phone_profile(SURVIVOR, lang="ru")  # her remembered language
+    store.phones.update_profile(SURVIVOR, lang="ru")  # her remembered language
     client = app.test_client()
     own_redis.stop()
     first = hop(client, "ATUid_back").get_data(as_text=True)

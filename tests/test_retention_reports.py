@@ -39,8 +39,8 @@ def seed_case(store, n: int, *, kind="legal", district="vakhsh", created=OCT, ph
 
 def seed_message(store, n: int, *, route, state, created, segments=1):
     mid = f"m{n:04d}"
-    store.create_message(mid, "+992900001001", f"alert number {n}", purpose="alert")
-    store.set_message(mid, route=route, state=state, created=created, segments=segments)
+    store.messages.create(mid, "+992900001001", f"alert number {n}", purpose="alert")
+    store.messages.set(mid, route=route, state=state, created=created, segments=segments)
     return mid
 
 
@@ -50,12 +50,12 @@ def test_purge_dry_run_then_real(app, redis_client):
     old = seed_case(store, 1, state="closed", closed_at=now - 100 * DAY, created=now - 120 * DAY)
     recent = seed_case(store, 2, state="closed", closed_at=now - 10 * DAY, created=now - 20 * DAY)
     waiting = seed_case(store, 3, created=now - 200 * DAY)
-    store.add_note(old.id, "Ман дар хонаи хоҳарам")
+    store.cases.add_note(old.id, "Ман дар хонаи хоҳарам")
     gone = seed_message(store, 1, route="twilio", state="delivered", created=now - 2 * DAY)
     fresh = seed_message(store, 2, route="twilio", state="delivered", created=now - 60)
     pending = seed_message(store, 3, route="twilio", state="queued", created=now - 2 * DAY)
-    store.create_message("ack1", "+992900009601", "Received", purpose="ack", case=old.id)
-    store.set_message("ack1", route="twilio", state="delivered", created=now - 2 * DAY)
+    store.messages.create("ack1", "+992900009601", "Received", purpose="ack", case=old.id)
+    store.messages.set("ack1", route="twilio", state="delivered", created=now - 2 * DAY)
 
     runner = app.test_cli_runner()
     dry = runner.invoke(args=["purge", "--dry-run"])
@@ -66,18 +66,18 @@ def test_purge_dry_run_then_real(app, redis_client):
     assert fresh not in dry.output and pending not in dry.output
     assert f"case {recent.ref}" not in dry.output and "+992" not in dry.output
     assert "of 1 closed cases" in dry.output and "body of 2 messages" in dry.output
-    assert store.case_phone(old.id) == "+992900009601"  # nothing removed yet
+    assert store.cases.phone(old.id) == "+992900009601"  # nothing removed yet
 
     done = runner.invoke(args=["purge"])
     assert "removed the personal data of 1 closed cases" in done.output
-    assert store.case_phone(old.id) is None and store.notes(old.id) == []
-    assert store.case_phone(recent.id) and store.case_phone(waiting.id)
+    assert store.cases.phone(old.id) is None and store.cases.notes(old.id) == []
+    assert store.cases.phone(recent.id) and store.cases.phone(waiting.id)
     assert b"enc:body" not in redis_client.hkeys(MESSAGE.format(id=gone))
     assert b"enc:body" in redis_client.hkeys(MESSAGE.format(id=fresh))
     assert b"enc:body" in redis_client.hkeys(MESSAGE.format(id=pending))
     assert "хоҳарам".encode() not in redis_dump(redis_client)
-    assert store.case(old.id).kind == "legal"  # anonymous fields stay for reports
-    assert store.audit_trail()[-1]["event"] == "purged"
+    assert store.cases.get(old.id).kind == "legal"  # anonymous fields stay for reports
+    assert store.audit.trail()[-1]["event"] == "purged"
     assert "of 0 closed cases" in runner.invoke(args=["purge"]).output
 
 
@@ -230,9 +230,9 @@ def test_directory_reload_without_restart(own_directory):
     roster._next_check = 0
     roster.refresh()
     assert "vakhsh-group-3" in roster.directory.responders
-    events = [e["event"] for e in app.extensions["hamdam"].store.audit_trail()]
+    events = [e["event"] for e in app.extensions["hamdam"].store.audit.trail()]
     assert events.count("responder_added") == 1 and events[-1] == "directory_reloaded"
-    assert "900001005" not in str(app.extensions["hamdam"].store.audit_trail())
+    assert "900001005" not in str(app.extensions["hamdam"].store.audit.trail())
     again = runner.invoke(args=["directory", "reload"])
     assert "0 changes recorded" in again.output and "added" not in again.output
 
@@ -251,4 +251,4 @@ def test_broken_directory_is_not_reloaded(own_directory):
     result = app.test_cli_runner().invoke(args=["directory", "reload"])
     assert result.exit_code == 1
     assert "nowhere" in result.output and "not reloaded" in result.output
-    assert app.extensions["hamdam"].store.directory_generation() == 0
+    assert app.extensions["hamdam"].store.directory.generation() == 0

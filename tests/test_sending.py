@@ -70,7 +70,7 @@ def test_a_failed_write_after_the_send_never_sends_twice(app, full_twilio, redis
     sending.senders[0] = TwilioSender(
         twilio.account_sid, twilio.auth_token, twilio.sender, full_twilio.url
     )
-    store.create_message("m-oom", GROUP_1, "#4821: test", purpose="details", case="x")
+    store.messages.create("m-oom", GROUP_1, "#4821: test", purpose="details", case="x")
     full_twilio.redis_url = redis_url
     try:
         with pytest.raises(redis.exceptions.ResponseError, match="maxmemory"):
@@ -80,7 +80,7 @@ def test_a_failed_write_after_the_send_never_sends_twice(app, full_twilio, redis
     # A worker restart runs the job again: the provider is asked, nothing is sent again.
     assert sending.deliver("m-oom") == "sent (recovered)"
     assert len(full_twilio.sent) == 1
-    message = store.message("m-oom")
+    message = store.messages.get("m-oom")
     assert message["provider_id"] == full_twilio.sent[0].id and "inflight" not in message
 
 
@@ -118,7 +118,7 @@ def test_replay_asks_the_provider_before_sending_again(app, twilio_fake, android
     assert both.count(GROUP_1) == 1 and both.count(GROUP_2) == 1
     assert max(copies(twilio_fake, android_fake).values()) == 1
     for job in failed:
-        message = store.message(job[len("send-") :])
+        message = store.messages.get(job[len("send-") :])
         assert message["state"] == "queued" and message["provider_id"]
 
 
@@ -146,14 +146,14 @@ def test_a_saturated_responder_gets_a_digest_not_silence(two_an_hour, twilio_fak
     store = app.extensions["hamdam"].store
     # Two alerts each one by one; the three others held for a digest, never dropped.
     assert len(twilio_fake.to(GROUP_1)) == 2 and len(twilio_fake.to(GROUP_2)) == 2
-    states = Counter(m["state"] for m in store.iter_messages())
+    states = Counter(m["state"] for m in store.messages.iter())
     assert states["dropped"] == 0 and states["held"] >= 6
-    assert store.unsent_last_hour() >= 6
+    assert store.messages.unsent_last_hour() >= 6
     # Meanwhile the next responder covers the held cases, and the duty officer hears once.
     assert twilio_fake.to(COORDINATOR)
-    assert [m["purpose"] for m in store.iter_messages()].count("flood") == 1
+    assert [m["purpose"] for m in store.messages.iter()].count("flood") == 1
     work(app, scheduled="digest-")
-    digests = {m["id"] for m in store.iter_messages() if m["purpose"] == "digest"}
+    digests = {m["id"] for m in store.messages.iter() if m["purpose"] == "digest"}
     assert len(digests) >= 2  # one per saturated responder
     [digest] = [
         s.body for s in twilio_fake.to(GROUP_1) if s.extra["StatusCallback"][-24:] in digests
@@ -167,8 +167,8 @@ def test_a_saturated_responder_gets_a_digest_not_silence(two_an_hour, twilio_fak
     # A digest's case is taken with the usual OK.
     sms_from(app, GROUP_1, f"OK {held_refs[0]}")
     work(app)
-    assert store.case_by_ref(held_refs[0]).state == "taken"
-    events = Counter(e["event"] for e in store.audit_trail())
+    assert store.cases.by_ref(held_refs[0]).state == "taken"
+    events = Counter(e["event"] for e in store.audit.trail())
     assert events["alert_held"] >= 6 and events["digest"] >= 2
     text = app.test_client().get("/metrics", headers=_login(app)).get_data(as_text=True)
     assert 'hamdam_sends_total{route="digest",state="held"}' in text
@@ -194,12 +194,12 @@ def test_loop_protection_still_limits_a_phone_that_is_no_responder(two_an_hour, 
     sending = app.extensions["hamdam"].sending
     store = app.extensions["hamdam"].store
     for n in range(3):
-        store.create_message(f"m-loop-{n}", "+992900009499", f"text {n}", purpose="x", case="")
+        store.messages.create(f"m-loop-{n}", "+992900009499", f"text {n}", purpose="x", case="")
     outcomes = [sending.deliver(f"m-loop-{n}") for n in range(3)]
     assert outcomes == ["sent", "sent", "dropped"]
-    events = [e for e in store.audit_trail() if e["event"] == "message_dropped"]
+    events = [e for e in store.audit.trail() if e["event"] == "message_dropped"]
     assert len(events) == 1 and "loop" in events[0]["why"]
-    assert store.unsent_last_hour() == 1
+    assert store.messages.unsent_last_hour() == 1
 
 
 # ---- item 8: both routes down ----------------------------------------------------------------
@@ -220,15 +220,15 @@ def test_alerts_of_a_waiting_case_are_redriven_after_an_outage(app, twilio_fake,
     [notice] = twilio_fake.to(DUTY)  # one notice for the outage, not one per alert
     assert "failing" in notice.body or "SMS" in notice.body
     assert max(copies(twilio_fake, android_fake).values()) == 1
-    assert store.case_by_ref(ref).state == "open" and context_of(app).jobs.failed() == []
+    assert store.cases.by_ref(ref).state == "open" and context_of(app).jobs.failed() == []
 
 
 def test_the_body_of_an_alert_sent_inside_a_digest_is_purged_in_time(app):
     from gateway import retention
 
     store = app.extensions["hamdam"].store
-    store.create_message("m-in-digest", GROUP_1, "#4821: in a digest", purpose="alert", case="x")
-    assert store.hold("m-in-digest", "vakhsh-group-1", time.time())
-    assert store.advance_message("m-in-digest", "coalesced", digest="m-digest")
+    store.messages.create("m-in-digest", GROUP_1, "#4821: in a digest", purpose="alert", case="x")
+    assert store.messages.hold("m-in-digest", "vakhsh-group-1", time.time())
+    assert store.messages.advance("m-in-digest", "coalesced", digest="m-digest")
     retention.sweep(store, time.time() + 10 * 86400, 90, 7200, dry_run=False)
-    assert "body" not in store.message("m-in-digest")
+    assert "body" not in store.messages.get("m-in-digest")

@@ -85,7 +85,7 @@ def test_ussd_reaches_the_real_endpoint_and_opens_a_case(app):
     assert all(a["status"] == 200 and a["length"] <= a["budget"] for a in answers)
     assert last["kind"] == "END"
     ref = last["screen"].split()[-1]
-    case = app.extensions["hamdam"].store.case_by_ref(ref)
+    case = app.extensions["hamdam"].store.cases.by_ref(ref)
     assert case is not None and case.district == "vakhsh" and case.kind == "legal"
     key = app.extensions["hamdam"].settings.ussd_key
     inner = [query for path, query in spy.seen if path == "/ussd/africastalking"]
@@ -120,7 +120,7 @@ def test_sms_is_signed_like_the_phone_and_checked(app):
     spy.rewrite = None
     accepted = client.post("/simulator/sms", json={"phone": GROUP_1, "text": f"OK {ref}"})
     assert accepted.status_code == 200 and accepted.get_json() == {"status": 200}
-    assert app.extensions["hamdam"].store.case_by_ref(ref).state == "taken"
+    assert app.extensions["hamdam"].store.cases.by_ref(ref).state == "taken"
     assert [path for path, _ in spy.seen].count("/sms/android") == 2
 
 
@@ -346,10 +346,10 @@ def test_transcript_keeps_what_each_phone_typed_and_sent(app):
 
 def test_transcripts_only_for_synthetic_numbers(app):
     store = app.extensions["hamdam"].store
-    assert not store.sim_record("+992935551234", kind="sms", typed="HELP")
-    assert store.sim_record(SURVIVOR, kind="sms", typed="HELP")
-    assert store.sim_transcript("+992935551234") == []
-    assert [e["typed"] for e in store.sim_transcript(SURVIVOR)] == ["HELP"]
+    assert not store.simulator.record("+992935551234", kind="sms", typed="HELP")
+    assert store.simulator.record(SURVIVOR, kind="sms", typed="HELP")
+    assert store.simulator.transcript("+992935551234") == []
+    assert [e["typed"] for e in store.simulator.transcript(SURVIVOR)] == ["HELP"]
 
 
 def test_filter_by_case_reference(app):
@@ -380,21 +380,21 @@ def test_reset_clears_the_outbox_sessions_and_transcripts_and_is_audited(app):
     ref = dial(client, OTHER, [*TAJIK_HELP, "1"], session="sim-other")[-1]["screen"].split()[-1]
     work(app)
     store, redis = app.extensions["hamdam"].store, app.extensions["hamdam"].store.redis
-    assert store.outbox() and list(redis.scan_iter("hd:ussd:sim-*"))
+    assert store.messages.outbox() and list(redis.scan_iter("hd:ussd:sim-*"))
     assert list(redis.scan_iter("hd:resume:*"))
     answer = client.post("/simulator/reset", json={})
     assert answer.status_code == 200
     counts = answer.get_json()
     assert counts["outbox"] >= 2 and counts["sessions"] == 2 and counts["phones"] == 2
-    assert store.outbox() == [] and not list(redis.scan_iter("hd:ussd:sim-*"))
+    assert store.messages.outbox() == [] and not list(redis.scan_iter("hd:ussd:sim-*"))
     assert not list(redis.scan_iter("hd:sim:*")) and not list(redis.scan_iter("hd:resume:*"))
-    assert store.case_by_ref(ref) is not None  # cases are not the simulator's to delete
+    assert store.cases.by_ref(ref) is not None  # cases are not the simulator's to delete
     data = client.get("/simulator/inboxes", query_string={"phone": SURVIVOR}).get_json()
     assert all(r["messages"] == [] for r in data["responders"])
     assert data["phone"]["transcript"] == []
-    entry = store.audit_trail()[-1]
+    entry = store.audit.trail()[-1]
     assert entry["event"] == "simulator_reset" and entry["outbox"] == str(counts["outbox"])
-    assert store.verify_audit().ok
+    assert store.audit.verify().ok
     assert client.post("/simulator/reset", data="x").status_code == 400  # JSON only (CSRF)
 
 
@@ -403,11 +403,11 @@ def test_fast_forward_runs_the_next_escalation_now(app):
     ref = dial(client, SURVIVOR, [*TAJIK_HELP, "1"])[-1]["screen"].split()[-1]
     work(app)
     store = app.extensions["hamdam"].store
-    case = store.case_by_ref(ref)
+    case = store.cases.by_ref(ref)
     queue = Queue("alerts", connection=store.redis)
     scheduled = queue.scheduled_job_registry
     assert f"esc-{case.id}-1" in scheduled.get_job_ids()
-    assert store.case_tier(case.id) == 0
+    assert store.cases.tier(case.id) == 0
     answer = client.post("/simulator/fast-forward", json={"ref": ref})
     assert answer.status_code == 200, answer.get_data(as_text=True)
     assert answer.get_json()["job"] == f"esc-{case.id}-1"
@@ -415,11 +415,11 @@ def test_fast_forward_runs_the_next_escalation_now(app):
     assert f"esc-{case.id}-1" not in scheduled.get_job_ids()
     assert f"esc-{case.id}-1" in queue.get_job_ids()
     work(app)
-    assert store.case_tier(case.id) == 1  # the next tier is alerted
+    assert store.cases.tier(case.id) == 1  # the next tier is alerted
     assert f"esc-{case.id}-2" in scheduled.get_job_ids()  # and its own timer set
-    events = [(e["event"], e.get("case")) for e in store.audit_trail()]
+    events = [(e["event"], e.get("case")) for e in store.audit.trail()]
     assert ("simulator_fast_forward", case.id) in events and ("escalated", case.id) in events
-    assert ref not in str(app.extensions["hamdam"].store.audit_trail()[-3:])  # ids, no refs
+    assert ref not in str(app.extensions["hamdam"].store.audit.trail()[-3:])  # ids, no refs
 
 
 def test_fast_forward_needs_a_case_with_a_timer(app):
@@ -429,7 +429,7 @@ def test_fast_forward_needs_a_case_with_a_timer(app):
     ref = dial(client, SURVIVOR, [*TAJIK_HELP, "1"])[-1]["screen"].split()[-1]
     work(app)
     client.post("/simulator/sms", json={"phone": GROUP_1, "text": f"OK {ref}"})
-    case = app.extensions["hamdam"].store.case_by_ref(ref)
+    case = app.extensions["hamdam"].store.cases.by_ref(ref)
     registry = Queue("alerts", connection=app.extensions["hamdam"].store.redis)
     registry.scheduled_job_registry.remove(f"esc-{case.id}-1")
     none = client.post("/simulator/fast-forward", json={"ref": ref})
@@ -456,10 +456,10 @@ def test_her_sms_goes_to_the_number_she_chose(app):
     )
     assert sent.get_json() == {"status": 200}
     store = app.extensions["hamdam"].store
-    case = store.case(store.phone_profile(SURVIVOR)["last_case"])
+    case = store.cases.get(store.phones.profile(SURVIVOR)["last_case"])
     assert case.district == "khujand"  # Sughd's default district, not Nur's
     wrong = client.post(
         "/simulator/sms", json={"phone": OTHER, "text": "HELP", "to": "+992935551234"}
     )
     assert wrong.status_code == 400 and "inbound numbers" in wrong.get_json()["error"]
-    assert store.sim_transcript(SURVIVOR)[0]["to"] == "+992900000200"
+    assert store.simulator.transcript(SURVIVOR)[0]["to"] == "+992900000200"

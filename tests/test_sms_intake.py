@@ -63,7 +63,7 @@ def post_android(client, body: bytes, timestamp: int | None = None, signature: s
 def open_cases(app) -> list:
     store = app.extensions["hamdam"].store
     ids = [i.decode() for i in store.redis.zrange("hd:cases:open", 0, -1)]
-    return [store.case(i) for i in ids]
+    return [store.cases.get(i) for i in ids]
 
 
 def plan_jobs(redis_client) -> list[str]:
@@ -81,7 +81,7 @@ def test_twilio_help_keyword_opens_one_urgent_case(app, redis_client, caplog):
     assert (case.kind, case.urgency, case.channel, case.lang) == ("callback", "urgent", "sms", "tg")
     assert case.district == "vakhsh"  # default of the organisation owning +992900000100
     assert plan_jobs(redis_client) == [f"plan-{case.id}"]
-    assert app.extensions["hamdam"].store.case_phone(case.id) == SURVIVOR
+    assert app.extensions["hamdam"].store.cases.phone(case.id) == SURVIVOR
     assert_no_clear(redis_dump(redis_client), SURVIVOR, ["Ёрдам"])
     assert_no_clear(caplog.text, SURVIVOR, ["Ёрдам"])
 
@@ -205,7 +205,7 @@ def test_further_sms_becomes_an_encrypted_note(app, redis_client):
     detail = "Ман дар хонаи хоҳарам ҳастам"
     post_twilio(client, twilio_form(MessageSid="SM22222222222222222222222222222222", Body=detail))
     [case] = open_cases(app)
-    assert app.extensions["hamdam"].store.notes(case.id) == [detail]
+    assert app.extensions["hamdam"].store.cases.notes(case.id) == [detail]
     assert_no_clear(redis_dump(redis_client), SURVIVOR, [detail])
 
 
@@ -222,19 +222,19 @@ def test_stop_suppresses_and_purges_her_data(app, redis_client, word, monkeypatc
     [case] = open_cases(app)
     post_twilio(client, twilio_form(MessageSid="SM33333333333333333333333333333333", Body=word))
     store = app.extensions["hamdam"].store
-    assert store.suppressed(SURVIVOR)
+    assert store.consent.suppressed(SURVIVOR)
     job_ids = Queue("alerts", connection=redis_client).job_ids
     purge = [j for j in job_ids if j.startswith("purge-")]
     assert len(purge) == 1 and "900009001" not in purge[0]
     run_jobs(monkeypatch, app)
-    assert store.case_phone(case.id) is None
-    assert store.suppressed(SURVIVOR)  # the STOP itself outlives the purge
+    assert store.cases.phone(case.id) is None
+    assert store.consent.suppressed(SURVIVOR)  # the STOP itself outlives the purge
 
 
 def test_responder_command_from_unregistered_number_is_audited_only(app, redis_client):
     response = post_twilio(app.test_client(), twilio_form(Body="OK 4821"))
     assert response.get_data(as_text=True).endswith("<Response />")
-    trail = app.extensions["hamdam"].store.audit_trail()
+    trail = app.extensions["hamdam"].store.audit.trail()
     assert trail[-1]["event"] == "command_ignored"
     assert open_cases(app) == []
 

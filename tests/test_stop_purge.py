@@ -116,7 +116,7 @@ def test_stop_purges_her_cases_across_a_key_rotation(gateway, redis_client, orde
     after = gateway(new)
     run_worker(after)
     assert_all_purged(redis_client, expected=2)
-    assert after.extensions["hamdam"].store.suppressed(SURVIVOR)  # the STOP outlives it all
+    assert after.extensions["hamdam"].store.consent.suppressed(SURVIVOR)  # the STOP outlives it all
 
 
 def test_the_purge_job_carries_case_ids_only(gateway, redis_client):
@@ -143,21 +143,21 @@ def test_rotation_keeps_her_stop_rate_limits_dedupe_and_resume_point(redis_clien
     old, new = new_key(), new_key()
     before = Store(redis_client, Vault([old]))
     for _ in range(30):
-        assert before.within_rate("sms", SURVIVOR, 30)
-    assert before.first_delivery("twilio", "SM" + "8" * 32)
+        assert before.rates.within("sms", SURVIVOR, 30)
+    assert before.deliveries.first("twilio", "SM" + "8" * 32)
     state = {"menu": {"screen": "kind"}, "text": "4*1", "known": "en"}
     record = (state, before.vault.digest("ATUid_1\0" + "4*1"), {"text": "CON x", "end": False})
-    before.ussd_close("ATUid_1", SURVIVOR, record, 180, resume={"screen": "kind"}, lang="en")
-    before.suppress(SURVIVOR)
+    before.sessions.close("ATUid_1", SURVIVOR, record, 180, resume={"screen": "kind"}, lang="en")
+    before.consent.suppress(SURVIVOR)
 
-    report = Store(redis_client, Vault([new, old])).rotate_keys()
+    report = Store(redis_client, Vault([new, old])).phones.rotate_keys()
     assert report.rekeyed == 1 and report.lookups == 4  # rate, dedupe, resume, session hop
 
     after = Store(redis_client, Vault([new]))
-    assert after.suppressed(SURVIVOR)
-    assert not after.within_rate("sms", SURVIVOR, 30)  # the 31st of the hour
-    assert not after.first_delivery("twilio", "SM" + "8" * 32)
-    assert after.ussd_first(SURVIVOR) == ("en", {"screen": "kind"})
+    assert after.consent.suppressed(SURVIVOR)
+    assert not after.rates.within("sms", SURVIVOR, 30)  # the 31st of the hour
+    assert not after.deliveries.first("twilio", "SM" + "8" * 32)
+    assert after.sessions.first(SURVIVOR) == ("en", {"screen": "kind"})
     last = redis_client.hget("hd:ussd:ATUid_1", "last").decode()
     assert last == after.vault.digest("ATUid_1\0" + "4*1")  # a duplicate hop is still seen
     old_digests = {Vault([old]).digest(v) for v in (SURVIVOR, "SM" + "8" * 32)}
@@ -210,8 +210,10 @@ def test_a_stop_racing_a_case_being_opened_purges_it(gateway, redis_client, stop
     assert fired == [True]
     run_worker(app)
     assert_all_purged(redis_client, expected=1)
-    case = context.store.case_by_ref(ref)
-    assert case.state == "open" and context.store.alerted(case.id)  # still alerted, her number not
+    case = context.store.cases.by_ref(ref)
+    assert case.state == "open" and context.store.cases.alerted(
+        case.id
+    )  # still alerted, her number not
 
 
 def test_help_after_stop_is_a_new_request_with_her_number(gateway, redis_client):
@@ -222,9 +224,9 @@ def test_help_after_stop_is_a_new_request_with_her_number(gateway, redis_client)
     time.sleep(0.01)
     sms(app, "HELP")  # she asks again, later: her new case can reach her
     store = app.extensions["hamdam"].store
-    numbers = sorted(store.case_phone(k.split(":")[-1]) or "" for k in case_hashes(redis_client))
+    numbers = sorted(store.cases.phone(k.split(":")[-1]) or "" for k in case_hashes(redis_client))
     assert numbers == ["", SURVIVOR]
-    assert store.suppressed(SURVIVOR)  # still: nothing is sent to her
+    assert store.consent.suppressed(SURVIVOR)  # still: nothing is sent to her
 
 
 def test_rotation_during_traffic_keeps_every_case_of_hers_listed(gateway, redis_client):
@@ -247,7 +249,7 @@ def test_keys_rotate_reports_lookups(gateway, redis_client):
     output = rotate(gateway(new, old))
     # case limit, dedupe, and each responder's phone in the recorded directory
     assert f"re-keyed 1 phone profiles and {2 + responders} other lookups" in output
-    again = Store(redis_client, Vault([new])).rotate_keys()
+    again = Store(redis_client, Vault([new])).phones.rotate_keys()
     assert (again.fields, again.rekeyed, again.lookups) == (0, 0, 0)  # nothing left to do
 
 
@@ -263,15 +265,15 @@ def test_cases_opened_at_once_are_all_listed_and_all_purged(gateway, redis_clien
 
     def open_one(n: int) -> None:
         case_id = uuid.uuid4().hex
-        ref = store.reserve_ref(case_id)
+        ref = store.cases.reserve_ref(case_id)
         case = cases.new_case(
             id=case_id, ref=ref, answers=answers, channel="sms", lang="tg", now=time.time()
         )
-        store.open_case(case, SURVIVOR, then=lambda pipe: jobs.plan(case.id, case.ref, pipe))
+        store.cases.open(case, SURVIVOR, then=lambda pipe: jobs.plan(case.id, case.ref, pipe))
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(open_one, range(24)))
-    assert len(store.phone_profile(SURVIVOR)["cases"].split(",")) == 24  # none overwritten
+    assert len(store.phones.profile(SURVIVOR)["cases"].split(",")) == 24  # none overwritten
     sms(app, "STOP")
     run_worker(app)
     assert_all_purged(redis_client, expected=24)

@@ -18,18 +18,19 @@ BODY = "Ёрдам лозим"
 
 def test_phone_profile_is_found_by_number_but_stored_without_it(redis_client):
     store = Store(redis_client, Vault([new_key()]))
-    store.update_phone_profile(PHONE, lang="tg")
-    assert store.phone_profile(PHONE) == {"lang": "tg"}
-    assert store.phone_profile("+992900009999") == {}
+    store.phones.update_profile(PHONE, lang="tg")
+    assert store.phones.profile(PHONE) == {"lang": "tg"}
+    assert store.phones.profile("+992900009999") == {}
     dump = all_bytes(redis_client)
     assert b"900001234" not in dump
 
 
 def test_message_and_outbox_keep_body_encrypted(redis_client):
     store = Store(redis_client, Vault([new_key()]))
-    message_id = store.add_message(PHONE, BODY, route="console", segments=1, state="queued")
-    store.push_outbox(message_id)
-    [shown] = store.outbox()
+    message_id = "m-outbox"
+    store.messages.create(message_id, PHONE, BODY, route="console")
+    store.messages.push_outbox(message_id)
+    [shown] = store.messages.outbox()
     assert shown["to"] == PHONE and shown["body"] == BODY and shown["route"] == "console"
     dump = all_bytes(redis_client)
     assert b"900001234" not in dump
@@ -39,18 +40,19 @@ def test_message_and_outbox_keep_body_encrypted(redis_client):
 def test_rotation_reencrypts_everything_and_rekeys_profiles(redis_client):
     old, new = new_key(), new_key()
     before = Store(redis_client, Vault([old]))
-    before.update_phone_profile(PHONE, lang="ru")
-    message_id = before.add_message(PHONE, BODY, route="console", segments=1, state="sent")
+    before.phones.update_profile(PHONE, lang="ru")
+    message_id = "m-rotated"
+    before.messages.create(message_id, PHONE, BODY, route="console")
 
     during = Store(redis_client, Vault([new, old]))
-    assert during.phone_profile(PHONE) == {"lang": "ru"}  # found under the old hash
-    report = during.rotate_keys()
+    assert during.phones.profile(PHONE) == {"lang": "ru"}  # found under the old hash
+    report = during.phones.rotate_keys()
     assert (report.records, report.fields, report.rekeyed) == (2, 3, 1)
 
     after = Store(redis_client, Vault([new]))
-    assert after.phone_profile(PHONE) == {"lang": "ru"}
-    assert after.message(message_id)["body"] == BODY
-    assert during.rotate_keys().fields == 0  # nothing left to do
+    assert after.phones.profile(PHONE) == {"lang": "ru"}
+    assert after.messages.get(message_id)["body"] == BODY
+    assert during.phones.rotate_keys().fields == 0  # nothing left to do
 
 
 def test_the_stores_case_transitions_follow_the_domain_rules(redis_client):
@@ -74,15 +76,15 @@ def test_the_stores_case_transitions_follow_the_domain_rules(redis_client):
             expected = cases.take(before, who).state
         except cases.CaseError:
             expected = None
-        outcome = store.take(before.id, who)
-        after = store.case(before.id)
+        outcome = store.cases.take(before.id, who)
+        after = store.cases.get(before.id)
         assert (outcome == "won") == (expected is not None), (state, holder, who)
         assert after.state == (expected or state)
         try:
             closed = cases.close(after, who, 1.0).state
         except cases.CaseError:
             closed = None
-        assert store.close(after.id, who, after.ref, 60) == (closed is not None), (state, who)
-        assert store.case(before.id).state == (closed or after.state)
+        assert store.cases.close(after.id, who, after.ref, 60) == (closed is not None), (state, who)
+        assert store.cases.get(before.id).state == (closed or after.state)
     with pytest.raises(cases.CaseError):
-        cases.take(store.case("c0"), "g2")
+        cases.take(store.cases.get("c0"), "g2")

@@ -78,7 +78,7 @@ def store_of(app):
 
 def open_cases(app):
     store = store_of(app)
-    return [store.case(i.decode()) for i in store.redis.zrange("hd:cases:open", 0, -1)]
+    return [store.cases.get(i.decode()) for i in store.redis.zrange("hd:cases:open", 0, -1)]
 
 
 def ref_in(body: str) -> str:
@@ -103,7 +103,7 @@ def test_whole_help_flow_in_each_language(app, phone, redis_client, caplog, lang
     assert (case.district, case.consent, case.call) == ("vakhsh", "mahalla", "day")
     assert (case.channel, case.lang) == ("ussd", lang)
     assert Queue("alerts", connection=redis_client).job_ids == [f"plan-{case.id}"]
-    assert store_of(app).case_phone(case.id) == SURVIVOR
+    assert store_of(app).cases.phone(case.id) == SURVIVOR
     inputs = ["*".join(phone.inputs), "*".join(phone.inputs[:4])]
     assert_no_clear(redis_dump(redis_client), SURVIVOR, inputs)
     assert_no_clear(caplog.text, SURVIVOR, inputs)
@@ -124,7 +124,7 @@ def test_language_is_remembered_for_the_phone(app, phone):
     second = phone.dial()
     assert "Тоҷикӣ" not in second  # straight to the menu, in Russian
     assert re.search("[а-я]", second)
-    assert store_of(app).phone_profile(SURVIVOR)["lang"] == "ru"
+    assert store_of(app).phones.profile(SURVIVOR)["lang"] == "ru"
 
 
 def test_danger_now_skips_the_consent_question(app, phone):
@@ -334,7 +334,7 @@ def test_an_expired_session_replays_exactly_the_screens_she_saw(
         replayed += [phone.press(key) for key in path[lost_at:]]
         assert replayed == seen[: len(path) - 1] + [replayed[-1]], lost_at
         assert replayed[-1].startswith("END ") and DONE[lang] in replayed[-1]
-        cases = [c for c in open_cases(app) if store_of(app).case_phone(c.id) == phone.number]
+        cases = [c for c in open_cases(app) if store_of(app).cases.phone(c.id) == phone.number]
         assert [chosen(c) for c in cases] == [LOST_CHOICE], lost_at
 
 

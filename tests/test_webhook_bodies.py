@@ -83,7 +83,7 @@ def test_half_an_emoji_in_a_note_is_kept_not_lost(app):
     )
     assert post_android(client, body).status_code == 200
     [case] = open_cases(app)
-    assert app.extensions["hamdam"].store.notes(case.id) == ["Дар хона \ufffd ҳастам"]
+    assert app.extensions["hamdam"].store.cases.notes(case.id) == ["Дар хона \ufffd ҳастам"]
 
 
 @pytest.mark.parametrize(

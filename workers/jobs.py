@@ -59,12 +59,12 @@ def expire_receipt(message_id: str) -> str:
 
 def purge_cases(case_ids: list[str]) -> int:
     """Purge her number and words from the cases her STOP found; returns cases purged."""
-    return _context().store.purge_cases(case_ids)
+    return _context().store.consent.purge_cases(case_ids)
 
 
 def purge_phone(digest: str) -> int:
     """Purge jobs enqueued by older versions (by her phone's keyed hash); returns cases purged."""
-    return _context().store.purge_phone(digest)
+    return _context().store.consent.purge_phone(digest)
 
 
 def sweep() -> str:

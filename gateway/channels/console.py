@@ -32,7 +32,7 @@ class ConsoleSender:
     def send(self, message: Outbound) -> SendResult:
         """Always ok; the message id is pushed on the console outbox."""
         size = measure(message.body)
-        self.store.push_outbox(message.message_id)
+        self.store.messages.push_outbox(message.message_id)
         log.info(
             "console sms %s to %s: %d segment(s) %s",
             message.message_id,
@@ -44,7 +44,11 @@ class ConsoleSender:
 
     def find(self, message: Outbound, since: float) -> str | None:
         """The outbox entry of an earlier send of this message, if any."""
-        return "console-" + message.message_id if self.store.in_outbox(message.message_id) else None
+        return (
+            "console-" + message.message_id
+            if self.store.messages.in_outbox(message.message_id)
+            else None
+        )
 
 
 CHANNEL = Channel(

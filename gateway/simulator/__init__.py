@@ -198,7 +198,7 @@ def ussd():
     if kind not in ("CON", "END"):
         kind, screen = "", body
     typed_now = typed.rsplit("*", 1)[-1] if typed else SERVICE_CODE
-    _context().store.sim_record(
+    _context().store.simulator.record(
         phone, kind="ussd", typed=typed_now, screen=screen, end=kind, status=answer.status_code
     )
     return jsonify(
@@ -242,7 +242,9 @@ def sms():
     reply = {"status": answer.status_code}
     if answer.status_code != 200:
         reply["detail"] = answer.get_data(as_text=True).strip()
-    _context().store.sim_record(phone, kind="sms", typed=message, to=to, status=answer.status_code)
+    _context().store.simulator.record(
+        phone, kind="sms", typed=message, to=to, status=answer.status_code
+    )
     return jsonify(reply)
 
 
@@ -253,13 +255,13 @@ def inboxes():
     own = _phone(raw) if raw else None
     ref = _ref(request.args.get("ref", ""), empty=True)
     context = _context()
-    case = context.store.case_by_ref(ref) if ref else None
-    messages = context.store.outbox(OUTBOX_LIMIT)
+    case = context.store.cases.by_ref(ref) if ref else None
+    messages = context.store.messages.outbox(OUTBOX_LIMIT)
     found = group(
         messages,
         context.roster.directory,
         own,
-        transcript=context.store.sim_transcript,
+        transcript=context.store.simulator.transcript,
         ref=ref,
         case_id=case.id if case else "",
     )
@@ -271,8 +273,8 @@ def reset():
     """Empty the console outbox and forget the simulator's sessions and transcripts (audited)."""
     _json()
     store = _context().store
-    cleared = store.sim_reset()
-    store.audit("simulator_reset", **{k: str(v) for k, v in cleared.items()})
+    cleared = store.simulator.reset()
+    store.audit.record("simulator_reset", **{k: str(v) for k, v in cleared.items()})
     return jsonify(cleared)
 
 
@@ -281,13 +283,13 @@ def fast_forward():
     """Run the next scheduled timer of a case (escalation or reminder) now (audited)."""
     ref = _ref(_json().get("ref"))
     store = _context().store
-    case = store.case_by_ref(ref)
+    case = store.cases.by_ref(ref)
     if case is None:
         raise NotFound(f"ref: no case {ref}")
     timer = _context().jobs.run_next_timer(case.id)
     if timer is None:
         raise NotFound(f"case {ref} has no scheduled timer")
-    store.audit("simulator_fast_forward", case=case.id, job=timer.job_id)
+    store.audit.record("simulator_fast_forward", case=case.id, job=timer.job_id)
     return jsonify(ref=ref, job=timer.job_id, due=timer.due.timestamp())
 
 

@@ -1,16 +1,26 @@
-"""Redis-backed state, with personal data encrypted on the way in. Keys: gateway/store/keys.py."""
+"""Redis-backed state, with personal data encrypted on the way in. Keys: gateway/store/keys.py.
+
+The store is composed of small repositories, one concept each, sharing one client and vault:
+`store.cases.get(id)`, `store.messages.create(...)`, `store.audit.record(...)`.
+"""
 
 from __future__ import annotations
 
 import redis
 
 from gateway.privacy import Vault
-from gateway.store.audit import AuditStore, Verdict
-from gateway.store.cases import CaseStore
-from gateway.store.messages import MessageStore
-from gateway.store.metrics import MetricStore
-from gateway.store.phones import PhoneStore, RotationReport
-from gateway.store.simulator import SimulatorStore
+from gateway.store.audit import Audit, Verdict
+from gateway.store.cases import Cases
+from gateway.store.consent import Consent
+from gateway.store.deliveries import Deliveries
+from gateway.store.directory import DirectoryVersions
+from gateway.store.logins import Logins
+from gateway.store.messages import Messages
+from gateway.store.metrics import Metrics
+from gateway.store.phones import Phones, RotationReport
+from gateway.store.rates import Rates
+from gateway.store.sessions import Sessions
+from gateway.store.simulator import Simulator
 
 __all__ = ["REDIS_DOWN", "RotationReport", "Store", "Verdict"]
 
@@ -19,14 +29,27 @@ __all__ = ["REDIS_DOWN", "RotationReport", "Store", "Verdict"]
 REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError, redis.exceptions.OutOfMemoryError)
 
 
-class Store(PhoneStore, CaseStore, MessageStore, AuditStore, MetricStore, SimulatorStore):
-    """Redis-backed state, with personal data encrypted on the way in."""
+class Store:
+    """Redis-backed state, with personal data encrypted on the way in: one repository each
+    for phones, USSD sessions, inbound dedupe, rates, cases, consent, messages, the audit
+    trail, the directory's version, metrics, operator logins and the simulator."""
 
     def __init__(self, client: redis.Redis, vault: Vault):
         self.redis = client
         self.vault = vault
+        self.phones = Phones(client, vault)
+        self.sessions = Sessions(client, vault, self.phones)
+        self.deliveries = Deliveries(client, vault)
+        self.rates = Rates(client, vault)
+        self.cases = Cases(client, vault, self.phones)
+        self.consent = Consent(client, vault, self.phones)
+        self.messages = Messages(client, vault)
+        self.audit = Audit(client)
+        self.directory = DirectoryVersions(client)
+        self.metrics = Metrics(client)
+        self.logins = Logins(client, self.audit)
+        self.simulator = Simulator(client, vault)
 
-    # ---- health -----------------------------------------------------------------------------
     def ping(self) -> bool:
         """True when Redis answers."""
         return bool(self.redis.ping())

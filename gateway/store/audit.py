@@ -1,4 +1,4 @@
-"""The audit trail: an append-only Redis stream whose entries are hash-chained."""
+"""The hash-chained audit trail: append, read, verify, export."""
 
 from __future__ import annotations
 
@@ -7,11 +7,10 @@ import json
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import redis
 
-from gateway.store.keys import AUDIT, AUDIT_HEAD, DIRECTORY_GEN, DIRECTORY_SNAPSHOT
+from gateway.store.keys import AUDIT, AUDIT_HEAD
 
 GENESIS = "0" * 64
 
@@ -80,12 +79,13 @@ def read_export(lines: Iterable[str]) -> Iterator[tuple[str, dict[str, str]]]:
             raise ExportError(f"line {number}: not an exported audit entry") from None
 
 
-class AuditStore:
-    """Append and verify the audit trail."""
+class Audit:
+    """The hash-chained audit trail: append, read, verify."""
 
-    redis: Any
+    def __init__(self, client: redis.Redis):
+        self.redis = client
 
-    def audit(self, event: str, **fields: str) -> str:
+    def record(self, event: str, **fields: str) -> str:
         """Append an event (ids and kinds only, never numbers); returns its stream id."""
         entry = {
             "event": event,
@@ -107,12 +107,12 @@ class AuditStore:
                 except redis.WatchError:
                     continue
 
-    def audit_trail(self, count: int = 1000) -> list[dict[str, str]]:
+    def trail(self, count: int = 1000) -> list[dict[str, str]]:
         """The newest audit entries, oldest first."""
         rows = self.redis.xrevrange(AUDIT, count=count)
         return [{k.decode(): v.decode() for k, v in row.items()} for _, row in reversed(rows)]
 
-    def audit_entries(self, until: str = "+") -> Iterator[tuple[str, dict[str, str]]]:
+    def entries(self, until: str = "+") -> Iterator[tuple[str, dict[str, str]]]:
         """Entries up to stream id `until`, oldest first, as (stream id, fields with prev and
         hash), read in pages."""
         last = "-"
@@ -124,31 +124,11 @@ class AuditStore:
                 yield stream_id.decode(), {k.decode(): v.decode() for k, v in raw.items()}
             last = f"({rows[-1][0].decode()}"
 
-    def verify_audit(self) -> Verdict:
+    def verify(self) -> Verdict:
         """Walk the whole chain; a changed, inserted or removed entry is reported by stream id."""
         with self.redis.pipeline(transaction=True) as pipe:  # the end and its entry, together
             pipe.get(AUDIT_HEAD)
             pipe.xrevrange(AUDIT, count=1)
             head, newest = pipe.execute()
         until = newest[0][0].decode() if newest else "+"
-        return check_chain(self.audit_entries(until), (head or GENESIS.encode()).decode())
-
-    # ---- directory history ------------------------------------------------------------------
-    def directory_generation(self) -> int:
-        """How many times the directory was reloaded (processes reload when it changes)."""
-        return int(self.redis.get(DIRECTORY_GEN) or 0)
-
-    def note_directory(self, snapshot: dict) -> bool:
-        """Record the directory a process runs, unless one is recorded already (so the first
-        reload compares with what is running, not with nothing); True when recorded."""
-        return bool(
-            self.redis.set(DIRECTORY_SNAPSHOT, json.dumps(snapshot, sort_keys=True), nx=True)
-        )
-
-    def swap_directory(self, snapshot: dict) -> tuple[dict | None, int]:
-        """Store the new directory snapshot; the previous one and the new generation."""
-        with self.redis.pipeline(transaction=True) as pipe:
-            pipe.getset(DIRECTORY_SNAPSHOT, json.dumps(snapshot, sort_keys=True))
-            pipe.incr(DIRECTORY_GEN)
-            previous, generation = pipe.execute()
-        return (json.loads(previous) if previous else None), generation
+        return check_chain(self.entries(until), (head or GENESIS.encode()).decode())

@@ -1,15 +1,15 @@
-"""Cases, references and the audit trail."""
+"""Cases: references, opening, alerts, the first OK, closing, the retention purge."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
 
 import redis
 from redis.client import Pipeline
 
 from gateway.cases import Case, CaseState, candidate_refs
+from gateway.privacy import Vault
 from gateway.store.keys import (
     ALERTED,
     ALERTS_FOR,
@@ -20,12 +20,10 @@ from gateway.store.keys import (
     DECLINED,
     ENCRYPTED_FIELD,
     OPEN_CASES,
-    PHONE,
     REF,
-    RESUME,
     TAKEN_CASES,
 )
-from gateway.store.phones import KEPT_AFTER_STOP
+from gateway.store.phones import Phones
 
 Joined = Callable[[Pipeline], None]  # what a caller adds to a store transaction
 
@@ -59,24 +57,16 @@ redis.call('ZREM', KEYS[4], ARGV[1])
 redis.call('INCR', KEYS[5])
 return 1
 """
-# Her number and words out of a case, atomically (a note written meanwhile cannot slip past).
-PURGE_CASE = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-for _, name in ipairs(redis.call('HKEYS', KEYS[1])) do
-  if string.sub(name, 1, 4) == 'enc:' then redis.call('HDEL', KEYS[1], name) end
-end
-redis.call('HSET', KEYS[1], 'purged', '1')
-return 1
-"""
 
 
-class CaseStore:
-    """Cases, references and the audit trail."""
+class Cases:
+    """Cases: references, opening, alerts, the first OK, closing, retention purge."""
 
-    redis: Any
-    vault: Any
+    def __init__(self, client: redis.Redis, vault: Vault, phones: Phones):
+        self.redis = client
+        self.vault = vault
+        self.phones = phones
 
-    # ---- cases -------------------------------------------------------------------------------
     def reserve_ref(self, case_id: str, refs: Iterable[str] | None = None) -> str:
         """A reference unique among cases not yet closed, now bound to case_id."""
         for ref in refs or candidate_refs():
@@ -84,7 +74,7 @@ class CaseStore:
                 return ref
         raise RuntimeError("no free reference after many tries")
 
-    def open_case(self, case: Case, phone: str, then: Joined) -> None:
+    def open(self, case: Case, phone: str, then: Joined) -> None:
         """Store the case with her number encrypted, add it to her phone's profile and run
         `then` (the caller's enqueue of its alert planning) in the same transaction: a STOP sees
         either no case or a listed one.
@@ -92,12 +82,12 @@ class CaseStore:
         A case whose opening overlapped her STOP (it was created no later than the STOP) is
         stored already purged: without her number, still alerted."""
         key = CASE.format(id=case.id)
-        profiles = self._phone_keys(phone)
+        profiles = self.phones.keys(phone)
         with self.redis.pipeline(transaction=True) as pipe:
             while True:
                 try:
                     pipe.watch(*profiles)
-                    profile = self._phone_key(phone)
+                    profile = self.phones.key(phone)
                     listed, stop_at = pipe.hmget(profile, "cases", "stop_at")
                     stopped = stop_at is not None and float(stop_at) >= case.created
                     fields = {**case.to_fields(), "tier": -1}
@@ -137,7 +127,7 @@ class CaseStore:
             present = pipe.execute()
         return [c for c, has in zip(ids, present, strict=True) if has]
 
-    def case(self, case_id: str) -> Case | None:
+    def get(self, case_id: str) -> Case | None:
         """The case, without personal data, or None."""
         raw = self.redis.hgetall(CASE.format(id=case_id))
         if not raw:
@@ -145,12 +135,12 @@ class CaseStore:
         fields = {k.decode(): v.decode() for k, v in raw.items()}
         return Case.from_fields({k: v for k, v in fields.items() if not k.startswith("enc:")})
 
-    def case_by_ref(self, ref: str) -> Case | None:
+    def by_ref(self, ref: str) -> Case | None:
         """The case with this reference (an open one first, else a recently closed one)."""
         case_id = self.redis.get(REF.format(ref=ref)) or self.redis.get(CLOSED_REF.format(ref=ref))
-        return self.case(case_id.decode()) if case_id else None
+        return self.get(case_id.decode()) if case_id else None
 
-    def case_phone(self, case_id: str) -> str | None:
+    def phone(self, case_id: str) -> str | None:
         """Her number for a case (decrypted), or None once purged."""
         token = self.redis.hget(CASE.format(id=case_id), "enc:phone")
         return self.vault.decrypt(token) if token else None
@@ -168,80 +158,6 @@ class CaseStore:
         notes = {k.decode(): v for k, v in raw.items() if k.startswith(b"enc:note:")}
         return [self.vault.decrypt(notes[k]) for k in sorted(notes, key=lambda k: int(k[9:]))]
 
-    def suppress(self, phone: str) -> None:
-        """Record her STOP: nothing more is sent to this phone."""
-        self.update_phone_profile(phone, stop="1")
-
-    def suppressed(self, phone: str) -> bool:
-        """True when she asked that nothing more be sent to her."""
-        return self.phone_profile(phone).get("stop") == "1"
-
-    def withdraw_consent(
-        self, phone: str, now: float, then: Callable[[list[str], Pipeline], None]
-    ) -> list[str]:
-        """Her STOP, in one transaction: suppress the phone, drop her profile (language,
-        district, case list) and resume point, and run `then(case_ids, pipeline)` (the caller's
-        enqueue of the purge of her cases by their ids, which no key rotation can invalidate).
-        Returns the ids of the cases to purge."""
-        profiles = self._phone_keys(phone)
-        resumes = [RESUME.format(digest=d) for d in self.vault.digests(phone)]
-        with self.redis.pipeline(transaction=True) as pipe:
-            while True:
-                try:
-                    pipe.watch(*profiles)
-                    profile = self._phone_key(phone)
-                    case_ids: list[str] = []
-                    stale: dict[str, list[bytes]] = {}
-                    for key in profiles:
-                        raw = pipe.hgetall(key)
-                        for case_id in (raw.get(b"cases") or b"").decode().split(","):
-                            if case_id and case_id not in case_ids:
-                                case_ids.append(case_id)
-                        kept = {f.encode() for f in KEPT_AFTER_STOP}
-                        stale[key] = [f for f in raw if f not in kept]
-                    pipe.multi()
-                    pipe.hset(
-                        profile,
-                        mapping={
-                            ENCRYPTED_FIELD + "phone": self.vault.encrypt(phone),
-                            "stop": "1",
-                            "stop_at": repr(now),
-                        },
-                    )
-                    for key, fields in stale.items():
-                        if fields:
-                            pipe.hdel(key, *fields)
-                    pipe.delete(*resumes)
-                    if case_ids:
-                        then(case_ids, pipe)
-                    pipe.execute()
-                    return case_ids
-                except redis.WatchError:
-                    continue
-
-    def purge_cases(self, case_ids: Iterable[str]) -> int:
-        """Remove her number and words from these cases (they stay open and alerted, without
-        her number); returns the cases purged."""
-        script = self.redis.register_script(PURGE_CASE)
-        return sum(int(script(keys=[CASE.format(id=c)])) for c in case_ids)
-
-    def purge_phone(self, digest: str) -> int:
-        """Purge jobs enqueued by older versions carry her phone's keyed hash: purge the cases
-        its profile lists and drop the profile but her STOP. Cases purged."""
-        key = PHONE.format(digest=digest)
-        profile = self.redis.hgetall(key)
-        case_ids = [c for c in (profile.get(b"cases") or b"").decode().split(",") if c]
-        purged = self.purge_cases(case_ids)
-        kept = {f.encode() for f in KEPT_AFTER_STOP}
-        extra = [f for f in profile if f not in kept]
-        with self.redis.pipeline(transaction=True) as pipe:
-            if extra:
-                pipe.hdel(key, *extra)
-            pipe.delete(RESUME.format(digest=digest))
-            pipe.execute()
-        return purged
-
-    # ---- alerting and acceptance ------------------------------------------------------------
     def mark_alerted(self, case_id: str, responder_ids: list[str]) -> None:
         """Record that these responders were alerted for the case (so they may accept it)."""
         if responder_ids:
@@ -277,7 +193,7 @@ class CaseStore:
         self.redis.sadd(key, responder_id)
         return {m.decode() for m in self.redis.smembers(key)}
 
-    def case_tier(self, case_id: str) -> int:
+    def tier(self, case_id: str) -> int:
         """The index of the last tier alerted (-1 before the first)."""
         return int(self.redis.hget(CASE.format(id=case_id), "tier") or -1)
 
@@ -318,15 +234,14 @@ class CaseStore:
     def _close(self):
         return self.redis.register_script(CLOSE)
 
-    # ---- retention and reports --------------------------------------------------------------
-    def iter_cases(self):
+    def iter(self):
         """Every case hash, decoded (personal fields left encrypted), for retention and reports."""
         for key in self.redis.scan_iter(match=CASE.format(id="*"), count=500):
             raw = self.redis.hgetall(key)
             if raw:
                 yield {k.decode(): v.decode() for k, v in raw.items()}
 
-    def purge_case(self, case_id: str) -> int:
+    def purge(self, case_id: str) -> int:
         """Remove a case's personal fields (her number, her notes) and its alert lists."""
         key = CASE.format(id=case_id)
         fields = [f for f in self.redis.hkeys(key) if f.startswith(b"enc:")]

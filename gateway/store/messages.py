@@ -1,13 +1,14 @@
-"""Outbound messages and the console outbox."""
+"""Outbound messages, their states and sends, held alerts, and the console outbox."""
 
 from __future__ import annotations
 
 import json
 import time
-import uuid
-from typing import Any
+
+import redis
 
 from gateway.message import RANK, MessageState
+from gateway.privacy import Vault
 from gateway.store.keys import (
     CASE,
     ENCRYPTED_FIELD,
@@ -57,34 +58,18 @@ return 1
 PROVIDER_TTL = 30 * 86400
 
 
-class MessageStore:
-    """Outbound messages and the console outbox."""
+class Messages:
+    """Outbound messages, their states and sends, held alerts, and the console outbox."""
 
-    redis: Any
-    vault: Any
+    def __init__(self, client: redis.Redis, vault: Vault):
+        self.redis = client
+        self.vault = vault
 
     @property
     def _advance(self):
         return self.redis.register_script(ADVANCE)
 
-    # ---- outbound messages ------------------------------------------------------------------
-    def add_message(self, to: str, body: str, route: str, segments: int, state: str) -> str:
-        """Store an outbound message with its recipient and body encrypted; returns its id."""
-        message_id = uuid.uuid4().hex
-        self.redis.hset(
-            MESSAGE.format(id=message_id),
-            mapping={
-                ENCRYPTED_FIELD + "to": self.vault.encrypt(to),
-                ENCRYPTED_FIELD + "body": self.vault.encrypt(body),
-                "route": route,
-                "segments": segments,
-                "state": state,
-                "created": f"{time.time():.3f}",
-            },
-        )
-        return message_id
-
-    def message(self, message_id: str) -> dict[str, str] | None:
+    def get(self, message_id: str) -> dict[str, str] | None:
         """The message with recipient and body decrypted, or None when unknown."""
         raw = self.redis.hgetall(MESSAGE.format(id=message_id))
         if not raw:
@@ -108,14 +93,13 @@ class MessageStore:
     def outbox(self, limit: int = 50) -> list[dict[str, str]]:
         """The newest console-channel messages, decrypted, newest first."""
         ids = [i.decode() for i in self.redis.lrange(OUTBOX, 0, limit - 1)]
-        return [m for m in (self.message(i) for i in ids) if m is not None]
+        return [m for m in (self.get(i) for i in ids) if m is not None]
 
     def in_outbox(self, message_id: str) -> bool:
         """True when the console route already recorded this message."""
         return self.redis.lpos(OUTBOX, message_id) is not None
 
-    # ---- alert messages ---------------------------------------------------------------------
-    def create_message(self, message_id: str, to: str, body: str, **fields: str) -> bool:
+    def create(self, message_id: str, to: str, body: str, **fields: str) -> bool:
         """Store a message under its deterministic id unless it exists; True when created."""
         key = MESSAGE.format(id=message_id)
         if not self.redis.hsetnx(key, "created", f"{time.time():.3f}"):
@@ -135,7 +119,7 @@ class MessageStore:
         )
         return True
 
-    def message_label(self, message_id: str) -> str:
+    def label(self, message_id: str) -> str:
         """A message as the dashboard names it: id, purpose and case reference (no number, no
         text), e.g. "message 3f2a… (alert, case 4821)"."""
         purpose, case_id = self.redis.hmget(MESSAGE.format(id=message_id), "purpose", "case")
@@ -145,7 +129,7 @@ class MessageStore:
             about.append(f"case {ref.decode()}")
         return f"message {message_id} ({', '.join(about)})"
 
-    def set_message(self, message_id: str, **fields: str | int | float) -> None:
+    def set(self, message_id: str, **fields: str | int | float) -> None:
         """Update plain fields of a message."""
         self.redis.hset(MESSAGE.format(id=message_id), mapping=fields)
 
@@ -198,10 +182,9 @@ class MessageStore:
         """True while the route is marked slow."""
         return bool(self.redis.exists(SLOW_ROUTE.format(route=route)))
 
-    # ---- volume: held alerts, digests, notices -----------------------------------------------
     def hold(self, message_id: str, responder: str, at: float) -> bool:
         """Hold an alert for the responder's next digest; False when it was not new."""
-        if not self.advance_message(message_id, MessageState.HELD, held_at=f"{at:.3f}"):
+        if not self.advance(message_id, MessageState.HELD, held_at=f"{at:.3f}"):
             return False
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.zadd(HELD.format(responder=responder), {message_id: at})
@@ -235,7 +218,7 @@ class MessageStore:
         """True the first time `what` is noticed in `seconds` (one notice, not one per message)."""
         return bool(self.redis.set(NOTICE.format(what=what), "1", nx=True, ex=seconds))
 
-    def advance_message(self, message_id: str, state: str, **fields: str) -> bool:
+    def advance(self, message_id: str, state: str, **fields: str) -> bool:
         """Move a message to `state` unless it is already as far or further; True when moved."""
         moved = self._advance(
             keys=[MESSAGE.format(id=message_id)],
@@ -243,7 +226,7 @@ class MessageStore:
         )
         return bool(moved)
 
-    def message_by_provider(self, route: str, provider_id: str) -> str | None:
+    def by_provider(self, route: str, provider_id: str) -> str | None:
         """The message id for a provider's id, or None."""
         found = self.redis.get(PROVIDER.format(route=route, provider_id=provider_id))
         return found.decode() if found else None
@@ -258,12 +241,12 @@ class MessageStore:
             count, _ = pipe.execute()
         return 0.0 if count <= per_second else 1.0 - (now % 1.0)
 
-    def message_case(self, message_id: str) -> str:
+    def case_of(self, message_id: str) -> str:
         """The case a message belongs to ('' for none)."""
         found = self.redis.hget(MESSAGE.format(id=message_id), "case")
         return found.decode() if found else ""
 
-    def reset_message(self, message_id: str) -> None:
+    def reset(self, message_id: str) -> None:
         """Put a never-sent message back to 'new' for a replay, on the first route.
 
         "In flight" and "unsure" marks stay: the next attempt asks those routes first.
@@ -274,7 +257,7 @@ class MessageStore:
             pipe.hdel(key, "error")
             pipe.execute()
 
-    def iter_messages(self):
+    def iter(self):
         """Every message hash with plain fields only (no recipient, no body), with its id."""
         prefix = MESSAGE.format(id="")
         for key in self.redis.scan_iter(match=prefix + "*", count=500):
@@ -285,6 +268,6 @@ class MessageStore:
                 row["has_body"] = "1" if b"enc:body" in raw else ""
                 yield row
 
-    def purge_message(self, message_id: str) -> None:
+    def purge(self, message_id: str) -> None:
         """Drop a message's recipient and body; its route, state and size stay for reports."""
         self.redis.hdel(MESSAGE.format(id=message_id), "enc:to", "enc:body")

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+import redis
 
 from gateway.cases import CaseState
 from gateway.store.keys import (
     ALERTED,
     CLOSED_COUNT,
-    LOGIN_FAILS,
-    LOGIN_MEMORY,
-    LOGIN_SEEN,
     METRIC_INBOUND_DROPPED,
     METRIC_LATENCY,
     METRIC_SENDS,
@@ -20,10 +16,11 @@ from gateway.store.keys import (
 )
 
 
-class MetricStore:
-    """What /metrics reports, and the audit of operator logins."""
+class Metrics:
+    """What /metrics reports, kept in Redis so every process adds to the same counters."""
 
-    redis: Any
+    def __init__(self, client: redis.Redis):
+        self.redis = client
 
     def count_send(self, route: str, state: str) -> None:
         """Count a message reaching a state on a route."""
@@ -90,46 +87,3 @@ class MetricStore:
             for case_id in open_ids:
                 pipe.scard(ALERTED.format(case=case_id))
             return sum(pipe.execute())
-
-    def audit_login(self, ok: bool, user: str = "", **failure: str) -> None:
-        """Audit operator logins: a success at most every 10 minutes (browsers send the login
-        with every request), every failure with what `failure` says (source, count, wait)."""
-        if not ok:
-            self.audit("operator_login_failed", user=user, **failure)
-        elif self.redis.set(LOGIN_SEEN.format(outcome="ok"), "1", nx=True, ex=600):
-            self.audit("operator_login", user=user)
-
-    def login_wait(self, subjects: dict[str, str], now: float) -> float:
-        """Seconds before a password may be checked for these subjects (kind -> keyed hash)."""
-        with self.redis.pipeline(transaction=False) as pipe:
-            for kind, digest in subjects.items():
-                pipe.hget(LOGIN_FAILS.format(kind=kind, digest=digest), "until")
-            untils = [float(value) for value in pipe.execute() if value]
-        return max([0.0, *(until - now for until in untils)])
-
-    def login_failed(
-        self, subjects: dict[str, str], now: float, delay: Callable[[int], float]
-    ) -> tuple[int, float]:
-        """Count a failed login for every subject; block them all for `delay(highest count)`.
-        Returns that count and the delay."""
-        keys = [LOGIN_FAILS.format(kind=kind, digest=digest) for kind, digest in subjects.items()]
-        with self.redis.pipeline(transaction=True) as pipe:
-            for key in keys:
-                pipe.hincrby(key, "count", 1)
-                pipe.expire(key, LOGIN_MEMORY)
-            count = max(pipe.execute()[::2])
-        wait = delay(count)
-        if wait > 0:
-            with self.redis.pipeline(transaction=True) as pipe:
-                for key in keys:
-                    pipe.hset(key, "until", f"{now + wait:.3f}")
-                pipe.execute()
-        return count, wait
-
-    def login_unlock(self, subjects: dict[str, str] | None = None) -> int:
-        """Forget the failed logins of these subjects (every subject when None); how many."""
-        if subjects is None:
-            keys = list(self.redis.scan_iter(match=LOGIN_FAILS.format(kind="*", digest="*")))
-        else:
-            keys = [LOGIN_FAILS.format(kind=kind, digest=d) for kind, d in subjects.items()]
-        return self.redis.delete(*keys) if keys else 0

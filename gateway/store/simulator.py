@@ -1,14 +1,14 @@
-"""The phone simulator's own records: transcripts of synthetic phones, its reset, and running a
-case's next timer now. Used only while every SMS route is console (gateway/simulator)."""
+"""The simulator's phones: transcripts of synthetic numbers only, and its reset."""
 
 from __future__ import annotations
 
 import json
 import time
-from typing import Any
+
+import redis
 
 from gateway.phone import synthetic
-from gateway.privacy import PrivacyError
+from gateway.privacy import PrivacyError, Vault
 from gateway.store.keys import (
     OUTBOX,
     RESUME,
@@ -21,16 +21,17 @@ from gateway.store.keys import (
 )
 
 
-class SimulatorStore:
-    """Transcripts of synthetic phones (encrypted, short-lived), reset, fast-forward."""
+class Simulator:
+    """The simulator's phones: transcripts of synthetic numbers only, and its reset."""
 
-    redis: Any
-    vault: Any
+    def __init__(self, client: redis.Redis, vault: Vault):
+        self.redis = client
+        self.vault = vault
 
     def _transcript_key(self, phone: str) -> str:
         return SIM_TRANSCRIPT.format(digest=self.vault.digest(phone))
 
-    def sim_record(self, phone: str, **entry: str | int) -> bool:
+    def record(self, phone: str, **entry: str | int) -> bool:
         """Add what a synthetic phone typed or sent (and what it got back) to its transcript;
         a number outside the synthetic range is never recorded (False)."""
         if not synthetic(phone):
@@ -44,7 +45,7 @@ class SimulatorStore:
             pipe.execute()
         return True
 
-    def sim_transcript(self, phone: str) -> list[dict]:
+    def transcript(self, phone: str) -> list[dict]:
         """A synthetic phone's transcript, newest first ([] for any other number)."""
         if not synthetic(phone):
             return []
@@ -62,7 +63,7 @@ class SimulatorStore:
             self.redis.delete(*keys)
         return keys
 
-    def sim_reset(self) -> dict[str, int]:
+    def reset(self) -> dict[str, int]:
         """Empty the console outbox and forget the simulator's USSD sessions, the resume points
         and transcripts of the phones it played; the counts of what went."""
         with self.redis.pipeline(transaction=True) as pipe:

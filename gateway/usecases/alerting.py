@@ -48,14 +48,14 @@ class Alerting:
 
     def start(self, case_id: str) -> str:
         """Alert the first tier of a new case and start its escalation timer (idempotent)."""
-        case = self.store.case(case_id)
+        case = self.store.cases.get(case_id)
         if case is None or case.state != CaseState.OPEN:
             return "settled"
         tiers = self.plan(case)
         if not tiers:
             log.error("case %s: nobody to alert in district %s", case.ref, case.district)
             return "nobody"
-        self.store.move_to_tier(case_id, 0)
+        self.store.cases.move_to_tier(case_id, 0)
         self.alert(case, tiers[0], "alert")
         if case.sms == "yes":
             self._acknowledge(case)
@@ -66,18 +66,18 @@ class Alerting:
 
     def escalate(self, case_id: str, tier: int) -> str:
         """Alert the next tier if nobody accepted; past the last tier, remind the duty officer."""
-        case = self.store.case(case_id)
+        case = self.store.cases.get(case_id)
         if case is None or case.state != CaseState.OPEN:
             return "settled"
         tiers = self.plan(case)
-        if not self.store.move_to_tier(case_id, tier):
+        if not self.store.cases.move_to_tier(case_id, tier):
             return "already moved"
         if tier < len(tiers):
             self.alert(case, tiers[tier], "alert")
         else:
             self.alert(case, tiers[-1], f"reminder{tier - len(tiers) + 1}")
         wait = self._wait_after(case, tier, tiers)
-        self.store.audit("escalated", case=case.id, tier=str(tier))
+        self.store.audit.record("escalated", case=case.id, tier=str(tier))
         nxt = tier + 1
         about = self._escalation_label(case, nxt, tiers)
         self.jobs.escalation(case_id, nxt, self.clock() + wait, about)
@@ -89,7 +89,7 @@ class Alerting:
     def alert(self, case: cases.Case, tier: tuple[Responder, ...], purpose: str) -> None:
         """One alert (or reminder) to each responder of a tier, in their language."""
         district = self.roster.directory.districts.get(case.district)
-        self.store.mark_alerted(case.id, [r.id for r in tier])
+        self.store.cases.mark_alerted(case.id, [r.id for r in tier])
         for responder in tier:
             lang = responder.languages[0]
             name = district.names.get(lang, case.district) if district else case.district
@@ -107,11 +107,11 @@ class Alerting:
 
     def cover(self, case: cases.Case, saturated: str) -> None:
         """Alert the next responder of the plan not yet alerted, while one is saturated."""
-        alerted = self.store.alerted(case.id)
+        alerted = self.store.cases.alerted(case.id)
         for tier in self.plan(case):
             for responder in tier:
                 if responder.id != saturated and responder.id not in alerted:
-                    self.store.audit(
+                    self.store.audit.record(
                         "alert_covered", case=case.id, responder=responder.id, saturated=saturated
                     )
                     self.alert(case, (responder,), "alert")
@@ -137,14 +137,14 @@ class Alerting:
 
     def _acknowledge(self, case: cases.Case) -> None:
         # Only because she asked for it, one neutral text, inside her safe window.
-        phone = self.store.case_phone(case.id)
-        if phone is None or self.store.suppressed(phone):
+        phone = self.store.cases.phone(case.id)
+        if phone is None or self.store.consent.suppressed(phone):
             return
         mid = message_id(case.id, "ack", "survivor")
         body = templates.acknowledgement(case.lang, case.ref)
-        self.store.create_message(mid, phone, body, purpose="ack", case=case.id, recipient="")
+        self.store.messages.create(mid, phone, body, purpose="ack", case=case.id, recipient="")
         at = cases.sms_time(case, self.clock())
         if at <= self.clock():
             self.outbox.enqueue(mid)
         else:
-            self.jobs.send_later(mid, at, f"send {self.store.message_label(mid)}")
+            self.jobs.send_later(mid, at, f"send {self.store.messages.label(mid)}")

@@ -30,19 +30,19 @@ class Answers:
         case = self._alerted_case(responder, ref, "accept")
         if case is None:
             return "ignored"
-        outcome = self.store.take(case.id, responder.id)
+        outcome = self.store.cases.take(case.id, responder.id)
         if outcome == "taken":
             self._reply(case, "late", responder)
             return "late"
         if outcome == "mine":
             return "mine"
-        self.store.audit("accepted", case=case.id, responder=responder.id)
-        phone = self.store.case_phone(case.id)
+        self.store.audit.record("accepted", case=case.id, responder=responder.id)
+        phone = self.store.cases.phone(case.id)
         if case.call != "none" and phone:
             self._reply(case, "details", responder, phone=phone, call=case.call)
         else:
             self._reply(case, "details_nocall", responder)
-        for other in sorted(self.store.alerted(case.id) - {responder.id}):
+        for other in sorted(self.store.cases.alerted(case.id) - {responder.id}):
             found = self.roster.directory.responders.get(other)
             if found is not None:
                 self._reply(case, "taken", found)
@@ -53,10 +53,10 @@ class Answers:
         case = self._alerted_case(responder, ref, "decline")
         if case is None:
             return "ignored"
-        declined = self.store.mark_declined(case.id, responder.id)
-        self.store.audit("declined", case=case.id, responder=responder.id)
+        declined = self.store.cases.mark_declined(case.id, responder.id)
+        self.store.audit.record("declined", case=case.id, responder=responder.id)
         self._reply(case, "declined", responder)
-        tier = self.store.case_tier(case.id)
+        tier = self.store.cases.tier(case.id)
         tiers = self.alerting.plan(case)
         current = {r.id for r in tiers[tier]} if 0 <= tier < len(tiers) else set()
         if case.state == CaseState.OPEN and current and current <= declined:
@@ -68,10 +68,12 @@ class Answers:
         case = self._alerted_case(responder, ref, "close")
         if case is None:
             return "ignored"
-        if not self.store.close(case.id, responder.id, case.ref, self.timing.retention):
-            self.store.audit("command_ignored", reason="not the accepter", responder=responder.id)
+        if not self.store.cases.close(case.id, responder.id, case.ref, self.timing.retention):
+            self.store.audit.record(
+                "command_ignored", reason="not the accepter", responder=responder.id
+            )
             return "ignored"
-        self.store.audit("closed", case=case.id, responder=responder.id)
+        self.store.audit.record("closed", case=case.id, responder=responder.id)
         self._reply(case, "closed", responder)
         return "closed"
 
@@ -82,14 +84,14 @@ class Answers:
         mid = message_id(inbound, "unclear", responder.id)
         body = templates.render("unclear", responder.languages[0])
         fields = {"purpose": "unclear", "case": "", "recipient": responder.id}
-        if self.store.create_message(mid, responder.phone, body, **fields):
+        if self.store.messages.create(mid, responder.phone, body, **fields):
             self.outbox.enqueue(mid)
 
     def _alerted_case(self, responder: Responder, ref: str, command: str) -> cases.Case | None:
-        case = self.store.case_by_ref(ref)
-        if case is None or responder.id not in self.store.alerted(case.id):
+        case = self.store.cases.by_ref(ref)
+        if case is None or responder.id not in self.store.cases.alerted(case.id):
             # Nothing visible: an unalerted responder learns nothing, not even that ref exists.
-            self.store.audit(
+            self.store.audit.record(
                 "command_ignored", reason="not alerted", responder=responder.id, command=command
             )
             return None

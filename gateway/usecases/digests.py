@@ -36,23 +36,25 @@ class Digests:
     def digest(self, responder_id: str, window: int) -> str:
         """One SMS listing the alerts held for a responder (as many as fit two segments)."""
         responder = self.roster.directory.responders.get(responder_id)
-        held = self.store.held(responder_id)
+        held = self.store.messages.held(responder_id)
         mid = message_id(f"digest-{window}", "digest", responder_id)
         if responder is None:
             for other in held:
-                self.outbox.drop(other, self.store.message(other) or {}, "responder removed", True)
-            self.store.release_held(responder_id, held)
+                self.outbox.drop(
+                    other, self.store.messages.get(other) or {}, "responder removed", True
+                )
+            self.store.messages.release_held(responder_id, held)
             return "nobody"
         done, refs = [], []
         lang = responder.languages[0]
-        if self.store.message(mid) is None:
+        if self.store.messages.get(mid) is None:
             for other in held:
-                message = self.store.message(other)
+                message = self.store.messages.get(other)
                 if message is None or message["state"] != MessageState.HELD:
                     if message is None or message.get("digest") != mid:
                         done.append(other)
                         continue
-                case = self.store.case(message.get("case", ""))
+                case = self.store.cases.get(message.get("case", ""))
                 if case is None or case.state != CaseState.OPEN:
                     self.outbox.drop(
                         other, message, "case no longer waiting for a responder", False
@@ -61,14 +63,14 @@ class Digests:
                     continue
                 if templates.over_budget(templates.digest(lang, [*refs, case.ref])):
                     break
-                if message.get("digest") != mid and not self.store.advance_message(
+                if message.get("digest") != mid and not self.store.messages.advance(
                     other, MessageState.COALESCED, digest=mid
                 ):
                     continue
                 refs.append(case.ref)
                 done.append(other)
             if refs:
-                self.store.create_message(
+                self.store.messages.create(
                     mid,
                     responder.phone,
                     templates.digest(lang, refs),
@@ -76,11 +78,13 @@ class Digests:
                     case="",
                     recipient=responder.id,
                 )
-                self.store.audit("digest", message=mid, responder=responder.id, alerts=len(refs))
-        self.store.release_held(responder_id, done)
-        if self.store.message(mid) is not None:
+                self.store.audit.record(
+                    "digest", message=mid, responder=responder.id, alerts=len(refs)
+                )
+        self.store.messages.release_held(responder_id, done)
+        if self.store.messages.get(mid) is not None:
             self.outbox.enqueue(mid)
-        if self.store.held(responder_id):
+        if self.store.messages.held(responder_id):
             now = self.clock()
             nxt = int(now // self.timing.digest_every) + 1
             self.jobs.digest(responder_id, nxt, nxt * self.timing.digest_every)

@@ -34,12 +34,12 @@ class CaseOpening:
 
     def open(self, phone: str, answers: dict, channel: str, lang: str) -> str | None:
         """Open a case for her and enqueue its alerts; the reference, or None over her limit."""
-        count = self.store.rate_count("case", phone)
+        count = self.store.rates.count("case", phone)
         if count > self.limits.cases_per_hour:
             log.warning("case limit reached for a phone; no case opened")
-            self.store.count_inbound_dropped(channel, "case_limit")
+            self.store.metrics.count_inbound_dropped(channel, "case_limit")
             if count == self.limits.cases_per_hour + 1:  # once per phone and hour
-                self.store.audit(
+                self.store.audit.record(
                     "case_refused",
                     reason="case limit",
                     channel=channel,
@@ -48,12 +48,14 @@ class CaseOpening:
                 )
             return None
         case_id = uuid.uuid4().hex
-        ref = self.store.reserve_ref(case_id)
+        ref = self.store.cases.reserve_ref(case_id)
         case = cases.new_case(
             id=case_id, ref=ref, answers=answers, channel=channel, lang=lang, now=self.clock()
         )
-        self.store.open_case(case, phone, then=lambda pipe: self.jobs.plan(case.id, case.ref, pipe))
-        self.store.audit(
+        self.store.cases.open(
+            case, phone, then=lambda pipe: self.jobs.plan(case.id, case.ref, pipe)
+        )
+        self.store.audit.record(
             "case_opened", case=case.id, kind=case.kind, district=case.district, channel=channel
         )
         log.info("case %s opened: %s, %s, via %s", case.ref, case.kind, case.urgency, channel)

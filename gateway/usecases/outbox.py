@@ -58,14 +58,14 @@ class Outbox:
         mid = message_id(case_id, key or purpose, responder.id)
         if templates.over_budget(body):
             log.warning("message %s needs more than %d segments", mid, templates.MAX_SEGMENTS)
-        self.store.create_message(
+        self.store.messages.create(
             mid, responder.phone, body, purpose=purpose, case=case_id, recipient=responder.id
         )
         self.enqueue(mid)
 
     def enqueue(self, mid: str) -> bool:
         """Queue a message's send job; False when it exists already."""
-        about = f"send {self.store.message_label(mid)}"
+        about = f"send {self.store.messages.label(mid)}"
         return self.jobs.send(mid, self.routes, about)
 
     def stale(self, message: dict[str, str], count: bool = True) -> str:
@@ -74,28 +74,30 @@ class Outbox:
         purpose = message.get("purpose", "")
         if count and not message.get("recipient"):
             # Not a registered responder: a hard limit against loops with machines.
-            if not self.store.within_rate("out", message["to"], self.timing.out_per_hour):
+            if not self.store.rates.within("out", message["to"], self.timing.out_per_hour):
                 return LOOP
         if purpose == "ack":
-            case = self.store.case(message.get("case", ""))
-            if self.store.suppressed(message["to"]):
+            case = self.store.cases.get(message.get("case", ""))
+            if self.store.consent.suppressed(message["to"]):
                 return "she asked for no more messages"
             if case is None or cases.sms_time(case, self.clock()) > self.clock():
                 return "outside her safe window"
         if is_alert(purpose):
-            case = self.store.case(message.get("case", ""))
+            case = self.store.cases.get(message.get("case", ""))
             if case is None or case.state != CaseState.OPEN:
                 return "case no longer waiting for a responder"
         return ""
 
     def drop(self, mid: str, message: dict[str, str], why: str, volume: bool) -> None:
         """A message that will not be sent: state, audit, metric; volume drops also for /healthz."""
-        if not self.store.advance_message(mid, MessageState.DROPPED, error=why):
+        if not self.store.messages.advance(mid, MessageState.DROPPED, error=why):
             return
-        self.store.audit("message_dropped", message=mid, case=message.get("case", ""), why=why)
-        self.store.count_send("none", MessageState.DROPPED)
+        self.store.audit.record(
+            "message_dropped", message=mid, case=message.get("case", ""), why=why
+        )
+        self.store.metrics.count_send("none", MessageState.DROPPED)
         if volume:
-            self.store.record_unsent(mid, self.clock())
+            self.store.messages.record_unsent(mid, self.clock())
             log.warning("message %s dropped: %s", mid, why)
         else:
             log.info("message %s dropped: %s", mid, why)
@@ -104,11 +106,11 @@ class Outbox:
         """One notice to the district's duty officer per `what` and `every` seconds."""
         directory = self.roster.directory
         duty = directory.duty_officer_for(district)
-        if duty is None or not self.store.notice_once(what, every):
+        if duty is None or not self.store.messages.notice_once(what, every):
             return
         names = directory.districts.get(district)
         lang = duty.languages[0]
         label = names.names.get(lang, district) if names else district
         body = templates.notice(name, lang, district=label)
-        self.store.audit("duty_notified", notice=name, district=district, responder=duty.id)
+        self.store.audit.record("duty_notified", notice=name, district=district, responder=duty.id)
         self.queue("", name, duty, body, key=f"{what}:{int(self.clock())}")

@@ -20,19 +20,19 @@ class Receipts:
     def status(self, mid: str, state: str, error: str = "") -> bool:
         """Apply a delivery status (never backwards); True when the state moved."""
         fields = {"error": error} if error else {}
-        moved = self.store.advance_message(mid, state, **fields)
+        moved = self.store.messages.advance(mid, state, **fields)
         if moved:
             log.info("message %s is %s", mid, state)
-            message = self.store.message(mid)
+            message = self.store.messages.get(mid)
             if message is not None:
-                self.store.count_send(message.get("route", "none"), state)
+                self.store.metrics.count_send(message.get("route", "none"), state)
         return moved
 
     def expire(self, mid: str) -> str:
         """A message still without a delivery receipt is 'unknown', never assumed delivered."""
-        message = self.store.message(mid)
+        message = self.store.messages.get(mid)
         if message and message["state"] in (MessageState.QUEUED, MessageState.SENT):
-            self.store.advance_message(mid, MessageState.UNKNOWN)
+            self.store.messages.advance(mid, MessageState.UNKNOWN)
             log.info(
                 "message %s: no receipt in time, state unknown (to %s)", mid, mask(message["to"])
             )

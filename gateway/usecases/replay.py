@@ -28,25 +28,27 @@ class Replay:
         mid = sent_message(job_id)
         if mid is None:
             self.jobs.requeue_failed(job_id, self.jobs.retry.other())
-            self.store.audit("replayed", job=job_id, by=who, why=why)
+            self.store.audit.record("replayed", job=job_id, by=who, why=why)
             return "requeued"
-        message = self.store.message(mid)
+        message = self.store.messages.get(mid)
         if message is None:
             self.jobs.discard_failed(job_id)
             return "dropped: the message no longer exists"
         if message.get("provider_id") or message["state"] not in SENDABLE:
             self.jobs.discard_failed(job_id)
-            self.store.audit("replay_refused", message=mid, by=who, why="already sent")
+            self.store.audit.record("replay_refused", message=mid, by=who, why="already sent")
             return "dropped: already handed to a provider, not sent again"
         stale = self.outbox.stale(message, count=False)
         if stale:
             self.jobs.discard_failed(job_id)
             self.outbox.drop(mid, message, stale, volume=False)
-            self.store.audit("replay_refused", message=mid, by=who, why=stale)
+            self.store.audit.record("replay_refused", message=mid, by=who, why=stale)
             return f"dropped: {stale}"
-        self.store.reset_message(mid)
+        self.store.messages.reset(mid)
         self.jobs.requeue_failed(job_id, self.jobs.retry.send(self.outbox.routes))
-        self.store.audit("replayed", message=mid, case=message.get("case", ""), by=who, why=why)
+        self.store.audit.record(
+            "replayed", message=mid, case=message.get("case", ""), by=who, why=why
+        )
         return "requeued"
 
     def redrive(self) -> list[str]:
@@ -56,7 +58,7 @@ class Replay:
             mid = sent_message(job_id)
             if mid is None:
                 continue
-            message = self.store.message(mid)
+            message = self.store.messages.get(mid)
             if message is None or message["state"] != MessageState.FAILED:
                 continue
             purpose = message.get("purpose", "")

@@ -48,9 +48,9 @@ class Roster:
             return
         self._next_check = now + CHECK_EVERY
         try:
-            generation = self.store.directory_generation()
+            generation = self.store.directory.generation()
             if self._generation is None:  # first check: record the directory this process runs
-                self.store.note_directory(snapshot(self.directory, self.store.vault.digest))
+                self.store.directory.note(snapshot(self.directory, self.store.vault.digest))
         except (redis.ConnectionError, redis.TimeoutError):
             return
         if self._generation is not None and generation != self._generation:

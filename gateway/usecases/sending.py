@@ -58,7 +58,7 @@ class Sending:
         a message to her is never risked twice (the retry asks the provider first); a message to
         a responder goes to the next route at once, since an extra SMS beats silence.
         """
-        message = self.store.message(mid)
+        message = self.store.messages.get(mid)
         if message is None:
             return "missing"
         if message["state"] != MessageState.NEW or message.get("provider_id"):
@@ -77,35 +77,35 @@ class Sending:
         while index < len(self.senders):
             sender = self.senders[index]
             later = index < len(self.senders) - 1
-            if later and self.store.route_slow(sender.name):
+            if later and self.store.messages.route_slow(sender.name):
                 # It timed out a moment ago: do not make this message wait for it too.
                 index += 1
-                self.store.set_message(mid, route_index=index)
+                self.store.messages.set(mid, route_index=index)
                 continue
             self._throttle(sender.name)
-            attempts = self.store.count_attempt(mid, sender.name)
+            attempts = self.store.messages.count_attempt(mid, sender.name)
             result = sender.send(out)
             if result.ok:
                 self._sent(mid, sender, result.provider_id)
                 return "sent"
             log.warning("message %s on %s: %s", mid, sender.name, result.error)
-            self.store.count_send(sender.name, "error")
+            self.store.metrics.count_send(sender.name, "error")
             if result.ambiguous:
-                self.store.mark_slow(sender.name, self.timing.slow_route_for)
+                self.store.messages.mark_slow(sender.name, self.timing.slow_route_for)
                 if purpose == "ack" or not later:
                     # The provider may have the message: the retry asks it before anything else.
-                    self.store.set_message(mid, error=result.error)
+                    self.store.messages.set(mid, error=result.error)
                     raise RetryLater(f"{sender.name}: {result.error} (outcome unknown)")
-                self.store.send_failed(mid, result.error, unsure=sender.name)
+                self.store.messages.send_failed(mid, result.error, unsure=sender.name)
             else:
-                self.store.send_failed(mid, result.error)
+                self.store.messages.send_failed(mid, result.error)
                 retries = self.jobs.retry.per_route()
                 if result.retryable and not later and attempts <= retries:
                     raise RetryLater(f"{sender.name}: {result.error}")
             # Permanent, exhausted, or another route can take it now: an alert should not wait.
             index += 1
-            self.store.set_message(mid, route_index=index)
-        self.store.advance_message(mid, MessageState.FAILED)
+            self.store.messages.set(mid, route_index=index)
+        self.store.messages.advance(mid, MessageState.FAILED)
         self._outage(message)
         raise GiveUp(f"message {mid}: every route failed")
 
@@ -127,7 +127,7 @@ class Sending:
             if found:
                 self._sent(mid, sender, found)
                 return True
-            self.store.clear_unsure(mid, sender.name)
+            self.store.messages.clear_unsure(mid, sender.name)
         return False
 
     def _over_volume(self, mid: str, message: dict[str, str]) -> bool:
@@ -138,17 +138,17 @@ class Sending:
             return False
         if message.get("counted"):
             return False  # a retry of a message already let through
-        self.store.set_message(mid, counted=1)
-        if self.store.within_rate("out", message["to"], self.timing.out_per_hour):
+        self.store.messages.set(mid, counted=1)
+        if self.store.rates.within("out", message["to"], self.timing.out_per_hour):
             return False
         now = self.clock()
-        if not self.store.hold(mid, responder_id, now):
+        if not self.store.messages.hold(mid, responder_id, now):
             return False
-        case = self.store.case(message.get("case", ""))
-        self.store.audit(
+        case = self.store.cases.get(message.get("case", ""))
+        self.store.audit.record(
             "alert_held", message=mid, case=message.get("case", ""), responder=responder_id
         )
-        self.store.count_send("digest", MessageState.HELD)
+        self.store.metrics.count_send("digest", MessageState.HELD)
         log.warning("message %s held for a digest: its responder is saturated", mid)
         window = int(now // self.timing.digest_every)
         self.jobs.digest(responder_id, window, (window + 1) * self.timing.digest_every)
@@ -159,24 +159,24 @@ class Sending:
 
     def _outage(self, message: dict[str, str]) -> None:
         """Both routes down: said once an hour to the duty officer of her district."""
-        case = self.store.case(message.get("case", "")) if message.get("case") else None
+        case = self.store.cases.get(message.get("case", "")) if message.get("case") else None
         if case is not None and message.get("purpose") != "outage":
             self.outbox.notify_duty(case.district, "outage", "outage", 3600)
 
     def _throttle(self, route: str) -> None:
-        while (wait := self.store.send_slot(route, self.timing.send_rate)) > 0:
+        while (wait := self.store.messages.send_slot(route, self.timing.send_rate)) > 0:
             self.sleep(wait)
 
     def _sent(self, mid: str, sender: Sender, provider_id: str) -> None:
         # One write records the provider's id and ends "in flight": no window for a resend.
         route = sender.name
-        self.store.record_sent(mid, route, provider_id, self.clock())
-        self.store.count_send(route, MessageState.QUEUED)
+        self.store.messages.record_sent(mid, route, provider_id, self.clock())
+        self.store.metrics.count_send(route, MessageState.QUEUED)
         log.info("message %s handed to %s", mid, route)
         if sender.delivers_on_handover:
             # Forward only, counted like a provider's receipt.
             self.receipts.status(mid, MessageState.DELIVERED)
             return
         due = self.clock() + self.timing.receipt_timeout
-        about = f"mark {self.store.message_label(mid)} unknown if no receipt came"
+        about = f"mark {self.store.messages.label(mid)} unknown if no receipt came"
         self.jobs.receipt(mid, due, about)

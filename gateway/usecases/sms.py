@@ -79,14 +79,14 @@ class SmsIntake:
     def handle(self, inbound: Inbound) -> str:
         """The reply text for an inbound SMS ('' for none); repeats of a provider id do nothing."""
         self.roster.refresh()
-        if not self.store.first_delivery(inbound.channel, inbound.external_id):
+        if not self.store.deliveries.first(inbound.channel, inbound.external_id):
             log.info("%s: duplicate delivery ignored", inbound.channel)
             return ""
         try:
             return self.process(inbound)
         except Exception:
             # Let the provider's retry (or fallback URL, or the spool) deliver it again.
-            self.store.forget_delivery(inbound.channel, inbound.external_id)
+            self.store.deliveries.forget(inbound.channel, inbound.external_id)
             raise
 
     def process(self, inbound: Inbound) -> str:
@@ -98,7 +98,7 @@ class SmsIntake:
             return ""
         command = keywords.parse(inbound.text, self.roster.code_words)
         if not self._exempt_from_limit(phone, command):
-            count = self.store.rate_count("sms", phone)
+            count = self.store.rates.count("sms", phone)
             if count > self.limits.sms_per_hour:
                 self._drop_over_limit(
                     phone, command, inbound, first=count == self.limits.sms_per_hour + 1
@@ -119,10 +119,10 @@ class SmsIntake:
         responder = self.roster.directory.by_phone(phone)
         if responder is None:
             return False
-        case = self.store.case_by_ref(command.ref)
-        if case is None or responder.id not in self.store.alerted(case.id):
+        case = self.store.cases.by_ref(command.ref)
+        if case is None or responder.id not in self.store.cases.alerted(case.id):
             return False
-        return self.store.first_command(responder.id, command.name, case.id)
+        return self.store.deliveries.first_command(responder.id, command.name, case.id)
 
     def _drop_over_limit(
         self, phone: str, command: keywords.Command, inbound: Inbound, first: bool
@@ -130,9 +130,9 @@ class SmsIntake:
         # Never silent: counted always, audited once per phone and window (a flood must not
         # flood the audit trail too), with the keyed hash of the number, never the number.
         log.warning("%s: inbound limit reached for a phone; message dropped", inbound.channel)
-        self.store.count_inbound_dropped(inbound.channel, "rate_limit")
+        self.store.metrics.count_inbound_dropped(inbound.channel, "rate_limit")
         if first:
-            self.store.audit(
+            self.store.audit.record(
                 "inbound_dropped",
                 reason="rate limit",
                 channel=inbound.channel,
@@ -147,13 +147,15 @@ class SmsIntake:
         if responder is None:
             if not command.ref:  # a plain "Ha" or "Не, ..." from her: her own words
                 return self._text(phone, command, inbound)
-            self.store.audit("command_ignored", reason="unregistered sender", command=command.name)
+            self.store.audit.record(
+                "command_ignored", reason="unregistered sender", command=command.name
+            )
             return ""
         ref = command.ref
         if command.name == "accept" and not ref:
             # A plain OK is unambiguous only while exactly one alert to this responder is open.
-            waiting = self.store.open_alerts(responder.id)
-            found = self.store.case(waiting[0]) if len(waiting) == 1 else None
+            waiting = self.store.cases.open_alerts(responder.id)
+            found = self.store.cases.get(waiting[0]) if len(waiting) == 1 else None
             ref = found.ref if found else ""
         act = {
             "accept": self.answers.accept,
@@ -162,7 +164,7 @@ class SmsIntake:
         }.get(command.name)
         if act is None or not ref or act(responder, ref) == "ignored":
             # The same answer whether or not the reference exists: nothing is revealed.
-            self.store.audit(
+            self.store.audit.record(
                 "command_unclear",
                 responder=responder.id,
                 command=command.name,
@@ -172,11 +174,11 @@ class SmsIntake:
         return ""
 
     def _stop(self, phone: str, command: keywords.Command, inbound: Inbound) -> str:
-        again = self.store.suppressed(phone)
-        case_ids = self.store.withdraw_consent(phone, self.clock(), then=self.jobs.purge)
+        again = self.store.consent.suppressed(phone)
+        case_ids = self.store.consent.withdraw(phone, self.clock(), then=self.jobs.purge)
         if again and not case_ids:
             return ""  # a repeat that changed nothing: not audited again (a flood stays small)
-        self.store.audit(
+        self.store.audit.record(
             "consent_withdrawn",
             command=command.name,
             channel=inbound.channel,
@@ -185,7 +187,7 @@ class SmsIntake:
         return ""
 
     def _help(self, phone: str, command: keywords.Command, inbound: Inbound) -> str:
-        profile = self.store.phone_profile(phone)
+        profile = self.store.phones.profile(phone)
         if command.owner:
             # A code word names its organisation, whichever of our numbers she wrote to.
             district = self._default_district(inbound.to, command.owner, profile.get("district"))
@@ -197,10 +199,10 @@ class SmsIntake:
         return ""
 
     def _text(self, phone: str, command: keywords.Command, inbound: Inbound) -> str:
-        last = self.store.phone_profile(phone).get("last_case")
-        case = self.store.case(last) if last else None
+        last = self.store.phones.profile(phone).get("last_case")
+        case = self.store.cases.get(last) if last else None
         if case and case.state != CaseState.CLOSED and self.clock() - case.created < NOTE_WINDOW:
-            self.store.add_note(case.id, inbound.text[:NOTE_MAX])
+            self.store.cases.add_note(case.id, inbound.text[:NOTE_MAX])
             return ""
         return self.unknown_reply
 

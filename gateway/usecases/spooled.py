@@ -47,29 +47,29 @@ class SpoolReplay:
         # would lose her SMS. The mark is short-lived until the record is handled, so a replay
         # cut short by Redis leaving again cannot drop it either.
         guard = "spool-" + inbound.channel
-        if not self.store.first_delivery(guard, inbound.external_id, ttl=REPLAY_GUARD):
+        if not self.store.deliveries.first(guard, inbound.external_id, ttl=REPLAY_GUARD):
             log.info("spool: a replayed %s SMS was handled before", inbound.channel)
             return
         try:
             self.sms.process(inbound)
         except Exception:
             with contextlib.suppress(*REDIS_DOWN):
-                self.store.forget_delivery(guard, inbound.external_id)
+                self.store.deliveries.forget(guard, inbound.external_id)
             raise
-        self.store.keep_delivery(guard, inbound.external_id)
+        self.store.deliveries.keep(guard, inbound.external_id)
         # A later copy of the provider's webhook is a repeat like any other.
-        self.store.first_delivery(inbound.channel, inbound.external_id)
+        self.store.deliveries.first(inbound.channel, inbound.external_id)
 
     def _ussd(self, record: dict) -> None:
-        if not self.store.first_delivery("ussd-spool", record["rid"], ttl=REPLAY_GUARD):
+        if not self.store.deliveries.first("ussd-spool", record["rid"], ttl=REPLAY_GUARD):
             log.info("spool: a replayed USSD request was handled before")
             return
         try:
             ref = self.opening.open(record["phone"], record["answers"], "ussd", record["lang"])
         except Exception:
             with contextlib.suppress(*REDIS_DOWN):
-                self.store.forget_delivery("ussd-spool", record["rid"])
+                self.store.deliveries.forget("ussd-spool", record["rid"])
             raise
-        self.store.keep_delivery("ussd-spool", record["rid"])
+        self.store.deliveries.keep("ussd-spool", record["rid"])
         if ref is None:
             log.warning("spool: a replayed USSD request was over her case limit; not opened")

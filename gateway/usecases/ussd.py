@@ -53,7 +53,7 @@ class Ussd:
             return Reply(ERROR_END, end=True)
         try:
             try:
-                saved, last, reply = self.store.ussd_open(hop.session)
+                saved, last, reply = self.store.sessions.open(hop.session)
             except TimeoutError:
                 log.warning("ussd: session busy, answering neutrally")
                 return Reply(ERROR_END, end=True)
@@ -67,7 +67,7 @@ class Ussd:
             try:
                 return self._ussd(hop, phone, saved, last, reply)
             except Exception:
-                self.store.ussd_unlock(hop.session)
+                self.store.sessions.unlock(hop.session)
                 raise
         except Exception:
             log.exception("ussd: step failed")
@@ -78,10 +78,10 @@ class Ussd:
     ) -> Reply:
         digest = self._name(hop.session, hop.history)
         if reply is not None and last == digest:
-            self.store.ussd_unlock(hop.session)
+            self.store.sessions.unlock(hop.session)
             return Reply(reply["text"], end=reply["end"])  # the aggregator delivered it twice
         if saved is None:
-            known, resume = self.store.ussd_first(phone)
+            known, resume = self.store.sessions.first(phone)
             result = self._first_hop(hop, phone, known, resume)
         else:
             known = saved.get("known")
@@ -93,7 +93,7 @@ class Ussd:
             digest,
             {"text": result.text, "end": result.end},
         )
-        self.store.ussd_close(
+        self.store.sessions.close(
             hop.session,
             phone,
             record,
@@ -152,9 +152,9 @@ class Ussd:
         return engine.Step(text=text, end=True, state=result.state, answers=result.answers)
 
     def _status(self, phone: str, ref: str, lang: str) -> dict[str, str]:
-        case = self.store.case_by_ref(ref)
+        case = self.store.cases.by_ref(ref)
         # Only her own phone learns anything, so references cannot be probed from elsewhere.
-        if case is not None and self.store.case_phone(case.id) != phone:
+        if case is not None and self.store.cases.phone(case.id) != phone:
             case = None
         word = engine.word(self.menus, f"status.{cases.status_word(case)}", lang)
         return {"ref": ref, "status_word": word}

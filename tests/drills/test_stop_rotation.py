@@ -117,12 +117,12 @@ def test_no_case_escapes_a_stop_across_a_rotation(drill_redis, tmp_path, report)
     opened = sum(len(r) for r in refs.values())
     kept_after_stop = purged = 0
     for number, given in refs.items():
-        stop_at = float(store.phone_profile(number).get("stop_at", "inf"))
-        assert store.suppressed(number)
+        stop_at = float(store.phones.profile(number).get("stop_at", "inf"))
+        assert store.consent.suppressed(number)
         for ref in given:
-            case = store.case_by_ref(ref)
+            case = store.cases.by_ref(ref)
             assert case is not None, f"case {ref} lost"
-            if store.case_phone(case.id) is None:
+            if store.cases.phone(case.id) is None:
                 purged += 1
             else:  # only a request that came after her STOP may keep her number
                 assert case.created > stop_at, f"case {ref} escaped her STOP"

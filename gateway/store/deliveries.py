@@ -1,0 +1,47 @@
+"""Inbound dedupe: a provider's id, a responder's command, each handled once."""
+
+from __future__ import annotations
+
+import redis
+
+from gateway.privacy import Vault
+from gateway.store.keys import (
+    RESPONDER_COMMAND,
+    RESPONDER_COMMAND_TTL,
+    SEEN,
+    SEEN_TTL,
+)
+
+
+class Deliveries:
+    """Inbound dedupe: a provider's id, a responder's command, each taken once."""
+
+    def __init__(self, client: redis.Redis, vault: Vault):
+        self.redis = client
+        self.vault = vault
+
+    def _seen_keys(self, channel: str, external_id: str) -> list[str]:
+        return [SEEN.format(channel=channel, id=d) for d in self.vault.digests(external_id)]
+
+    def first(self, channel: str, external_id: str, ttl: int = SEEN_TTL) -> bool:
+        """True the first time a provider id is seen; False for every repeat within 30 days
+        (or `ttl` seconds, for a mark that keep_delivery() makes lasting once handled)."""
+        # The id is kept encrypted, so `flask keys rotate` can move the key to the new hash.
+        newest, *older = self._seen_keys(channel, external_id)
+        if older and self.redis.exists(*older):
+            return False  # seen before the new key was put first, not yet re-keyed
+        token = self.vault.encrypt(external_id)
+        return bool(self.redis.set(newest, token, nx=True, ex=ttl))
+
+    def keep(self, channel: str, external_id: str) -> None:
+        """Make a first_delivery() mark last the full dedupe window."""
+        self.redis.expire(self._seen_keys(channel, external_id)[0], SEEN_TTL)
+
+    def forget(self, channel: str, external_id: str) -> None:
+        """Undo first_delivery() when handling failed, so a provider retry is not dropped."""
+        self.redis.delete(*self._seen_keys(channel, external_id))
+
+    def first_command(self, responder_id: str, command: str, case_id: str) -> bool:
+        """True the first time a responder sends this command for this case."""
+        key = RESPONDER_COMMAND.format(responder=responder_id, command=command, case=case_id)
+        return bool(self.redis.set(key, "1", nx=True, ex=RESPONDER_COMMAND_TTL))

@@ -1,0 +1,104 @@
+"""USSD sessions: the per-session lock, encrypted state, her resume point."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import redis
+
+from gateway.privacy import Vault
+from gateway.store.keys import (
+    ENCRYPTED_FIELD,
+    RESUME,
+    RESUME_TTL,
+    USSD_LOCK,
+    USSD_SESSION,
+)
+from gateway.store.phones import Phones
+
+
+class Sessions:
+    """USSD sessions: the per-session lock, encrypted state, her resume point."""
+
+    def __init__(self, client: redis.Redis, vault: Vault, phones: Phones):
+        self.redis = client
+        self.vault = vault
+        self.phones = phones
+
+    # A hop costs three round trips at most: open (lock + read), first-hop lookups, close (write
+    # + unlock). The aggregator wants an answer well under a second, on a 2-core box.
+    def open(self, session: str, wait: float = 1.0) -> tuple[dict | None, str, dict | None]:
+        """Take the session's lock and read it: (saved state, digest of the last text, reply).
+
+        Raises TimeoutError when a duplicate delivery keeps the lock for `wait` seconds (short:
+        the whole hop must be answered within an aggregator's few seconds).
+        """
+        lock, key = USSD_LOCK.format(session=session), USSD_SESSION.format(session=session)
+        deadline = time.monotonic() + wait
+        while True:
+            with self.redis.pipeline(transaction=False) as pipe:
+                pipe.set(lock, "1", nx=True, px=5000)
+                pipe.hgetall(key)
+                locked, raw = pipe.execute()
+            if locked:
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError("USSD session stayed locked")
+            time.sleep(0.01)
+        if not raw:
+            return None, "", None
+        state = json.loads(self.vault.decrypt(raw[b"enc:state"]))
+        reply = json.loads(self.vault.decrypt(raw[b"enc:reply"]))
+        return state, raw.get(b"last", b"").decode(), reply
+
+    def unlock(self, session: str) -> None:
+        """Release the per-session lock (after a failure; ussd_close releases it otherwise)."""
+        self.redis.delete(USSD_LOCK.format(session=session))
+
+    def first(self, phone: str) -> tuple[str | None, dict | None]:
+        """Her remembered language and the state of a session she dropped, in one round trip."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hget(self.phones.key(phone), "lang")
+            for digest in self.vault.digests(phone):
+                pipe.get(RESUME.format(digest=digest))
+            lang, *tokens = pipe.execute()
+        token = next((t for t in tokens if t), None)
+        return (
+            lang.decode() if lang else None,
+            self.phones.resume_state(token) if token else None,
+        )
+
+    def close(
+        self,
+        session: str,
+        phone: str,
+        record: tuple[dict, str, dict],
+        ttl: int,
+        resume: dict | None,
+        lang: str | None = None,
+    ) -> None:
+        """Save the session (state, text digest, reply; encrypted), her resume point, a newly
+        chosen language, and release the lock, in one transaction."""
+        state, last, reply = record
+        key = USSD_SESSION.format(session=session)
+        resume_keys = [RESUME.format(digest=d) for d in self.vault.digests(phone)]
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(
+                key,
+                mapping={
+                    "enc:state": self.vault.encrypt(json.dumps(state)),
+                    "enc:reply": self.vault.encrypt(json.dumps(reply)),
+                    "last": last,
+                },
+            )
+            pipe.expire(key, ttl)
+            if resume is None:
+                pipe.delete(*resume_keys)
+            else:
+                pipe.set(resume_keys[0], self.phones.resume_token(phone, resume), ex=RESUME_TTL)
+            if lang:
+                profile = {ENCRYPTED_FIELD + "phone": self.vault.encrypt(phone), "lang": lang}
+                pipe.hset(self.phones.key(phone), mapping=profile)
+            pipe.delete(USSD_LOCK.format(session=session))
+            pipe.execute()
