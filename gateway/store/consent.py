@@ -16,7 +16,8 @@ from gateway.store.keys import (
 )
 from gateway.store.phones import KEPT_AFTER_STOP, Phones
 
-Joined = Callable[[Pipeline], None]  # what a caller adds to a store transaction
+_KEPT = frozenset(f.encode() for f in KEPT_AFTER_STOP)  # as Redis returns field names
+
 
 # Her number and words out of a case, atomically (a note written meanwhile cannot slip past).
 PURGE_CASE = """
@@ -66,8 +67,7 @@ class Consent:
                         for case_id in (raw.get(b"cases") or b"").decode().split(","):
                             if case_id and case_id not in case_ids:
                                 case_ids.append(case_id)
-                        kept = {f.encode() for f in KEPT_AFTER_STOP}
-                        stale[key] = [f for f in raw if f not in kept]
+                        stale[key] = [f for f in raw if f not in _KEPT]
                     pipe.multi()
                     pipe.hset(
                         profile,
@@ -101,8 +101,7 @@ class Consent:
         profile = self.redis.hgetall(key)
         case_ids = [c for c in (profile.get(b"cases") or b"").decode().split(",") if c]
         purged = self.purge_cases(case_ids)
-        kept = {f.encode() for f in KEPT_AFTER_STOP}
-        extra = [f for f in profile if f not in kept]
+        extra = [f for f in profile if f not in _KEPT]
         with self.redis.pipeline(transaction=True) as pipe:
             if extra:
                 pipe.hdel(key, *extra)

@@ -25,7 +25,7 @@ class Deliveries:
 
     def first(self, channel: str, external_id: str, ttl: int = SEEN_TTL) -> bool:
         """True the first time a provider id is seen; False for every repeat within 30 days
-        (or `ttl` seconds, for a mark that keep_delivery() makes lasting once handled)."""
+        (or `ttl` seconds, for a mark that keep() makes lasting once handled)."""
         # The id is kept encrypted, so `flask keys rotate` can move the key to the new hash.
         newest, *older = self._seen_keys(channel, external_id)
         if older and self.redis.exists(*older):
@@ -34,11 +34,11 @@ class Deliveries:
         return bool(self.redis.set(newest, token, nx=True, ex=ttl))
 
     def keep(self, channel: str, external_id: str) -> None:
-        """Make a first_delivery() mark last the full dedupe window."""
+        """Make a first() mark last the full dedupe window."""
         self.redis.expire(self._seen_keys(channel, external_id)[0], SEEN_TTL)
 
     def forget(self, channel: str, external_id: str) -> None:
-        """Undo first_delivery() when handling failed, so a provider retry is not dropped."""
+        """Undo first() when handling failed, so a provider retry is not dropped."""
         self.redis.delete(*self._seen_keys(channel, external_id))
 
     def first_command(self, responder_id: str, command: str, case_id: str) -> bool:

@@ -53,7 +53,7 @@ class Sessions:
         return state, raw.get(b"last", b"").decode(), reply
 
     def unlock(self, session: str) -> None:
-        """Release the per-session lock (after a failure; ussd_close releases it otherwise)."""
+        """Release the per-session lock (after a failure; close() releases it otherwise)."""
         self.redis.delete(USSD_LOCK.format(session=session))
 
     def first(self, phone: str) -> tuple[str | None, dict | None]:
