@@ -29,18 +29,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from menus.loader import read
+from menus.model import LANGS, MenuError, Menus, Screen, Sources, Target
 from menus.render import (
-    LANGS,
-    MenuError,
-    Menus,
-    Screen,
-    Sources,
-    Target,
     budget_problem,
     items,
     option_count,
     pages,
-    read,
     render,
     render_end,
     word,
