@@ -11,9 +11,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-from gateway.channels.registry import BY_NAME, CHANNELS, ROUTES
+from config.reader import ConfigError, Reader
+from gateway.channels.registry import CHANNELS
 
 ROOT = Path(__file__).resolve().parent.parent
 # The Procfile's bind address when HOST is unset: every interface. Only read here, to know that
@@ -33,14 +33,6 @@ SECRETS = tuple(
 )
 # In VAR_DIR: the settings `make run` last started its processes with, for the `hamdam` commands.
 RUN_RECORD = "run.json"
-
-
-class ConfigError(ValueError):
-    """A setting is missing or malformed; str() is one line naming the variable."""
-
-    def __init__(self, name: str, problem: str):
-        super().__init__(f"{name}: {problem}")
-        self.name = name
 
 
 @dataclass(frozen=True)
@@ -100,7 +92,7 @@ class Settings:
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         """Settings built from the environment (os.environ unless given); raises ConfigError."""
         env = dict(os.environ if environ is None else environ)
-        r = _Reader(env)
+        r = Reader(env)
         mode = r.choice("HAMDAM_ENV", ("development", "production"), "development")
         production = mode == "production"
         var_dir = r.path("VAR_DIR", ROOT / "var")
@@ -145,151 +137,6 @@ class Settings:
         )
         values["variables"] = tuple(dict.fromkeys(r.names))
         return cls(**values)
-
-
-class _Reader:
-    """Reads and checks one variable at a time so every error names its variable."""
-
-    def __init__(self, env: dict[str, str]):
-        self.env = env
-        self.names: list[str] = []
-
-    def raw(self, name: str) -> str | None:
-        self.names.append(name)
-        value = self.env.get(name)
-        return value.strip() if value is not None and value.strip() != "" else None
-
-    def text(self, name: str, default: str, needed: bool = False) -> str:
-        value = self.raw(name)
-        if value is None and needed:
-            raise ConfigError(name, "required by the SMS route that uses it (see SMS_ROUTES)")
-        return default if value is None else value
-
-    def choice(self, name: str, options: tuple[str, ...], default: str) -> str:
-        value = self.raw(name) or default
-        if value not in options:
-            raise ConfigError(name, f"expected one of {', '.join(options)}, got {value!r}")
-        return value
-
-    def integer(self, name: str, default: int, low: int = 0, high: int | None = None) -> int:
-        value = self.raw(name)
-        if value is None:
-            return default
-        try:
-            number = int(value)
-        except ValueError:
-            raise ConfigError(name, f"expected a whole number, got {value!r}") from None
-        if number < low or (high is not None and number > high):
-            upper = f" and at most {high}" if high is not None else ""
-            raise ConfigError(name, f"expected at least {low}{upper}, got {number}")
-        return number
-
-    def flag(self, name: str, default: bool) -> bool:
-        value = self.raw(name)
-        if value is None:
-            return default
-        if value.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
-            raise ConfigError(name, f"expected 1 or 0, got {value!r}")
-        return value.lower() in ("1", "true", "yes", "on")
-
-    def simulator(self, name: str, production: bool, routes: tuple[str, ...]) -> bool:
-        # The simulator plays phones through the real webhooks: with a route that reaches real
-        # phones, it would send real SMS and could act on real cases. Off by default then.
-        live = [route for route in routes if BY_NAME[route].reaches_phones]
-        wanted = self.flag(name, not production and not live)
-        if wanted and live:
-            raise ConfigError(
-                name,
-                "the simulator runs only when every SMS route is console "
-                f"(SMS_ROUTES has {', '.join(live)}, which reach real phones)",
-            )
-        return wanted
-
-    def delays(self, name: str, default: tuple[int, ...]) -> tuple[int, ...]:
-        value = self.raw(name)
-        if value is None:
-            return default
-        try:
-            delays = tuple(int(part) for part in value.split(","))
-        except ValueError:
-            raise ConfigError(
-                name, f"expected seconds separated by commas, got {value!r}"
-            ) from None
-        if not delays or min(delays) < 1 or len(delays) > 10:
-            raise ConfigError(name, "expected 1 to 10 delays of at least 1 second")
-        return delays
-
-    def path(self, name: str, default: Path) -> Path:
-        value = self.raw(name)
-        return default if value is None else Path(value).expanduser().resolve()
-
-    def existing_file(self, name: str, default: Path | None) -> Path:
-        value = self.raw(name)
-        if value is None and default is None:
-            raise ConfigError(name, "required in production (path of the directory YAML file)")
-        path = default if value is None else Path(value).expanduser().resolve()
-        if not path.is_file():
-            raise ConfigError(name, f"no such file: {path}")
-        return path
-
-    def url(self, name: str, default: str | None) -> str:
-        value = self.raw(name)
-        if value is None:
-            if default is None:
-                raise ConfigError(name, "required (an http:// or https:// URL)")
-            return default
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ConfigError(name, f"expected an http:// or https:// URL, got {value!r}")
-        return value.rstrip("/")
-
-    def redis_url(self, name: str, default: str) -> str:
-        value = self.raw(name) or default
-        if urlsplit(value).scheme not in ("redis", "rediss", "unix"):
-            raise ConfigError(name, f"expected redis://host:port/db, got {value!r}")
-        return value
-
-    def secret(self, name: str, default: str | None, min_len: int) -> str:
-        value = self.raw(name) or default
-        if value is None:
-            raise ConfigError(name, "required in production (a random secret)")
-        if len(value) < min_len:
-            raise ConfigError(name, f"too short: use at least {min_len} random characters")
-        return value
-
-    def fernet_keys(self, name: str, default: str | None) -> tuple[str, ...]:
-        value = self.raw(name) or default
-        if value is None:
-            raise ConfigError(
-                name,
-                "required in production: one or more Fernet keys, newest first, comma-separated"
-                " (make one with: python -m gateway.privacy --new-key)",
-            )
-        keys = tuple(k.strip() for k in value.split(",") if k.strip())
-        from base64 import urlsafe_b64decode
-
-        for position, key in enumerate(keys, 1):
-            try:
-                ok = len(urlsafe_b64decode(key.encode())) == 32
-            except ValueError:
-                ok = False
-            if not ok:
-                raise ConfigError(
-                    name, f"key {position} is not a Fernet key (32 url-safe base64-encoded bytes)"
-                )
-        return keys
-
-    def routes(self, name: str) -> tuple[str, ...]:
-        value = self.raw(name)
-        if value is None:
-            return ("console",)
-        routes = tuple(r.strip().lower() for r in value.split(",") if r.strip())
-        unknown = [r for r in routes if r not in ROUTES]
-        if unknown or not routes or len(set(routes)) != len(routes):
-            raise ConfigError(
-                name, f"expected a comma-separated list of {', '.join(ROUTES)}, got {value!r}"
-            )
-        return routes
 
 
 def _dev_secrets(var_dir: Path, env: dict[str, str]) -> dict[str, str]:
@@ -363,7 +210,7 @@ def command_environment(environ: dict[str, str]) -> tuple[dict[str, str], list[s
     """The environment for an operator command: what `make run` last recorded in VAR_DIR, with
     the variables set here taking precedence; and the secrets `make run` had from its
     environment that are missing here (their values were never recorded)."""
-    var_dir = _Reader(environ).path("VAR_DIR", Settings.var_dir)
+    var_dir = Reader(environ).path("VAR_DIR", Settings.var_dir)
     path = var_dir / RUN_RECORD
     record = json.loads(path.read_text()) if path.is_file() else {}
     merged = {**record.get("environment", {}), **{k: v for k, v in environ.items() if v}}
