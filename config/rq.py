@@ -10,7 +10,7 @@ import redis
 from config.settings import load
 from gateway import logs
 from gateway.jobs import QUEUES as _QUEUES
-from workers.worker import until_redis_answers
+from workers.outage import until_redis_answers
 
 _settings = load()
 logs.configure(_settings.log_level, _settings.secret_values)

@@ -16,7 +16,7 @@ import redis
 from rq.cron import CronScheduler
 from rq.exceptions import StopRequested
 
-from workers.worker import REDIS_OUTAGE, Backoff, until_redis_answers
+from workers.outage import REDIS_OUTAGE, Backoff, until_redis_answers
 
 log = logging.getLogger(__name__)
 
