@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import re
 import time
 import uuid
 from datetime import UTC, datetime
@@ -30,7 +29,8 @@ from werkzeug.test import Client
 from gateway import logs, text, web
 from gateway.auth import login
 from gateway.channels.android import sign
-from gateway.phone import PhoneError, normalise, synthetic
+from gateway.phone import synthetic
+from gateway.simulator import inputs
 from gateway.simulator.inboxes import group
 from gateway.store.keys import SIM_SESSION
 
@@ -47,25 +47,11 @@ NETWORK_CODE = "43612"
 MAX_USSD_TEXT = 182  # one USSD string; the aggregator never sends more
 MAX_SMS_TEXT = 918  # six UCS-2 parts: more than any phone lets a woman type
 OUTBOX_LIMIT = 200  # newest console messages read per poll
-_SESSION = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_REF = re.compile(r"[0-9]{1,12}")
 POLL = "/inboxes"  # what the page asks every second
 SAMPLE_PHONES = tuple(f"+9929000097{n:02d}" for n in range(1, 10))
 
 
 PROXY_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Real-Ip")
-
-
-class BadInput(ValueError):
-    """A simulator request the page should not have sent; the message says which field."""
-
-
-class Refused(Exception):
-    """A simulator request that must not be played; the message says why (403)."""
-
-
-class NotFound(LookupError):
-    """A simulator request about something that is not there; the message says what (404)."""
 
 
 def register(app: Flask) -> None:
@@ -113,7 +99,7 @@ def _guard() -> Response | None:
             return refused
     live = _live_routes(settings)
     if live or not settings.simulator:
-        raise Refused(
+        raise inputs.Refused(
             "the simulator runs only when every SMS route is console: SMS_ROUTES has "
             f"{', '.join(live)}, which would send real SMS and act on real cases"
             if live
@@ -136,18 +122,18 @@ def _headers(response: Response) -> Response:
     return response
 
 
-@blueprint.errorhandler(BadInput)
-def _bad_input(error: BadInput):
+@blueprint.errorhandler(inputs.BadInput)
+def _bad_input(error: inputs.BadInput):
     return jsonify({"error": str(error)}), 400
 
 
-@blueprint.errorhandler(Refused)
-def _refused(error: Refused):
+@blueprint.errorhandler(inputs.Refused)
+def _refused(error: inputs.Refused):
     return jsonify({"error": str(error)}), 403
 
 
-@blueprint.errorhandler(NotFound)
-def _not_found(error: NotFound):
+@blueprint.errorhandler(inputs.NotFound)
+def _not_found(error: inputs.NotFound):
     return jsonify({"error": str(error)}), 404
 
 
@@ -176,12 +162,12 @@ def _inbound_numbers() -> dict[str, str]:
 @blueprint.post("/ussd")
 def ussd():
     """One USSD hop posted to the real aggregator endpoint; the screen with its budget."""
-    data = _json()
-    phone = _phone(data.get("phone"))
+    data = inputs.body()
+    phone = inputs.phone(data.get("phone"))
     session = data.get("session")
-    if not isinstance(session, str) or not _SESSION.fullmatch(session):
-        raise BadInput("session: expected 1 to 64 letters, digits, '-' or '_'")
-    typed = _string(data.get("text", ""), "text", MAX_USSD_TEXT, empty=True)
+    if not isinstance(session, str) or not inputs.SESSION.fullmatch(session):
+        raise inputs.BadInput("session: expected 1 to 64 letters, digits, '-' or '_'")
+    typed = inputs.string(data.get("text", ""), "text", MAX_USSD_TEXT, empty=True)
     form = {
         "sessionId": SIM_SESSION.format(session=session),
         "serviceCode": SERVICE_CODE,
@@ -215,12 +201,12 @@ def ussd():
 @blueprint.post("/sms")
 def sms():
     """An SMS from a phone, delivered as the Android gateway app's signed sms:received event."""
-    data = _json()
-    phone = _phone(data.get("phone"))
-    message = _string(data.get("text"), "text", MAX_SMS_TEXT)
+    data = inputs.body()
+    phone = inputs.phone(data.get("phone"))
+    message = inputs.string(data.get("text"), "text", MAX_SMS_TEXT)
     to = data.get("to") or ""
     if to and to not in _inbound_numbers():
-        raise BadInput("to: not one of the directory's inbound numbers")
+        raise inputs.BadInput("to: not one of the directory's inbound numbers")
     payload = {
         "messageId": "sim-" + uuid.uuid4().hex,
         "phoneNumber": phone,
@@ -252,8 +238,8 @@ def sms():
 def inboxes():
     """The console outbox grouped by recipient: responders' inboxes, and her phone's if asked."""
     raw = request.args.get("phone", "")
-    own = _phone(raw) if raw else None
-    ref = _ref(request.args.get("ref", ""), empty=True)
+    own = inputs.phone(raw) if raw else None
+    ref = inputs.ref(request.args.get("ref", ""), empty=True)
     context = _context()
     case = context.store.cases.by_ref(ref) if ref else None
     messages = context.store.messages.outbox(OUTBOX_LIMIT)
@@ -271,7 +257,7 @@ def inboxes():
 @blueprint.post("/reset")
 def reset():
     """Empty the console outbox and forget the simulator's sessions and transcripts (audited)."""
-    _json()
+    inputs.body()
     store = _context().store
     cleared = store.simulator.reset()
     store.audit.record("simulator_reset", **{k: str(v) for k, v in cleared.items()})
@@ -281,14 +267,14 @@ def reset():
 @blueprint.post("/fast-forward")
 def fast_forward():
     """Run the next scheduled timer of a case (escalation or reminder) now (audited)."""
-    ref = _ref(_json().get("ref"))
+    ref = inputs.ref(inputs.body().get("ref"))
     store = _context().store
     case = store.cases.by_ref(ref)
     if case is None:
-        raise NotFound(f"ref: no case {ref}")
+        raise inputs.NotFound(f"ref: no case {ref}")
     timer = _context().jobs.run_next_timer(case.id)
     if timer is None:
-        raise NotFound(f"case {ref} has no scheduled timer")
+        raise inputs.NotFound(f"case {ref} has no scheduled timer")
     store.audit.record("simulator_fast_forward", case=case.id, job=timer.job_id)
     return jsonify(ref=ref, job=timer.job_id, due=timer.due.timestamp())
 
@@ -297,44 +283,3 @@ def _client() -> Client:
     # The app's own WSGI callable (middleware included), in this process: a request over HTTP
     # to ourselves could wait forever for a free gunicorn sync worker.
     return Client(current_app._get_current_object())
-
-
-def _json() -> dict:
-    # Requiring a JSON body also keeps other sites out: a cross-site form cannot send one.
-    if not request.is_json:
-        raise BadInput("expected a JSON body (Content-Type: application/json)")
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise BadInput("expected a JSON object")
-    return data
-
-
-def _phone(raw: object) -> str:
-    if not isinstance(raw, str):
-        raise BadInput("phone: expected a phone number")
-    try:
-        phone = normalise(raw)
-    except PhoneError as error:
-        raise BadInput(f"phone: {error}") from None
-    if not synthetic(phone):
-        # Playing a real phone would act on a real case as her or as a responder.
-        raise Refused("phone: the simulator plays only synthetic numbers (+99290000xxxx)")
-    return phone
-
-
-def _ref(raw: object, empty: bool = False) -> str:
-    if empty and raw == "":
-        return ""
-    if not isinstance(raw, str) or not _REF.fullmatch(raw.strip().lstrip("#")):
-        raise BadInput("ref: expected a case reference (digits)")
-    return raw.strip().lstrip("#")
-
-
-def _string(raw: object, name: str, limit: int, empty: bool = False) -> str:
-    if not isinstance(raw, str):
-        raise BadInput(f"{name}: expected text")
-    if not raw.strip() and not empty:
-        raise BadInput(f"{name}: empty")
-    if len(raw) > limit:
-        raise BadInput(f"{name}: longer than {limit} characters")
-    return raw
