@@ -6,6 +6,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+# A provider call connects quickly or not at all (just over TCP's 3 s retransmit); a read longer
+# than READ_TIMEOUT (SEND_TIMEOUT in the settings) is an ambiguous send: the sender asks first.
+CONNECT_TIMEOUT = 3.05
+READ_TIMEOUT = 5.0
+
 
 @dataclass(frozen=True)
 class Inbound:

@@ -12,6 +12,8 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
 from gateway.channels.base import (
+    CONNECT_TIMEOUT,
+    READ_TIMEOUT,
     Channel,
     Common,
     Env,
@@ -122,9 +124,6 @@ STATUS = {
     "failed": "failed",
     "canceled": "failed",
 }
-# Connect quickly or not at all; a read longer than this is an ambiguous send (see dispatch).
-CONNECT_TIMEOUT = 3.05
-READ_TIMEOUT = 5.0
 FIND_PAGE_SIZE = 100
 
 
