@@ -1,4 +1,4 @@
-"""`bin/hamdam COMMAND` (`python -m gateway COMMAND`): the operator commands of gateway/cli.py
+"""`bin/hamdam COMMAND` (`python -m gateway COMMAND`): the operator commands of gateway/cli/
 with the settings `make run` last started with (VAR_DIR/run.json, then var/secrets.json for the
 development secrets); a variable set in the environment takes precedence."""
 
