@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
-import uuid
 from pathlib import Path
 
 import psutil
-import requests
 
 from gateway.localredis import free_port
 from testing.processes import process_env, procfile, spawn, stop_group, wait_for, web_answers
@@ -148,66 +145,3 @@ def write_directory(path: Path, districts: int = BENCH_DISTRICTS) -> list[str]:
             ]
     path.write_text("\n".join(lines) + "\n")
     return ids
-
-
-_OPTION = re.compile(r"^(\d+) (.+)$")
-
-
-def option_for(screen: str, label: str) -> str | None:
-    """The number to press for `label` on a CON screen, or None when it is not on this page."""
-    for line in screen.splitlines():
-        found = _OPTION.match(line.strip())
-        if found and found.group(2) == label:
-            return found.group(1)
-    return None
-
-
-def help_request(
-    http: requests.Session, url: str, phone: str, label: str, strict: bool = True
-) -> tuple[str | None, float]:
-    """Walk the English help flow to district `label`; the reference and when the submit began."""
-    # Not strict: an answer without a reference (the neutral error screen, a refused
-    # connection) gives None instead of an exception.
-    session, inputs = "ATUid_" + uuid.uuid4().hex, []
-    plan = {
-        "English": "4",
-        "Ask for advice": "1",
-        "What is it about": "2",
-        "Who may be told": "1",
-        "safe to call": "1",
-        "neutral SMS": "1",
-    }
-    body, submitted = "", 0.0
-    for _ in range(30):  # bounded: the flow has eight screens plus district pages
-        form = {
-            "sessionId": session,
-            "serviceCode": "*384#",
-            "phoneNumber": phone,
-            "networkCode": "43612",
-            "text": "*".join(inputs),
-        }
-        try:
-            body = http.post(url, data=form, timeout=10).text
-        except requests.RequestException:
-            if strict:
-                raise
-            return None, submitted
-        if body.startswith("END "):
-            break
-        screen = body[4:]
-        if "Your district" in screen:
-            key = option_for(screen, label) or "00"
-        else:
-            key = next((v for k, v in plan.items() if k in screen), None)
-            if key is None:
-                if not strict:
-                    return None, submitted
-                raise RuntimeError(f"unexpected screen: {body!r}")
-        if "neutral SMS" in screen:
-            submitted = time.time()
-        inputs.append(key)
-    if not body.startswith("END ") or not body.split()[-1].isdigit():
-        if not strict:
-            return None, submitted
-        raise RuntimeError(f"help flow did not end with a reference: {body!r}")
-    return body.split()[-1], submitted

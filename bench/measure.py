@@ -13,6 +13,7 @@ from rq.suspension import resume, suspend
 
 from config.settings import Settings
 from gateway.privacy import Vault
+from gateway.store.keys import OPEN_CASES
 from testing.fakes import FakeTwilio
 from testing.processes import wait_for
 
@@ -45,7 +46,7 @@ def memory_usage(client: redis.Redis, keys: list) -> int:
 
 def case_memory(client: redis.Redis, settings: Settings) -> dict:
     """Redis bytes per open case: the gateway's keys (store/keys.py), her profile, RQ's jobs."""
-    ids = [i.decode() for i in client.zrange("hd:cases:open", 0, -1)]
+    ids = [i.decode() for i in client.zrange(OPEN_CASES, 0, -1)]
     n = max(1, len(ids))
     vault = Vault(settings.data_keys)
     keys: list[tuple[str, str]] = []  # (group, key)
@@ -72,7 +73,7 @@ def case_memory(client: redis.Redis, settings: Settings) -> dict:
             phone = vault.decrypt(fields[b"enc:phone"])
             keys.append(("profile", f"hd:phone:{vault.digest(phone)}"))
     # Shared keys are charged in full, split evenly over the cases.
-    keys += [("gateway", "hd:cases:open"), ("rq", "rq:finished:alerts")]
+    keys += [("gateway", OPEN_CASES), ("rq", "rq:finished:alerts")]
     keys += [("rq", "rq:scheduled:alerts")]
     sizes = [memory_usage(client, [key]) for _, key in keys]
     groups: dict[str, float] = {}

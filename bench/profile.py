@@ -24,6 +24,7 @@ from werkzeug.test import EnvironBuilder
 from bench.common import TWILIO, percentile
 from config.settings import ROOT, Settings
 from gateway import localredis
+from gateway.store.keys import OPEN_CASES
 from testing.env import make_env
 from testing.fakes import FakeTwilio
 
@@ -187,7 +188,7 @@ def send_profile(url: str, tmp: Path) -> str:
         context = build(Settings.from_env(env))
         answers = {"kind": "legal", "district": "vakhsh", "consent": "group", "call": "any"}
         context.opening.open("+992900059999", answers, "ussd", "en")
-        case_id = context.store.redis.zrange("hd:cases:open", 0, 0)[0].decode()
+        case_id = context.store.redis.zrange(OPEN_CASES, 0, 0)[0].decode()
         context.alerting.start(case_id)
         mids = [k.decode().split(":", 2)[2] for k in context.store.redis.scan_iter("hd:msg:*")]
         context.store.redis.close()

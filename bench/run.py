@@ -25,7 +25,6 @@ from bench.common import (
     BARE_APP,
     TWILIO,
     Web,
-    help_request,
     percentile,
     write_directory,
 )
@@ -34,10 +33,12 @@ from bench.measure import case_memory, finished, memory_usage, paused, rq_rate, 
 from bench.report import TARGETS, table
 from config.settings import ROOT, Settings
 from gateway.compose import build
+from gateway.jobs import ALERTS_QUEUE
 from gateway.privacy import Vault
 from testing.env import make_env
 from testing.fakes import FakeTwilio
 from testing.processes import Processes, procfile, wait_for
+from testing.ussd import Help, http_help
 
 RESULTS = Path(__file__).with_name("results.json")
 USSD_PHONES = 900010000  # +99290001xxxx: the measured help flows
@@ -160,7 +161,7 @@ class Bench(Harness):
         for i in range(self.args.cases):
             phone = f"+992{INTAKE_PHONES + i:09d}"
             label = f"D{(i % len(districts)) + 1:02d}"
-            ref, submitted = help_request(http, url, phone, label)
+            ref, submitted = http_help(http, url, phone, Help(district=label))
             found = wait_sent(fake, f"#{ref}", 10.0)
             if found is None:
                 missing += 1
@@ -178,7 +179,7 @@ class Bench(Harness):
 
     def chain(self, client: redis.Redis, fake: FakeTwilio) -> dict:
         """Enqueue -> relay job -> post job -> fake provider: RQ's own two-hop latency."""
-        queue = Queue("alerts", connection=client)
+        queue = Queue(ALERTS_QUEUE, connection=client)
         url = f"{fake.url}/2010-04-01/Accounts/{TWILIO['TWILIO_ACCOUNT_SID']}/Messages.json"
         samples = []
         for _ in range(self.args.chain):
@@ -198,7 +199,7 @@ class Bench(Harness):
     def sending(self, client, fake: FakeTwilio, env: dict, districts: list) -> None:
         print("sending: alerts per second vs trivial jobs, the Procfile's worker pool", flush=True)
         context = build(Settings.from_env(env))
-        queue = Queue("alerts", connection=client)
+        queue = Queue(ALERTS_QUEUE, connection=client)
         n = self.args.send_cases
         before = set(queue.finished_job_registry.get_job_ids())
         sent = len(fake.sent)

@@ -12,7 +12,10 @@ import redis
 
 from config.settings import Settings
 from gateway import localredis
+from testing.app import app_with
+from testing.app import live_env as live_env_for
 from testing.env import make_env
+from testing.fakes import FakeAndroid, FakeTwilio
 from testing.processes import RUN_MARK
 
 # A throwaway redis-server of the test session's own, so no test ever flushes a database that
@@ -105,3 +108,29 @@ def app(settings):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture
+def twilio_fake():
+    fake = FakeTwilio()
+    yield fake
+    fake.close()
+
+
+@pytest.fixture
+def android_fake():
+    fake = FakeAndroid()
+    yield fake
+    fake.close()
+
+
+@pytest.fixture
+def live_env(redis_url, redis_client, tmp_path, twilio_fake, android_fake) -> dict:
+    """Settings of a gateway whose SMS routes are the fake Twilio and the fake Android phone."""
+    return live_env_for(redis_url, tmp_path, twilio_fake.url, android_fake.url)
+
+
+@pytest.fixture
+def live_app(live_env, monkeypatch):
+    """The app of `live_env`; its RQ jobs (run by testing.app.work) use the same settings."""
+    yield from app_with(live_env, monkeypatch)

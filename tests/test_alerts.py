@@ -6,127 +6,52 @@ import logging
 import time
 
 import pytest
-from rq import Queue, SimpleWorker
+from rq import Queue
 from rq.job import Job
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 from twilio.request_validator import RequestValidator
 
-from config.settings import Settings
 from gateway import templates
-from gateway.app import create_app
 from gateway.channels.android import sign
-from gateway.jobs import job_case
+from gateway.jobs import ALERTS_QUEUE, job_case
+from gateway.store.keys import OPEN_CASES
 from gateway.text import measure
-from testing.env import make_env
-from testing.fakes import FakeAndroid, FakeTwilio
+from testing.app import (
+    COORDINATOR,
+    DUTY,
+    GROUP_1,
+    GROUP_2,
+    MAHALLA,
+    POLICE,
+    PUBLIC,
+    SECRET,
+    SURVIVOR,
+    TOKEN,
+    app_with,
+    ask_for_help,
+    recipients,
+    retry_due,
+    sms_from,
+    ussd_phone,
+    work,
+)
 from testing.leaks import assert_no_clear, redis_dump
-from tests.test_ussd import UssdPhone
 
-TOKEN = "twilio-test-auth-token"
-SECRET = "android-test-signing-key"
-PUBLIC = "https://gateway.example.org"
-SURVIVOR = "+992900009301"
-GROUP_1, GROUP_2, MAHALLA = "+992900001001", "+992900001002", "+992900001003"
-COORDINATOR, POLICE, DUTY = "+992900001090", "+992900001004", "+992900001000"
+
+# Every test here runs the whole gateway: fake Twilio and Android on loopback, a real Redis.
+@pytest.fixture
+def app(live_app):
+    return live_app
 
 
 @pytest.fixture
-def twilio_fake():
-    fake = FakeTwilio()
-    yield fake
-    fake.close()
-
-
-@pytest.fixture
-def android_fake():
-    fake = FakeAndroid()
-    yield fake
-    fake.close()
-
-
-@pytest.fixture
-def env(redis_url, redis_client, tmp_path, twilio_fake, android_fake):
-    return make_env(
-        redis_url,
-        tmp_path,
-        SMS_ROUTES="twilio,android",
-        TWILIO_ACCOUNT_SID="AC00000000000000000000000000000000",
-        TWILIO_AUTH_TOKEN=TOKEN,
-        TWILIO_FROM="+15005550006",
-        TWILIO_API_URL=twilio_fake.url,
-        ANDROID_GATEWAY_URL=android_fake.url,
-        ANDROID_GATEWAY_USER="gateway",
-        ANDROID_GATEWAY_PASSWORD="gateway-password",
-        ANDROID_WEBHOOK_SECRET=SECRET,
-        SEND_RETRY_DELAYS="1",
-        SEND_RATE="100",
-        SEND_TIMEOUT="1",
-    )
-
-
-@pytest.fixture
-def app(env, monkeypatch):
-    from workers import jobs
-
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)  # the worker's jobs read the same environment
-    jobs._built.cache_clear()
-    yield create_app(Settings.from_env(env))
-    jobs._built.cache_clear()
-
-
-def work(app, scheduled: str = "") -> None:
-    """Run every queued job; with `scheduled`, first make due scheduled jobs with that prefix."""
-    redis = app.extensions["hamdam"].store.redis
-    queue = Queue("alerts", connection=redis)
-    if scheduled:
-        registry = ScheduledJobRegistry(queue=queue)
-        for job_id in registry.get_job_ids():
-            if job_id.startswith(scheduled):
-                registry.remove(job_id)
-                queue.enqueue_job(Job.fetch(job_id, connection=redis))
-    SimpleWorker([queue], connection=redis).work(burst=True)
-
-
-def retry_due(app) -> None:
-    """Let RQ's own scheduler re-enqueue retries whose interval has passed, then work."""
-    time.sleep(1.1)
-    redis = app.extensions["hamdam"].store.redis
-    queue = Queue("alerts", connection=redis)
-    SimpleWorker([queue], connection=redis).work(burst=True, with_scheduler=True)
-
-
-def ask_for_help(app, kind="2", consent="1", call="1", phone=SURVIVOR, sms="1") -> str:
-    """Walk the English USSD flow for Vakhsh; returns her reference."""
-    settings = app.extensions["hamdam"].settings
-    ussd = UssdPhone(app.test_client(), settings.ussd_key, phone)
-    ussd.dial()
-    keys = ["4", "1", kind, "1"] + ([] if kind == "1" else [consent]) + [call, sms]
-    end = ussd.press(*keys)
-    assert end.startswith("END "), end
-    return end.split()[-1]
-
-
-def sms_from(app, phone: str, body: str) -> None:
-    """An inbound SMS through the signed Twilio webhook."""
-    form = {
-        "MessageSid": "SM" + str(time.time_ns()),
-        "From": phone,
-        "To": "+992900000100",
-        "Body": body,
-    }
-    sig = RequestValidator(TOKEN).compute_signature(PUBLIC + "/sms/twilio", form)
-    response = app.test_client().post("/sms/twilio", data=form, headers={"X-Twilio-Signature": sig})
-    assert response.status_code == 200
-
-
-def recipients(fake) -> list[str]:
-    return sorted(s.to for s in fake.sent)
+def env(live_env):
+    return live_env
 
 
 def test_first_tier_follows_her_consent(app, twilio_fake, redis_client, caplog):
     with caplog.at_level(logging.DEBUG):
-        ref = ask_for_help(app, consent="1")  # her group only
+        ref = ask_for_help(app, consent="group")  # her group only
         work(app)
     assert recipients(twilio_fake) == [GROUP_1, GROUP_2]
     for sent in twilio_fake.sent:
@@ -140,13 +65,13 @@ def test_first_tier_follows_her_consent(app, twilio_fake, redis_client, caplog):
 
 
 def test_mahalla_consent_adds_the_mahalla_contact(app, twilio_fake):
-    ask_for_help(app, consent="2")
+    ask_for_help(app, consent="mahalla")
     work(app)
     assert recipients(twilio_fake) == [GROUP_1, GROUP_2, MAHALLA]
 
 
 def test_first_ok_wins_and_gets_her_number(app, twilio_fake):
-    ref = ask_for_help(app, consent="1", call="2")  # daytime calls only
+    ref = ask_for_help(app, consent="group", call="day")  # daytime calls only
     work(app)
     sms_from(app, GROUP_2, f"ok {ref}")
     sms_from(app, GROUP_1, f"OK {ref}")  # too late
@@ -164,7 +89,7 @@ def test_first_ok_wins_and_gets_her_number(app, twilio_fake):
 
 
 def test_no_number_when_she_said_do_not_call(app, twilio_fake):
-    ref = ask_for_help(app, call="3")
+    ref = ask_for_help(app, call="none")
     work(app)
     sms_from(app, GROUP_1, f"OK {ref}")
     work(app)
@@ -172,7 +97,7 @@ def test_no_number_when_she_said_do_not_call(app, twilio_fake):
 
 
 def test_unalerted_or_unregistered_ok_takes_nothing_and_reveals_nothing(app, twilio_fake):
-    ref = ask_for_help(app, consent="1")
+    ref = ask_for_help(app, consent="group")
     work(app)
     before = len(twilio_fake.sent)
     unused = "1" + ref if len(ref) < 6 else ref[::-1]  # a reference no case has
@@ -191,7 +116,7 @@ def test_unalerted_or_unregistered_ok_takes_nothing_and_reveals_nothing(app, twi
 
 @pytest.mark.parametrize("written", ["OK{ref}", "OK-{ref}", "Ok, {ref}", "ok #{ref}.", "ОК {ref}"])
 def test_usual_ways_of_writing_ok_take_the_case(app, twilio_fake, written):
-    ref = ask_for_help(app, consent="1")
+    ref = ask_for_help(app, consent="group")
     work(app)
     sms_from(app, GROUP_1, written.format(ref=ref))
     work(app)
@@ -200,7 +125,7 @@ def test_usual_ways_of_writing_ok_take_the_case(app, twilio_fake, written):
 
 
 def test_plain_ok_takes_the_only_open_alert(app, twilio_fake):
-    ref = ask_for_help(app, consent="1")
+    ref = ask_for_help(app, consent="group")
     work(app)
     sms_from(app, GROUP_2, "ok")
     work(app)
@@ -211,8 +136,8 @@ def test_plain_ok_takes_the_only_open_alert(app, twilio_fake):
 
 
 def test_plain_ok_with_two_open_alerts_is_not_understood(app, twilio_fake):
-    first = ask_for_help(app, consent="1")
-    second = ask_for_help(app, consent="1", phone="+992900009302")
+    first = ask_for_help(app, consent="group")
+    second = ask_for_help(app, consent="group", phone="+992900009302")
     work(app)
     before = len(twilio_fake.to(GROUP_1))
     sms_from(app, GROUP_1, "OK")
@@ -229,15 +154,15 @@ def test_plain_ok_with_two_open_alerts_is_not_understood(app, twilio_fake):
 
 
 def test_her_plain_yes_or_no_is_still_a_note(app):
-    ask_for_help(app, consent="1")
+    ask_for_help(app, consent="group")
     sms_from(app, SURVIVOR, "Не, ҳоло не")
     store = app.extensions["hamdam"].store
-    [case_id] = [i.decode() for i in store.redis.zrange("hd:cases:open", 0, -1)]
+    [case_id] = [i.decode() for i in store.redis.zrange(OPEN_CASES, 0, -1)]
     assert store.cases.notes(case_id) == ["Не, ҳоло не"]
 
 
 def test_silence_escalates_tier_by_tier_then_reminds_duty(app, twilio_fake):
-    ref = ask_for_help(app, consent="3")  # police allowed
+    ref = ask_for_help(app, consent="police")  # police allowed
     work(app)
     assert recipients(twilio_fake) == [GROUP_1, GROUP_2, MAHALLA]
     work(app, scheduled="esc-")
@@ -254,7 +179,7 @@ def test_silence_escalates_tier_by_tier_then_reminds_duty(app, twilio_fake):
 def escalation_due(app) -> dict[str, float]:
     """The escalation jobs waiting in RQ's scheduled job registry: id -> seconds from now."""
     registry = ScheduledJobRegistry(
-        queue=Queue("alerts", connection=app.extensions["hamdam"].store.redis)
+        queue=Queue(ALERTS_QUEUE, connection=app.extensions["hamdam"].store.redis)
     )
     now = time.time()
     return {
@@ -292,7 +217,7 @@ def test_escalation_stops_once_taken(app, twilio_fake):
 
 
 def test_whole_tier_declining_escalates_at_once(app, twilio_fake):
-    ref = ask_for_help(app, consent="1")
+    ref = ask_for_help(app, consent="group")
     work(app)
     sms_from(app, GROUP_1, f"NO {ref}")
     sms_from(app, GROUP_2, f"не {ref}")
@@ -310,22 +235,9 @@ def test_done_closes_and_status_says_closed(app, twilio_fake):
     sms_from(app, GROUP_1, f"ТАМОМ {ref}")
     work(app)
     assert app.extensions["hamdam"].store.cases.by_ref(ref).state == "closed"
-    ussd = UssdPhone(app.test_client(), app.extensions["hamdam"].settings.ussd_key, SURVIVOR)
+    ussd = ussd_phone(app)
     ussd.dial()
     assert "closed" in ussd.press("2", ref).lower()
-
-
-def app_with(env, monkeypatch, **overrides):
-    """An app (and the worker's job context) with these settings changed; a generator for a
-    fixture to yield from."""
-    from workers import jobs
-
-    changed = {**env, **overrides}
-    for name, value in changed.items():
-        monkeypatch.setenv(name, value)
-    jobs._built.cache_clear()
-    yield create_app(Settings.from_env(changed))
-    jobs._built.cache_clear()
 
 
 @pytest.fixture
@@ -335,7 +247,7 @@ def twilio_only(env, monkeypatch):
 
 def test_provider_500_is_retried_and_delivered_once(twilio_only, twilio_fake):
     twilio_fake.fail_next(500, {"code": 20500}, times=2)
-    ask_for_help(twilio_only, consent="1")
+    ask_for_help(twilio_only, consent="group")
     work(twilio_only)
     assert twilio_fake.sent == []
     retry_due(twilio_only)
@@ -346,7 +258,7 @@ def test_provider_500_is_retried_and_delivered_once(twilio_only, twilio_fake):
 
 def test_provider_500_fails_over_at_once_to_a_second_route(app, twilio_fake, android_fake):
     twilio_fake.fail_next(500, {"code": 20500}, times=2)
-    ask_for_help(app, consent="1")
+    ask_for_help(app, consent="group")
     work(app)  # no waiting for a retry: the Android route takes both alerts now
     assert twilio_fake.sent == []
     assert recipients(android_fake) == [GROUP_1, GROUP_2]
@@ -359,7 +271,7 @@ def test_read_timeout_of_her_acknowledgement_is_checked_before_any_resend(
 ):
     """A message to her is never risked twice: the retry asks Twilio, which has it."""
     twilio_fake.hold(to=SURVIVOR)  # Twilio takes her text and answers after our read timeout
-    ask_for_help(app, consent="1", call="1", sms="2")
+    ask_for_help(app, consent="group", call="any", sms="yes")
     work(app)  # her text waits for its retry; no other route gets it meanwhile
     assert android_fake.to(SURVIVOR) == []
     twilio_fake.release()
@@ -373,7 +285,7 @@ def test_read_timeout_of_her_acknowledgement_is_checked_before_any_resend(
 def test_read_timeout_of_an_alert_fails_over_at_once(app, twilio_fake, android_fake):
     """For a responder, a possible second SMS beats silence: the next route takes it now."""
     twilio_fake.hold()
-    ask_for_help(app, consent="1")
+    ask_for_help(app, consent="group")
     work(app)
     twilio_fake.release()
     assert recipients(android_fake) == [GROUP_1, GROUP_2]
@@ -385,7 +297,7 @@ def test_read_timeout_of_an_alert_fails_over_at_once(app, twilio_fake, android_f
 
 def test_permanent_error_fails_over_to_the_next_route(app, twilio_fake, android_fake):
     twilio_fake.fail_next(400, {"code": 21211}, times=2)
-    ask_for_help(app, consent="1")
+    ask_for_help(app, consent="group")
     work(app)
     assert twilio_fake.sent == []
     assert recipients(android_fake) == [GROUP_1, GROUP_2]
@@ -396,10 +308,10 @@ def test_exhausted_route_fails_over_and_total_failure_lands_in_failed_registry(
 ):
     twilio_fake.fail_next(503, times=20)
     android_fake.fail_next(400, times=20)
-    ask_for_help(app, consent="1")
+    ask_for_help(app, consent="group")
     work(app)
     retry_due(app)
-    failed = FailedJobRegistry(queue=Queue("alerts", connection=redis_client))
+    failed = FailedJobRegistry(queue=Queue(ALERTS_QUEUE, connection=redis_client))
     store = app.extensions["hamdam"].store
     alerts = [j for j in failed.get_job_ids() if job_case(store, j)]
     assert len(alerts) == 2 and len(failed.get_job_ids()) == 3  # and one notice to duty
@@ -409,7 +321,7 @@ def test_exhausted_route_fails_over_and_total_failure_lands_in_failed_registry(
 
 
 def test_status_callbacks_never_go_backwards(app, twilio_fake):
-    ask_for_help(app, consent="1")
+    ask_for_help(app, consent="group")
     work(app)
     sent = twilio_fake.sent[0]
     path = sent.extra["StatusCallback"][len(PUBLIC) :]
@@ -427,7 +339,7 @@ def test_status_callbacks_never_go_backwards(app, twilio_fake):
 
 def test_android_status_events_and_unknown_after_timeout(app, twilio_fake, android_fake):
     twilio_fake.fail_next(400, {"code": 21610}, times=2)  # opted out on Twilio
-    ask_for_help(app, consent="1")
+    ask_for_help(app, consent="group")
     work(app)
     store = app.extensions["hamdam"].store
     first, second = android_fake.sent
@@ -448,7 +360,7 @@ def test_android_status_events_and_unknown_after_timeout(app, twilio_fake, andro
 def test_alert_for_a_taken_case_is_dropped_not_sent(app, twilio_fake, android_fake):
     twilio_fake.fail_next(500, times=2)
     android_fake.fail_next(500, times=2)
-    ref = ask_for_help(app, consent="1")
+    ref = ask_for_help(app, consent="group")
     work(app)  # both alerts wait for a retry
     store = app.extensions["hamdam"].store
     case = store.cases.by_ref(ref)
@@ -467,8 +379,8 @@ def test_send_rate_is_shared_per_route(app):
 
 
 def test_her_acknowledgement_only_when_she_asked(app, twilio_fake):
-    ref = ask_for_help(app, call="1", sms="2")  # calls any time, one SMS please
-    ask_for_help(app, call="1", sms="1", phone="+992900009302")
+    ref = ask_for_help(app, call="any", sms="yes")  # calls any time, one SMS please
+    ask_for_help(app, call="any", sms="no", phone="+992900009302")
     work(app)
     [ack] = twilio_fake.to(SURVIVOR)
     assert ack.body == f"Code {ref}: received. Thank you."
@@ -477,7 +389,7 @@ def test_her_acknowledgement_only_when_she_asked(app, twilio_fake):
 
 
 def test_no_acknowledgement_after_stop(app, twilio_fake):
-    ask_for_help(app, call="1", sms="2")
+    ask_for_help(app, call="any", sms="yes")
     sms_from(app, SURVIVOR, "STOP")
     work(app)
     assert twilio_fake.to(SURVIVOR) == []

@@ -7,15 +7,13 @@ import logging
 import pytest
 from rq.registry import ScheduledJobRegistry
 
-from config.settings import Settings
-from gateway.app import create_app
 from gateway.channels.base import Outbound
 from gateway.channels.console import ConsoleSender
+from gateway.jobs import ALERTS_QUEUE
 from gateway.privacy import Vault, new_key
 from gateway.store import Store
+from testing.app import app_with, ask_for_help, login, work
 from testing.env import make_env
-from tests.test_alerts import ask_for_help, work
-from tests.test_operator import login
 
 
 def test_console_send_records_and_masks(redis_client, caplog):
@@ -34,19 +32,13 @@ def test_console_send_records_and_masks(redis_client, caplog):
 
 @pytest.fixture
 def console_app(redis_url, redis_client, tmp_path, monkeypatch):
-    from workers import jobs
-
     env = make_env(redis_url, tmp_path / "var", SMS_ROUTES="console", SEND_RATE="100")
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)  # the worker's jobs read the same environment
-    jobs._built.cache_clear()
-    yield create_app(Settings.from_env(env))
-    jobs._built.cache_clear()
+    yield from app_with(env, monkeypatch)
 
 
 def test_the_console_route_delivers_at_once(console_app, redis_client):
-    ask_for_help(console_app, sms="2")  # her group (two responders) and her acknowledgement
-    ask_for_help(console_app, phone="+992900009302", sms="2")
+    ask_for_help(console_app, sms="yes")  # her group (two responders) and her acknowledgement
+    ask_for_help(console_app, phone="+992900009302", sms="yes")
     work(console_app)
     store = console_app.extensions["hamdam"].store
     outbox = store.messages.outbox()
@@ -55,7 +47,7 @@ def test_the_console_route_delivers_at_once(console_app, redis_client):
     assert all(m["route"] == "console" for m in outbox)
     assert not [
         j
-        for j in ScheduledJobRegistry("alerts", connection=redis_client).get_job_ids()
+        for j in ScheduledJobRegistry(ALERTS_QUEUE, connection=redis_client).get_job_ids()
         if j.startswith("rcpt-")
     ]  # no receipt to wait for
     # A late "queued" (a retry, a replayed status) never moves it back.

@@ -16,12 +16,12 @@ import redis
 import requests
 
 from gateway.channels.android import sign
-from testing.env import make_env
+from testing.app import SECRET, live_env
 from testing.fakes import FakeAndroid, FakeTwilio
 from testing.leaks import assert_no_clear, redis_dump
 from testing.processes import Processes, wait_for
+from testing.ussd import Help, http_help
 
-SECRET = "android-test-signing-key"
 GROUP_1, GROUP_2, COORDINATOR = "+992900001001", "+992900001002", "+992900001090"
 
 
@@ -30,20 +30,13 @@ class Gateway(Processes):
 
     def __init__(self, redis_url: str, var: Path):
         self.twilio, self.android = FakeTwilio(), FakeAndroid()
-        env = make_env(
+        env = live_env(
             redis_url,
             var,
-            SMS_ROUTES="twilio,android",
-            TWILIO_ACCOUNT_SID="AC00000000000000000000000000000000",
-            TWILIO_AUTH_TOKEN="twilio-test-auth-token",
-            TWILIO_FROM="+15005550006",
-            TWILIO_API_URL=self.twilio.url,
-            ANDROID_GATEWAY_URL=self.android.url,
-            ANDROID_GATEWAY_USER="gateway",
-            ANDROID_GATEWAY_PASSWORD="gateway-password",
-            ANDROID_WEBHOOK_SECRET=SECRET,
-            SEND_RETRY_DELAYS="1",
+            self.twilio.url,
+            self.android.url,
             SEND_RATE="50",
+            SEND_TIMEOUT="5",
             ESCALATE_AFTER="10",
             ESCALATE_AFTER_URGENT="10",
         )
@@ -54,23 +47,12 @@ class Gateway(Processes):
         self.twilio.close()
         self.android.close()
 
-    def ask_for_help(self, phone: str, consent: str = "1", call: str = "1") -> str:
-        session, inputs, body = uuid.uuid4().hex, [], ""
-        for key in ["", "4", "1", "2", "1", consent, call, "1"]:
-            if key:
-                inputs.append(key)
-            form = {
-                "sessionId": session,
-                "serviceCode": "*384#",
-                "phoneNumber": phone,
-                "networkCode": "43612",
-                "text": "*".join(inputs),
-            }
-            body = requests.post(
-                f"{self.base}/ussd/africastalking?key={self.env['USSD_KEY']}", data=form, timeout=5
-            ).text
-        assert body.startswith("END "), body
-        return body.split()[-1]
+    def ask_for_help(self, phone: str, **choices: str) -> str:
+        """Her help request over HTTP, by meaning (testing.ussd.Help); her reference."""
+        url = f"{self.base}/ussd/africastalking?key={self.env['USSD_KEY']}"
+        with requests.Session() as http:
+            ref, _ = http_help(http, url, phone, Help(**choices))
+        return ref
 
     def sms(self, phone: str, text: str) -> None:
         event = {
@@ -105,7 +87,7 @@ def about(fake, ref: str, phone: str) -> list:
 
 def test_alert_accept_taken(gateway):
     survivor = "+992900009501"
-    ref = gateway.ask_for_help(survivor, consent="1", call="1")
+    ref = gateway.ask_for_help(survivor, consent="group", call="any")
     wait_for(lambda: about(gateway.twilio, ref, GROUP_2), what="tier-1 alerts")
     wait_for(lambda: about(gateway.twilio, ref, GROUP_1), what="tier-1 alerts")
     alerted = {s.to for s in gateway.twilio.sent if f"#{ref}" in s.body}

@@ -10,6 +10,7 @@ from rq import Queue, Worker
 
 from config.settings import Settings
 from gateway import health
+from gateway.jobs import ALERTS_QUEUE
 from testing.env import make_env
 
 
@@ -21,7 +22,7 @@ def store(app):
 @pytest.fixture
 def worker(redis_client):
     """A registered RQ worker of the alerts queue with a fresh heartbeat (no work loop)."""
-    alive = Worker([Queue("alerts", connection=redis_client)], connection=redis_client)
+    alive = Worker([Queue(ALERTS_QUEUE, connection=redis_client)], connection=redis_client)
     alive.register_birth()
     yield alive
     alive.register_death()
@@ -60,7 +61,7 @@ def test_degraded_when_the_worker_heartbeat_is_stale(store, worker):
 
 
 def test_degraded_when_the_oldest_queued_job_is_too_old(store, worker, redis_client):
-    Queue("alerts", connection=redis_client).enqueue("workers.jobs.sweep")
+    Queue(ALERTS_QUEUE, connection=redis_client).enqueue("workers.jobs.sweep")
     assert reasons(store, now=time.time() + 100, worker_stale=999) == (200, "ok", [])
     status, word, checks = reasons(store, now=time.time() + 121, worker_stale=999)
     assert (status, word, checks) == (503, "degraded", ["queue"])
@@ -68,7 +69,7 @@ def test_degraded_when_the_oldest_queued_job_is_too_old(store, worker, redis_cli
 
 def test_degraded_when_scheduled_jobs_are_overdue(store, worker, redis_client):
     due = datetime.now(UTC) + timedelta(seconds=30)
-    Queue("alerts", connection=redis_client).enqueue_at(due, "workers.jobs.sweep")
+    Queue(ALERTS_QUEUE, connection=redis_client).enqueue_at(due, "workers.jobs.sweep")
     assert reasons(store, now=time.time() + 80, worker_stale=999) == (200, "ok", [])
     assert reasons(store, now=time.time() + 95, worker_stale=999) == (
         503,
@@ -92,7 +93,7 @@ def test_degraded_when_redis_is_at_maxmemory(client, store, worker, redis_client
 
 
 def test_every_reason_is_named(store, redis_client):
-    queue = Queue("alerts", connection=redis_client)
+    queue = Queue(ALERTS_QUEUE, connection=redis_client)
     queue.enqueue("workers.jobs.sweep")
     queue.enqueue_at(datetime.now(UTC), "workers.jobs.sweep")
     status, word, checks = reasons(store, now=time.time() + 3600)

@@ -5,20 +5,21 @@ from __future__ import annotations
 
 import json
 
-from testing.leaks import assert_no_clear
-from tests import test_alerts
-from tests.test_alerts import GROUP_1, GROUP_2, SURVIVOR, ask_for_help, sms_from, work
+import pytest
 
-# The alert tests' fixtures: a gateway with Twilio and Android routes, both fakes on loopback.
-env, app = test_alerts.env, test_alerts.app
-twilio_fake, android_fake = test_alerts.twilio_fake, test_alerts.android_fake
+from gateway.store.keys import OPEN_CASES
+from testing.app import GROUP_1, GROUP_2, SURVIVOR, ask_for_help, sms_from, store_of, work
+from testing.leaks import assert_no_clear
+
+
+# The whole gateway: fake Twilio and Android on loopback, a real Redis (tests/conftest.py).
+@pytest.fixture
+def app(live_app):
+    return live_app
+
 
 STRANGER = "+992900009377"
 LIMIT = 30  # Limits.sms_per_hour
-
-
-def store_of(app):
-    return app.extensions["hamdam"].store
 
 
 def dropped(app, reason: str = "rate_limit", channel: str = "twilio") -> int:
@@ -32,7 +33,7 @@ def metrics_text(app) -> str:
 
 
 def test_a_flooded_responder_still_accepts(app, twilio_fake):
-    ref = ask_for_help(app, consent="1")
+    ref = ask_for_help(app, consent="group")
     work(app)
     for n in range(LIMIT + 10):  # e.g. someone spoofing the group leader's number
         sms_from(app, GROUP_1, f"hello {n}")
@@ -45,7 +46,7 @@ def test_a_flooded_responder_still_accepts(app, twilio_fake):
 
 
 def test_a_flooded_responder_still_declines_and_closes(app, twilio_fake):
-    ref = ask_for_help(app, consent="1")
+    ref = ask_for_help(app, consent="group")
     work(app)
     for n in range(LIMIT + 1):
         sms_from(app, GROUP_2, f"spam {n}")
@@ -76,7 +77,7 @@ def test_a_dropped_message_is_counted_and_audited_once_without_the_number(app):
 
 
 def test_a_spoofed_responder_number_cannot_guess_references(app, twilio_fake):
-    ref = ask_for_help(app, consent="1")
+    ref = ask_for_help(app, consent="group")
     work(app)
     guesses = [str(n) for n in range(100000, 100000 + 2 * LIMIT)]  # none of them is hers
     for guess in guesses:
@@ -91,7 +92,7 @@ def test_a_spoofed_responder_number_cannot_guess_references(app, twilio_fake):
 
 
 def test_a_repeated_answer_is_exempt_only_once(app, twilio_fake):
-    ref = ask_for_help(app, consent="1")
+    ref = ask_for_help(app, consent="group")
     work(app)
     sms_from(app, GROUP_2, f"OK {ref}")
     for _ in range(LIMIT + 10):  # each repeat would be answered "already taken"
@@ -106,7 +107,7 @@ def test_her_help_and_stop_are_never_dropped_by_the_inbound_limit(app, twilio_fa
         sms_from(app, SURVIVOR, f"text {n}")
     sms_from(app, SURVIVOR, "ЁРДАМ")
     store = store_of(app)
-    assert len(store.redis.zrange("hd:cases:open", 0, -1)) == 1
+    assert len(store.redis.zrange(OPEN_CASES, 0, -1)) == 1
     sms_from(app, SURVIVOR, "STOP")
     assert store.consent.suppressed(SURVIVOR)
     for _ in range(LIMIT + 5):
@@ -119,7 +120,7 @@ def test_her_help_over_the_case_limit_is_counted_and_audited(app):
     for _ in range(7):
         sms_from(app, STRANGER, "HELP")
     store = store_of(app)
-    assert len(store.redis.zrange("hd:cases:open", 0, -1)) == 5
+    assert len(store.redis.zrange(OPEN_CASES, 0, -1)) == 5
     [entry] = [e for e in store.audit.trail() if e["event"] == "case_refused"]
     assert entry["sender"] == store.vault.digest(STRANGER)
     assert dropped(app, "case_limit", channel="sms") == 2

@@ -15,27 +15,27 @@ from rq.registry import FinishedJobRegistry
 from gateway.jobs import ALERTS_QUEUE, job_case
 from gateway.store.keys import AUDIT
 from gateway.web import context_of
-from tests.test_alerts import (  # noqa: F401 - fixtures
+from testing.app import (
     DUTY,
     GROUP_1,
     GROUP_2,
-    android_fake,
-    app,
     ask_for_help,
-    env,
+    login,
     retry_due,
     sms_from,
-    twilio_fake,
     work,
 )
 
-ORIGIN = "http://localhost"
+
+# The whole gateway: fake Twilio and Android on loopback, a real Redis (tests/conftest.py).
+@pytest.fixture
+def app(live_app):
+    return live_app
 
 
-def login(flask_app) -> dict[str, str]:
-    settings = flask_app.extensions["hamdam"].settings
-    token = f"{settings.operator_user}:{settings.operator_password}".encode()
-    return {"Authorization": "Basic " + base64.b64encode(token).decode(), "Origin": ORIGIN}
+@pytest.fixture
+def env(live_env):
+    return live_env
 
 
 def fail_both_alerts(app, twilio_fake, android_fake) -> list[str]:  # noqa: F811
@@ -45,7 +45,7 @@ def fail_both_alerts(app, twilio_fake, android_fake) -> list[str]:  # noqa: F811
     """
     twilio_fake.fail_next(503, times=40)
     android_fake.fail_next(503, times=40)
-    ask_for_help(app, consent="1")
+    ask_for_help(app, consent="group")
     work(app)
     for _ in range(4):
         retry_due(app)
@@ -148,7 +148,7 @@ def dashboard_jobs(flask_app, registry: str) -> list[dict]:
 
 
 def test_every_job_names_its_case_and_a_scheduled_one_when_it_runs(app, twilio_fake):  # noqa: F811
-    ref = ask_for_help(app, sms="2")  # her acknowledgement too, now: she allowed any time
+    ref = ask_for_help(app, sms="yes")  # her acknowledgement too, now: she allowed any time
     work(app)
     store = app.extensions["hamdam"].store
     case = store.cases.by_ref(ref)
@@ -356,4 +356,4 @@ def test_metrics(app, twilio_fake):  # noqa: F811
     assert 'hamdam_webhook_seconds_count{endpoint="ussd_africastalking"}' in text
     assert 'hamdam_webhook_seconds_bucket{endpoint="sms_twilio",le="+Inf"}' in text
     assert "900009" not in text
-    assert len(Queue("alerts", connection=app.extensions["hamdam"].store.redis)) == 0
+    assert len(Queue(ALERTS_QUEUE, connection=app.extensions["hamdam"].store.redis)) == 0

@@ -13,6 +13,7 @@ from rq.cron import CronScheduler
 from rq.job import JobStatus
 
 from gateway import localredis
+from gateway.jobs import ALERTS_QUEUE
 from testing.env import make_env
 from testing.processes import OwnRedis, process_env, procfile, spawn, stop_group, wait_for
 
@@ -64,7 +65,7 @@ def registered(client, pids, clock: bool = True) -> bool:
 
 
 def runs_a_job(client, tmp_path) -> None:
-    job = Queue("alerts", connection=client).enqueue("time.sleep", 0)
+    job = Queue(ALERTS_QUEUE, connection=client).enqueue("time.sleep", 0)
     finished = wait_for(
         lambda: job.get_status() == JobStatus.FINISHED, 60, f"a job done:\n{logs(tmp_path)}"
     )
@@ -85,7 +86,7 @@ def test_worker_and_clock_ride_out_redis_outages(own_redis, worker_and_clock, tm
 
     # Redis goes away while a job runs and is back after the job ended: the worker records
     # what it can once Redis answers, and Redis (no AOF here) has forgotten the worker.
-    job = Queue("alerts", connection=client).enqueue("time.sleep", 2)
+    job = Queue(ALERTS_QUEUE, connection=client).enqueue("time.sleep", 2)
     wait_for(lambda: job.get_status() == JobStatus.STARTED, 60, "the job started")
     own_redis.stop()
     time.sleep(DOWN_FOR)
@@ -119,7 +120,7 @@ def test_a_job_failed_by_a_full_redis_is_given_back_without_spending_a_retry(
     client = own_redis.client()
     pids = {name: proc.pid for name, proc in procs.items()}
     wait_for(lambda: registered(client, pids, clock=False), 60, f"worker:\n{logs(tmp_path)}")
-    job = Queue("alerts", connection=client).enqueue(
+    job = Queue(ALERTS_QUEUE, connection=client).enqueue(
         write_a_key, "hd:test:written", 1.0, retry=Retry(max=1)
     )
     wait_for(lambda: job.get_status() == JobStatus.STARTED, 60, "the job started")

@@ -9,12 +9,15 @@ import pytest
 
 from config.settings import Settings
 from gateway.app import create_app
+from gateway.store.keys import OPEN_CASES
+from testing.app import SECRET, TOKEN, android_body, post_android, twilio_form
+from testing.app import post_twilio as _post_twilio
 from testing.env import make_env
 from testing.leaks import assert_no_clear
 from testing.processes import OwnRedis
-from tests.test_sms_intake import SECRET, SURVIVOR, TOKEN, android_body, post_android, twilio_form
-from tests.test_sms_intake import post_twilio as _post_twilio
+from testing.ussd import Help, UssdPhone, flask_post
 
+SURVIVOR = "+992900009001"
 USSD_KEY = "test-ussd-key-0123456789"
 ANSWER_LIMIT = 6.0  # seconds: unbounded calls took 10-15 s; the drill measures the figure
 
@@ -49,7 +52,7 @@ def hop(client, session: str, text: str = ""):
 
 def open_case_ids(app) -> list[str]:
     store = app.extensions["hamdam"].store
-    return [i.decode() for i in store.redis.zrange("hd:cases:open", 0, -1)]
+    return [i.decode() for i in store.redis.zrange(OPEN_CASES, 0, -1)]
 
 
 def post_twilio(client, form):
@@ -205,27 +208,16 @@ def _retryable():
 
 
 # ---- a USSD help request while Redis is down -----------------------------------------------------
-ENGLISH_HELP = ["4", "1", "2", "1", "1", "1", "1"]  # English, help, legal, 1st district, ...
-
-
-def walk(client, session: str, inputs: list[str]) -> list[str]:
-    bodies = [hop(client, session).get_data(as_text=True)]
-    for n in range(1, len(inputs) + 1):
-        bodies.append(hop(client, session, "*".join(inputs[:n])).get_data(as_text=True))
-    return bodies
-
-
 def test_a_ussd_request_made_while_redis_is_down_is_kept_and_opened_once(app, own_redis, caplog):
     client = app.test_client()
     own_redis.stop()
-    bodies = walk(client, "ATUid_offline", ENGLISH_HELP)
+    phone = UssdPhone(flask_post(client, USSD_KEY), SURVIVOR)
+    phone.ask(Help(lang="en", kind="legal", consent="group"))
+    bodies = phone.screens
     assert bodies[0].startswith("CON ") and "English" in bodies[0]  # the language list
     assert all(b.startswith("CON ") for b in bodies[:-1]), bodies
     assert bodies[-1] == "END Thank you. Received."  # no reference promised
-    # The aggregator delivers the last hop again.
-    assert (
-        hop(client, "ATUid_offline", "*".join(ENGLISH_HELP)).get_data(as_text=True) == (bodies[-1])
-    )
+    assert phone.post("*".join(phone.inputs)) == bodies[-1]  # the last hop delivered again
     spool = spool_of(app)
     assert_no_clear(spool.path.read_bytes(), SURVIVOR)
     assert_no_clear(caplog.text, SURVIVOR)

@@ -14,22 +14,29 @@ from gateway.channels.base import Outbound
 from gateway.channels.twilio import TwilioSender
 from gateway.jobs import job_case
 from gateway.web import context_of
-from testing.fakes import FakeTwilio
-from tests.test_alerts import (  # noqa: F401 - fixtures
+from testing.app import (
     COORDINATOR,
     DUTY,
     GROUP_1,
     GROUP_2,
-    android_fake,
-    app,
     app_with,
     ask_for_help,
-    env,
     retry_due,
     sms_from,
-    twilio_fake,
     work,
 )
+from testing.fakes import FakeTwilio
+
+
+# The whole gateway: fake Twilio and Android on loopback, a real Redis (tests/conftest.py).
+@pytest.fixture
+def app(live_app):
+    return live_app
+
+
+@pytest.fixture
+def env(live_env):
+    return live_env
 
 
 def recipients_of(fake) -> list[str]:
@@ -100,7 +107,7 @@ def test_twilio_find_pages_past_fifty_messages(app, twilio_fake):
 def test_replay_asks_the_provider_before_sending_again(app, twilio_fake, android_fake):
     twilio_fake.hold()  # Twilio takes both alerts but answers too late
     android_fake.fail_next(400, times=2)  # and the second route refuses them for good
-    ask_for_help(app, consent="1")
+    ask_for_help(app, consent="group")
     work(app)
     twilio_fake.release()
     store = app.extensions["hamdam"].store
@@ -124,7 +131,7 @@ def test_replay_asks_the_provider_before_sending_again(app, twilio_fake, android
 
 # ---- item 11b: a losing responder hears it once ----------------------------------------------
 def test_a_late_ok_gets_late_or_taken_never_both(app, twilio_fake):
-    ref = ask_for_help(app, consent="1")
+    ref = ask_for_help(app, consent="group")
     work(app)
     sms_from(app, GROUP_1, f"OK {ref}")
     sms_from(app, GROUP_2, f"OK {ref}")  # before the winner's "taken" went out
@@ -141,7 +148,7 @@ def two_an_hour(env, monkeypatch):
 
 def test_a_saturated_responder_gets_a_digest_not_silence(two_an_hour, twilio_fake, android_fake):
     app = two_an_hour
-    refs = [ask_for_help(app, consent="1", phone=f"+99290000{9400 + n}") for n in range(5)]
+    refs = [ask_for_help(app, consent="group", phone=f"+99290000{9400 + n}") for n in range(5)]
     work(app)
     store = app.extensions["hamdam"].store
     # Two alerts each one by one; the three others held for a digest, never dropped.
@@ -206,7 +213,7 @@ def test_loop_protection_still_limits_a_phone_that_is_no_responder(two_an_hour, 
 def test_alerts_of_a_waiting_case_are_redriven_after_an_outage(app, twilio_fake, android_fake):
     twilio_fake.fail_next(503, times=100)
     android_fake.fail_next(503, times=100)
-    ref = ask_for_help(app, consent="1")
+    ref = ask_for_help(app, consent="group")
     work(app)
     for _ in range(4):
         retry_due(app)

@@ -10,6 +10,7 @@ from rq import Queue, SimpleWorker
 from config.settings import ANY_ADDRESS, ConfigError, Settings
 from gateway import simulator
 from gateway.app import create_app
+from gateway.jobs import ALERTS_QUEUE
 from testing.env import make_env
 
 SURVIVOR, OTHER = "+992900009711", "+992900009712"
@@ -58,7 +59,7 @@ def app(env):
 def work(app) -> None:
     """Send everything queued through the console route with a real RQ worker."""
     redis = app.extensions["hamdam"].store.redis
-    SimpleWorker([Queue("alerts", connection=redis)], connection=redis).work(burst=True)
+    SimpleWorker([Queue(ALERTS_QUEUE, connection=redis)], connection=redis).work(burst=True)
 
 
 def dial(client, phone: str, keys: list[str], session: str = "sim-test") -> list[dict]:
@@ -404,7 +405,7 @@ def test_fast_forward_runs_the_next_escalation_now(app):
     work(app)
     store = app.extensions["hamdam"].store
     case = store.cases.by_ref(ref)
-    queue = Queue("alerts", connection=store.redis)
+    queue = Queue(ALERTS_QUEUE, connection=store.redis)
     scheduled = queue.scheduled_job_registry
     assert f"esc-{case.id}-1" in scheduled.get_job_ids()
     assert store.cases.tier(case.id) == 0
@@ -430,7 +431,7 @@ def test_fast_forward_needs_a_case_with_a_timer(app):
     work(app)
     client.post("/simulator/sms", json={"phone": GROUP_1, "text": f"OK {ref}"})
     case = app.extensions["hamdam"].store.cases.by_ref(ref)
-    registry = Queue("alerts", connection=app.extensions["hamdam"].store.redis)
+    registry = Queue(ALERTS_QUEUE, connection=app.extensions["hamdam"].store.redis)
     registry.scheduled_job_registry.remove(f"esc-{case.id}-1")
     none = client.post("/simulator/fast-forward", json={"ref": ref})
     assert none.status_code == 404 and "no scheduled timer" in none.get_json()["error"]

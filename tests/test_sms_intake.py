@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from pathlib import Path
 
 import pytest
 from rq import Queue
@@ -13,14 +11,21 @@ from twilio.request_validator import RequestValidator
 
 from config.settings import Settings
 from gateway.app import create_app
-from gateway.channels.android import sign
+from gateway.jobs import ALERTS_QUEUE
+from gateway.store.keys import OPEN_CASES
+from testing.app import (
+    PUBLIC,
+    SECRET,
+    TOKEN,
+    android_body,
+    open_cases,
+    post_android,
+    post_twilio,
+    twilio_form,
+)
 from testing.env import make_env
 from testing.leaks import assert_no_clear, redis_dump, stored_keys
 
-RECORDED = Path(__file__).parent / "recorded"
-TOKEN = "twilio-test-auth-token"
-SECRET = "android-test-signing-key"
-PUBLIC = "https://gateway.example.org"
 SURVIVOR = "+992900009001"
 RESPONDER = "+992900001001"  # a tier-1 group leader in the example directory
 
@@ -31,43 +36,10 @@ def app(redis_url, redis_client, tmp_path):
     return create_app(Settings.from_env(env))
 
 
-def twilio_form(**overrides: str) -> dict[str, str]:
-    form = json.loads((RECORDED / "twilio" / "inbound_sms.json").read_text())
-    form.pop("_note")
-    form.update(overrides)
-    return form
-
-
-def post_twilio(client, form: dict, path: str = "/sms/twilio", signature: str | None = None):
-    if signature is None:
-        signature = RequestValidator(TOKEN).compute_signature(PUBLIC + path, form)
-    return client.post(path, data=form, headers={"X-Twilio-Signature": signature})
-
-
-def android_body(**payload: str) -> bytes:
-    event = json.loads((RECORDED / "android" / "sms_received.json").read_text())
-    event["payload"].update(payload)
-    return json.dumps(event, ensure_ascii=False).encode()
-
-
-def post_android(client, body: bytes, timestamp: int | None = None, signature: str | None = None):
-    stamp = str(int(time.time()) if timestamp is None else timestamp)
-    headers = {
-        "Content-Type": "application/json",
-        "X-Timestamp": stamp,
-        "X-Signature": sign(SECRET, body, stamp) if signature is None else signature,
-    }
-    return client.post("/sms/android", data=body, headers=headers)
-
-
-def open_cases(app) -> list:
-    store = app.extensions["hamdam"].store
-    ids = [i.decode() for i in store.redis.zrange("hd:cases:open", 0, -1)]
-    return [store.cases.get(i) for i in ids]
-
-
 def plan_jobs(redis_client) -> list[str]:
-    return [j for j in Queue("alerts", connection=redis_client).job_ids if j.startswith("plan-")]
+    return [
+        j for j in Queue(ALERTS_QUEUE, connection=redis_client).job_ids if j.startswith("plan-")
+    ]
 
 
 def test_twilio_help_keyword_opens_one_urgent_case(app, redis_client, caplog):
@@ -185,7 +157,7 @@ def test_code_word_keeps_her_district_only_within_its_owner(app):
     post_twilio(client, twilio_form(Body="Ёрдам"))  # Nur's number: Vakhsh, now her district
     store = app.extensions["hamdam"].store
     for case in open_cases(app):
-        store.redis.zrem("hd:cases:open", case.id)
+        store.redis.zrem(OPEN_CASES, case.id)
     post_twilio(client, twilio_form(MessageSid="SM4" + "0" * 31, Body="Яблоки созрели"))
     [case] = open_cases(app)
     assert case.district == "dushanbe"  # Mehr's word: not her earlier Nur district
@@ -223,7 +195,7 @@ def test_stop_suppresses_and_purges_her_data(app, redis_client, word, monkeypatc
     post_twilio(client, twilio_form(MessageSid="SM33333333333333333333333333333333", Body=word))
     store = app.extensions["hamdam"].store
     assert store.consent.suppressed(SURVIVOR)
-    job_ids = Queue("alerts", connection=redis_client).job_ids
+    job_ids = Queue(ALERTS_QUEUE, connection=redis_client).job_ids
     purge = [j for j in job_ids if j.startswith("purge-")]
     assert len(purge) == 1 and "900009001" not in purge[0]
     run_jobs(monkeypatch, app)
@@ -265,6 +237,6 @@ def run_jobs(monkeypatch, app) -> None:
         monkeypatch.setenv(name, value)
     jobs._built.cache_clear()
     store = app.extensions["hamdam"].store
-    worker = SimpleWorker([Queue("alerts", connection=store.redis)], connection=store.redis)
+    worker = SimpleWorker([Queue(ALERTS_QUEUE, connection=store.redis)], connection=store.redis)
     worker.work(burst=True)
     jobs._built.cache_clear()

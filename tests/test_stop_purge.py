@@ -15,11 +15,13 @@ from twilio.request_validator import RequestValidator
 from config.settings import Settings
 from gateway.app import create_app
 from gateway.channels.base import Inbound
+from gateway.jobs import ALERTS_QUEUE
 from gateway.privacy import Vault, new_key
 from gateway.store import Store
+from gateway.store.keys import OPEN_CASES
+from testing.app import ask_for_help
 from testing.env import make_env
 from testing.leaks import assert_no_clear, redis_dump
-from tests.test_ussd import UssdPhone
 
 TOKEN = "twilio-test-auth-token"
 PUBLIC = "https://gateway.example.org"
@@ -57,11 +59,7 @@ def sms(app, body: str, sid: str = "", phone: str = SURVIVOR) -> None:
 
 
 def ussd_help(app) -> str:
-    phone = UssdPhone(app.test_client(), app.extensions["hamdam"].settings.ussd_key, SURVIVOR)
-    phone.dial()
-    end = phone.press("4", "1", "2", "1", "1", "1", "1")
-    assert end.startswith("END "), end
-    return end.split()[-1]
+    return ask_for_help(app, SURVIVOR)
 
 
 def run_worker(app) -> None:
@@ -70,7 +68,7 @@ def run_worker(app) -> None:
 
     jobs._built.cache_clear()
     redis = app.extensions["hamdam"].store.redis
-    SimpleWorker([Queue("alerts", connection=redis)], connection=redis).work(burst=True)
+    SimpleWorker([Queue(ALERTS_QUEUE, connection=redis)], connection=redis).work(burst=True)
 
 
 def rotate(app) -> str:
@@ -123,7 +121,7 @@ def test_the_purge_job_carries_case_ids_only(gateway, redis_client):
     app = gateway(new_key())
     sms(app, "HELP")
     sms(app, "STOP")
-    queue = Queue("alerts", connection=redis_client)
+    queue = Queue(ALERTS_QUEUE, connection=redis_client)
     [purge] = [queue.fetch_job(j) for j in queue.job_ids if j.startswith("purge-")]
     assert purge.func_name == "workers.jobs.purge_cases"
     [case_key] = case_hashes(redis_client)
@@ -181,7 +179,7 @@ def stop_during(monkeypatch):
             run_worker(app)
 
         def after_execute(self, *args, **kwargs):
-            opening = any(a[:2] == ("ZADD", "hd:cases:open") for a, _ in self.command_stack)
+            opening = any(a[:2] == ("ZADD", OPEN_CASES) for a, _ in self.command_stack)
             result = original(self, *args, **kwargs)
             if opening and not fired:
                 stop()  # the case's transaction has just committed

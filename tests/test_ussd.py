@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import logging
 import re
-import uuid
 
 import pytest
 from rq import Queue
 
 from config.settings import Settings
 from gateway.app import create_app
+from gateway.jobs import ALERTS_QUEUE
 from gateway.localredis import free_port
-from gateway.text import fits_ussd, ussd_budget, ussd_length
+from gateway.store.keys import OPEN_CASES
+from testing.app import open_cases, store_of
 from testing.env import make_env
 from testing.leaks import assert_no_clear, redis_dump, stored_keys
+from testing.ussd import flask_phone, form, ref_of
 
 SURVIVOR = "+992900009101"
 LANG_CHOICE = {"tg": "1", "ru": "2", "uz": "3", "en": "4"}
@@ -27,64 +29,9 @@ DONE = {
 }
 
 
-class UssdPhone:
-    """A basic phone talking to the endpoint as the aggregator would: text accumulates."""
-
-    def __init__(self, client, key: str, number: str = SURVIVOR):
-        self.client, self.key, self.number = client, key, number
-        self.session, self.inputs = "", []
-        self.screens: list[str] = []
-
-    def post(self, text: str, session: str | None = None):
-        form = {
-            "sessionId": session or self.session,
-            "serviceCode": "*384*1234#",
-            "phoneNumber": self.number,
-            "networkCode": "43612",
-            "text": text,
-        }
-        return self.client.post(f"/ussd/africastalking?key={self.key}", data=form)
-
-    def dial(self) -> str:
-        self.session, self.inputs = "ATUid_" + uuid.uuid4().hex, []
-        return self._show(self.post(""))
-
-    def press(self, *keys: str) -> str:
-        body = ""
-        for key in keys:
-            self.inputs.append(key)
-            body = self._show(self.post("*".join(self.inputs)))
-        return body
-
-    def _show(self, response) -> str:
-        assert response.status_code == 200
-        assert response.mimetype == "text/plain"
-        body = response.get_data(as_text=True)
-        assert body.startswith(("CON ", "END ")), body
-        screen = body[4:]
-        assert fits_ussd(screen), f"{ussd_length(screen)} > {ussd_budget(screen)}: {screen!r}"
-        self.screens.append(body)
-        return body
-
-
 @pytest.fixture
 def phone(client, settings):
-    return UssdPhone(client, settings.ussd_key)
-
-
-def store_of(app):
-    return app.extensions["hamdam"].store
-
-
-def open_cases(app):
-    store = store_of(app)
-    return [store.cases.get(i.decode()) for i in store.redis.zrange("hd:cases:open", 0, -1)]
-
-
-def ref_in(body: str) -> str:
-    found = re.findall(r"\d{4,6}", body)
-    assert found, body
-    return found[-1]
+    return flask_phone(client, settings.ussd_key, SURVIVOR)
 
 
 @pytest.mark.parametrize("lang", ["tg", "ru", "uz", "en"])
@@ -97,12 +44,12 @@ def test_whole_help_flow_in_each_language(app, phone, redis_client, caplog, lang
         phone.press("2")  # only daytime calls
         end = phone.press("1")  # no SMS
     assert end.startswith("END ") and DONE[lang] in end
-    ref = ref_in(end)
+    ref = ref_of(end)
     [case] = open_cases(app)
     assert (case.ref, case.kind, case.urgency) == (ref, "legal", "normal")
     assert (case.district, case.consent, case.call) == ("vakhsh", "mahalla", "day")
     assert (case.channel, case.lang) == ("ussd", lang)
-    assert Queue("alerts", connection=redis_client).job_ids == [f"plan-{case.id}"]
+    assert Queue(ALERTS_QUEUE, connection=redis_client).job_ids == [f"plan-{case.id}"]
     assert store_of(app).cases.phone(case.id) == SURVIVOR
     inputs = ["*".join(phone.inputs), "*".join(phone.inputs[:4])]
     assert_no_clear(redis_dump(redis_client), SURVIVOR, inputs)
@@ -145,11 +92,11 @@ def test_danger_now_skips_the_consent_question(app, phone):
 
 def test_check_status_by_reference_only_from_her_phone(app, client, settings, phone):
     phone.dial()
-    ref = ref_in(phone.press("4", "1", "2", "1", "1", "3", "1"))
+    ref = ref_of(phone.press("4", "1", "2", "1", "1", "3", "1"))
     phone.dial()
     answer = phone.press("2", ref)  # remembered English: menu, check, reference
     assert answer.startswith("END ") and ref in answer and "received" in answer.lower()
-    stranger = UssdPhone(client, settings.ussd_key, "+992900009102")
+    stranger = flask_phone(client, settings.ussd_key, "+992900009102")
     stranger.dial()
     other = stranger.press("4", "2", ref)
     assert other.startswith("END ") and "not found" in other.lower()
@@ -190,7 +137,7 @@ def test_back_and_paging_and_hint(app, phone):
 def test_zero_exits_from_every_screen(app, client, settings, lang):
     paths = [[], ["1"], ["1", "2"], ["1", "2", "1"], ["1", "2", "1", "1"], ["2"]]
     for n, path in enumerate(paths):
-        phone = UssdPhone(client, settings.ussd_key, f"+99290000920{n}")  # no remembered language
+        phone = flask_phone(client, settings.ussd_key, f"+99290000920{n}")  # no remembered language
         phone.dial()
         phone.press(LANG_CHOICE[lang], *path)
         end = phone.press("0")
@@ -218,11 +165,11 @@ def test_duplicate_delivery_gets_same_screen_and_one_case(app, phone, redis_clie
     phone.dial()
     phone.press("4", "1", "2", "1", "1", "2")
     text = "*".join([*phone.inputs, "1"])
-    first = phone.post(text).get_data(as_text=True)
-    again = phone.post(text).get_data(as_text=True)
+    first = phone.post(text)
+    again = phone.post(text)
     assert first == again and first.startswith("END ")
     assert len(open_cases(app)) == 1
-    assert len(Queue("alerts", connection=redis_client).job_ids) == 1
+    assert len(Queue(ALERTS_QUEUE, connection=redis_client).job_ids) == 1
 
 
 def test_lost_session_state_is_replayed_from_the_text(app, phone, redis_client):
@@ -246,9 +193,9 @@ def test_rate_limit_answers_neutrally(app, phone):
 
 
 def test_wrong_key_is_403_and_nothing_stored(client, redis_client):
-    phone = UssdPhone(client, "not-the-key")
-    phone.session = "ATUid_x"
-    response = phone.post("")
+    response = client.post(
+        "/ussd/africastalking?key=not-the-key", data=form("ATUid_x", SURVIVOR, [])
+    )
     assert response.status_code == 403
     assert response.get_data(as_text=True).startswith("END")
     assert stored_keys(redis_client) == []
@@ -271,10 +218,11 @@ def test_malformed_form_is_400_with_valid_end(client, settings, form, reason):
     assert body.startswith("END ") and reason in body
 
 
-def test_unusable_phone_number_gets_neutral_end(phone):
-    phone.number = "not a phone"
-    phone.session = "ATUid_y"
-    body = phone.post("").get_data(as_text=True)
+def test_unusable_phone_number_gets_neutral_end(client, settings):
+    data = form("ATUid_y", "not a phone", [])
+    body = client.post(f"/ussd/africastalking?key={settings.ussd_key}", data=data).get_data(
+        as_text=True
+    )
     assert body.startswith("END ")
 
 
@@ -282,7 +230,7 @@ def test_internal_error_still_answers_end_and_logs_no_number(tmp_path, caplog):
     dead = f"redis://127.0.0.1:{free_port()}/0"
     (tmp_path / "spool").write_text("")  # no Redis, and no spool to answer without it either
     app = create_app(Settings.from_env(make_env(dead, tmp_path)))
-    phone = UssdPhone(app.test_client(), app.extensions["hamdam"].settings.ussd_key)
+    phone = flask_phone(app.test_client(), app.extensions["hamdam"].settings.ussd_key, SURVIVOR)
     with caplog.at_level(logging.ERROR):
         body = phone.dial()
     assert body.startswith("END ")
@@ -322,12 +270,12 @@ def first_call_path(phone, lang: str, remembered: bool) -> list[str]:
 def test_an_expired_session_replays_exactly_the_screens_she_saw(
     app, client, settings, redis_client, lang, remembered
 ):
-    phone = UssdPhone(client, settings.ussd_key, "+992900009400")
+    phone = flask_phone(client, settings.ussd_key, "+992900009400")
     path = first_call_path(phone, lang, remembered)
     seen = [phone.press(key) for key in path]  # the screens of an unbroken session
     assert seen[-1].startswith("END ")
     for lost_at in range(len(path)):  # the session expires just before this input
-        phone = UssdPhone(client, settings.ussd_key, f"+9929000094{lost_at + 1:02d}")
+        phone = flask_phone(client, settings.ussd_key, f"+9929000094{lost_at + 1:02d}")
         first_call_path(phone, lang, remembered)
         replayed = [phone.press(key) for key in path[:lost_at]]
         lose_sessions(redis_client)
@@ -344,7 +292,7 @@ def test_a_session_lost_with_its_resume_point_never_opens_a_case(
     app, client, settings, redis_client, lang, remembered
 ):
     for done in range(len(LOST_PATH) + (0 if remembered else 1)):  # inputs before the loss
-        phone = UssdPhone(client, settings.ussd_key, f"+9929000095{done:02d}")
+        phone = flask_phone(client, settings.ussd_key, f"+9929000095{done:02d}")
         path = first_call_path(phone, lang, remembered)
         phone.press(*path[:done])
         lose_sessions(redis_client, resume_too=True)
@@ -364,7 +312,7 @@ def test_a_session_lost_with_its_resume_point_never_opens_a_case(
         assert end.startswith("END ") and DONE[lang] in end
         [case] = open_cases(app)
         assert chosen(case) == LOST_CHOICE
-        store_of(app).redis.zrem("hd:cases:open", case.id)
+        store_of(app).redis.zrem(OPEN_CASES, case.id)
 
 
 RESTART = {

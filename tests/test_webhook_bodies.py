@@ -9,8 +9,7 @@ import pytest
 from config.settings import Settings
 from gateway.app import create_app
 from gateway.channels.android import EVENTS
-from testing.env import make_env
-from tests.test_sms_intake import (
+from testing.app import (
     SECRET,
     TOKEN,
     android_body,
@@ -19,6 +18,7 @@ from tests.test_sms_intake import (
     post_twilio,
     twilio_form,
 )
+from testing.env import make_env
 
 USSD = "/ussd/africastalking?key=test-ussd-key-0123456789"
 

@@ -6,40 +6,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import re
-import subprocess
-import time
 from pathlib import Path
 
-import psutil
 import pytest
-import redis
-import requests
-import yaml
-from twilio.request_validator import RequestValidator
 
-from bench.common import TWILIO, help_request, write_directory
-from gateway import logs
-from testing.env import make_env
-from testing.fakes import FakeAndroid, FakeTwilio
-from testing.leaks import clear_findings, redis_dump
-from testing.processes import OwnRedis, Processes, procfile, spawn
+from testing import drill
+from testing.processes import OwnRedis
 
 HERE = Path(__file__).parent
 ENABLE_ENV = "HAMDAM_DRILLS"
-ANDROID = {
-    "ANDROID_GATEWAY_USER": "gateway",
-    "ANDROID_GATEWAY_PASSWORD": "gateway-password",
-    "ANDROID_WEBHOOK_SECRET": "android-drill-signing-key",
-}
 _REPORT: list[str] = []
-# What the running drill handed the gateway as hers (numbers and typed texts), and the var
-# directories of its gateways: the leak scan after each drill looks for them (see leak_scan).
-_SURVIVORS: set[str] = set()
-_INPUTS: set[str] = set()
-_VARS: list[Path] = []
 
 
 def pytest_addoption(parser):
@@ -83,70 +60,6 @@ def report(request):
     return say
 
 
-def survivor(number: str, *inputs: str) -> str:
-    """Register a number a drill uses as a survivor's (and texts she typed) for the leak scan."""
-    _SURVIVORS.add(number)
-    _INPUTS.update(inputs)
-    return number
-
-
-# Any synthetic number (+992 900 xxxxxx) written in any form: the scan's net for a survivor
-# number a drill used without registering it. With its country code, it is not part of a longer
-# digit run; without it, not glued to letters either: nine digits in a row occur by chance in
-# the hex ids of RQ jobs and workers (about once in 15,000 ids), with "992900" in front not.
-_SEP = logs.SEPARATOR
-_SYNTHETIC = re.compile(
-    rf"(?<!\d)9{_SEP}*9{_SEP}*2{_SEP}*9{_SEP}*0{_SEP}*0(?:{_SEP}*\d){{6}}(?!\d)"
-    rf"|(?<![0-9A-Za-z])9{_SEP}*0{_SEP}*0(?:{_SEP}*\d){{6}}(?![0-9A-Za-z])"
-)
-
-
-def responders(var: Path) -> set[str]:
-    """The responders' numbers in a drill gateway's directory (they reach the fake providers)."""
-    path = var / "directory.yaml"
-    if not path.exists():
-        return set()
-    return {str(r["phone"]) for r in yaml.safe_load(path.read_text()).get("responders", [])}
-
-
-def leaks(redis_client: redis.Redis) -> tuple[list[str], dict[str, int]]:
-    """Every survivor number, typed text and responder number found in clear: in every process
-    log and spool file of the drill's gateways and in the Redis dump; and what was scanned."""
-    files = [
-        f
-        for var in dict.fromkeys(_VARS)
-        for folder in (var / "logs", var / "spool")
-        if folder.is_dir()
-        for f in sorted(folder.iterdir())
-        if f.is_file()
-    ]
-    sources = {f"{f.parent.name}/{f.name}": f.read_bytes() for f in files}
-    sources["redis"] = redis_dump(redis_client)
-    known = {n for var in _VARS for n in responders(var)}
-    found: list[str] = []
-    for where, blob in sources.items():
-        for number in sorted(_SURVIVORS | known):
-            inputs = sorted(_INPUTS) if number in _SURVIVORS else []
-            whose = "survivor" if number in _SURVIVORS else "responder"
-            found += [f"{where}: {whose} {line}" for line in clear_findings(blob, number, inputs)]
-        text = blob.decode("utf-8", "replace")
-        for match in _SYNTHETIC.finditer(text):
-            digits = "".join(c for c in match.group() if c.isdigit())[-9:]
-            if not any(n.endswith(digits) for n in _SURVIVORS | known):
-                seen = text[max(0, match.start() - 40) : match.end() + 40]
-                found.append(f"{where}: unregistered number {match.group()!r} in clear: {seen!r}")
-    scanned = {
-        "logs": sum(1 for f in files if f.parent.name == "logs"),
-        "spool files": sum(1 for f in files if f.parent.name == "spool"),
-        "redis keys": redis_client.dbsize(),
-        "MB": round(sum(len(b) for b in sources.values()) / 1e6, 1),
-        "survivors": len(_SURVIVORS),
-        "inputs": len(_INPUTS),
-        "responders": len(known),
-    }
-    return found, scanned
-
-
 @pytest.fixture
 def drill_redis(tmp_path):
     """A throwaway Redis with AOF on, as production runs it."""
@@ -159,15 +72,15 @@ def drill_redis(tmp_path):
 def leak_scan(drill_redis, report):
     """After each drill (its gateway stopped, its Redis not yet): no survivor number or text she
     typed, and no responder number, in clear in any process log, spool file or Redis value."""
-    _SURVIVORS.clear()
-    _INPUTS.clear()
-    _VARS.clear()
+    drill.SURVIVORS.clear()
+    drill.INPUTS.clear()
+    drill.VARS.clear()
     yield
     if drill_redis.proc.poll() is not None:  # a drill that failed while Redis was away
         drill_redis.start()
     client = drill_redis.client()
     try:
-        found = wait_until(lambda: _ping(client), 30) and leaks(client)
+        found = drill.wait_until(lambda: drill.answers(client), 30) and drill.leaks(client)
     finally:
         client.close()
     assert found, "the drill's Redis never answered the leak scan"
@@ -176,113 +89,3 @@ def leak_scan(drill_redis, report):
     for line in found[:20]:
         report(f"  {line}")
     assert not found, f"{len(found)} leak(s), e.g. {found[:5]}"
-
-
-def _ping(client: redis.Redis) -> bool:
-    try:
-        return bool(client.ping())
-    except redis.RedisError:
-        return False
-
-
-class DrillGateway(Processes):
-    """Web and worker from the Procfile, a fake Twilio (and Android), the bench directory."""
-
-    def __init__(
-        self,
-        redis_url: str,
-        var: Path,
-        android: bool = False,
-        twilio: type[FakeTwilio] = FakeTwilio,
-        **extra: str,
-    ):
-        self.twilio = twilio()
-        self.android = FakeAndroid() if android else None
-        directory = var / "directory.yaml"
-        var.mkdir(parents=True, exist_ok=True)
-        self.districts = write_directory(directory)
-        settings = {
-            "DIRECTORY_FILE": str(directory),
-            "TWILIO_API_URL": self.twilio.url,
-            **TWILIO,
-            "SEND_RETRY_DELAYS": "1",
-        }
-        if self.android is not None:
-            settings.update(ANDROID, SMS_ROUTES="twilio,android")
-            settings["ANDROID_GATEWAY_URL"] = self.android.url
-        env = make_env(redis_url, var, **{**settings, **extra})
-        self.http = requests.Session()
-        self.spare = 0
-        _VARS.append(var)
-        super().__init__(env, var)
-
-    @property
-    def ussd_url(self) -> str:
-        return f"{self.base}/ussd/africastalking?key={self.env['USSD_KEY']}"
-
-    def ask_for_help(self, phone: str, index: int = 0, strict: bool = True) -> str | None:
-        """One English help request from `phone` to district number `index`; its reference."""
-        label = f"D{index % len(self.districts) + 1:02d}"
-        ref, _ = help_request(self.http, self.ussd_url, survivor(phone), label, strict=strict)
-        return ref
-
-    def twilio_sms(self, form: dict[str, str], timeout: float = 30) -> int:
-        """POST a Twilio inbound webhook form, signed as Twilio signs it; the HTTP status.
-        (A request of its own, not the shared session: drills call this from many threads.)"""
-        url = self.env["PUBLIC_URL"] + "/sms/twilio"
-        signature = RequestValidator(TWILIO["TWILIO_AUTH_TOKEN"]).compute_signature(url, form)
-        return requests.post(
-            self.base + "/sms/twilio",
-            data=form,
-            headers={"X-Twilio-Signature": signature},
-            timeout=timeout,
-        ).status_code
-
-    def restart_exited(self) -> list[str]:
-        """Start the worker again if it exited, as a platform restarts a process; what exited."""
-        exited = []
-        for name in ("worker", "clock"):
-            proc = self.procs.get(name)
-            if proc is not None and proc.poll() is not None:
-                exited.append(f"{name} (exit {proc.returncode})")
-                if name == "worker":
-                    self.start_worker()
-        return exited
-
-    def start_worker(self) -> subprocess.Popen:
-        """Another worker from the Procfile line, as a platform restarts a dead process."""
-        self.spare += 1
-        name = f"worker-{self.spare}"
-        proc = spawn(procfile()["worker"], self.env, self.logs / f"{name}.log")
-        self.procs[name] = proc
-        return proc
-
-    def stop(self) -> None:
-        super().stop()
-        # A work-horse runs in a process group of its own and outlives a worker that crashed
-        # (a Redis outage): end whatever still talks to this drill's Redis.
-        for proc in psutil.process_iter(["pid", "environ"]):
-            mine = (proc.info["environ"] or {}).get("REDIS_URL") == self.env["REDIS_URL"]
-            if mine and proc.pid != os.getpid():
-                with contextlib.suppress(psutil.NoSuchProcess):
-                    proc.kill()
-        self.http.close()
-        self.twilio.close()
-        if self.android is not None:
-            self.android.close()
-
-
-def sent_about(fake, ref: str) -> list:
-    """Messages a fake provider accepted that carry this reference."""
-    with fake.lock:
-        return [s for s in fake.sent if f"#{ref}" in s.body]
-
-
-def wait_until(check, timeout: float, step: float = 0.2):
-    """Poll `check` until truthy or `timeout` s passed; its last value either way."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result or time.monotonic() > deadline:
-            return result
-        time.sleep(step)

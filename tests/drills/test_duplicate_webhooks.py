@@ -14,7 +14,9 @@ from rq import Queue
 from twilio.request_validator import RequestValidator
 
 from bench.common import TWILIO
-from tests.drills.conftest import DrillGateway, survivor, wait_until
+from gateway.jobs import ALERTS_QUEUE
+from gateway.store.keys import OPEN_CASES
+from testing.drill import DrillGateway, survivor, wait_until
 
 pytestmark = [pytest.mark.drill, pytest.mark.timeout(180)]
 
@@ -63,11 +65,11 @@ def test_one_case_for_a_hundred_concurrent_copies(gateway, drill_redis, report):
     took = time.monotonic() - started
 
     client = drill_redis.client()
-    opened = client.zcard("hd:cases:open")
-    plans = [j for j in Queue("alerts", connection=client).job_ids if j.startswith("plan-")]
+    opened = client.zcard(OPEN_CASES)
+    plans = [j for j in Queue(ALERTS_QUEUE, connection=client).job_ids if j.startswith("plan-")]
     plans += [
         j
-        for j in Queue("alerts", connection=client).finished_job_registry.get_job_ids()
+        for j in Queue(ALERTS_QUEUE, connection=client).finished_job_registry.get_job_ids()
         if j.startswith("plan-")
     ]
     wait_until(lambda: len(gateway.twilio.sent) >= 2, 30)

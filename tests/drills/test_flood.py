@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from tests.drills.conftest import DrillGateway, wait_until
+from testing.drill import DrillGateway, wait_until
 
 pytestmark = [pytest.mark.drill, pytest.mark.timeout(600)]
 

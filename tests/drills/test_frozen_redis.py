@@ -9,7 +9,7 @@ import time
 import pytest
 import requests
 
-from tests.drills.conftest import DrillGateway, survivor
+from testing.drill import DrillGateway, survivor
 
 pytestmark = [pytest.mark.drill, pytest.mark.timeout(300)]
 

@@ -11,7 +11,8 @@ import pytest
 import requests
 
 from bench.common import percentile
-from tests.drills.conftest import DrillGateway, survivor
+from testing.drill import DrillGateway, survivor
+from testing.ussd import Help, http_help
 
 pytestmark = [pytest.mark.drill, pytest.mark.timeout(600)]
 
@@ -118,8 +119,6 @@ def run_flows(gateway: DrillGateway, first: int) -> tuple[list[float], Counter, 
 
 
 def _walk(gateway, session, numbers, lock, failures):
-    from bench.common import help_request
-
     while True:
         with lock:
             n = next(numbers, None)
@@ -127,7 +126,8 @@ def _walk(gateway, session, numbers, lock, failures):
             break
         label = f"D{n % len(gateway.districts) + 1:02d}"
         try:
-            help_request(session, gateway.ussd_url, survivor(f"+99290006{n:04d}"), label)
+            phone = survivor(f"+99290006{n:04d}")
+            http_help(session, gateway.ussd_url, phone, Help(district=label))
         except Exception as error:  # noqa: BLE001 - counted and reported
             failures.append(type(error).__name__)
     session.close()

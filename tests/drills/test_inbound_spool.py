@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.drills.conftest import DrillGateway, sent_about, survivor, wait_until
+from gateway.store.keys import OPEN_CASES
+from testing.drill import DrillGateway, sent_about, survivor, wait_until
 
 pytestmark = [pytest.mark.drill, pytest.mark.timeout(600)]
 
@@ -77,7 +78,7 @@ def test_help_sms_during_a_redis_outage_are_kept_and_replayed_once(gateway, dril
     client = drill_redis.client()
 
     def refs() -> list[str]:
-        ids = [i.decode() for i in client.zrange("hd:cases:open", 0, -1)]
+        ids = [i.decode() for i in client.zrange(OPEN_CASES, 0, -1)]
         return [client.hget(f"hd:case:{i}", "ref").decode() for i in ids]
 
     def alerted(ref: str) -> bool:

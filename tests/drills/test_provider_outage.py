@@ -14,8 +14,9 @@ from collections import Counter
 import pytest
 from rq import Queue
 
+from gateway.jobs import ALERTS_QUEUE
+from testing.drill import DrillGateway, sent_about, wait_until
 from testing.fakes import FakeAndroid, FakeTwilio
-from tests.drills.conftest import DrillGateway, sent_about, wait_until
 
 pytestmark = [pytest.mark.drill, pytest.mark.timeout(600)]
 
@@ -217,7 +218,7 @@ def test_both_routes_down_alerts_are_redriven_while_the_case_waits(
         def parked():
             client = drill_redis.client()
             try:
-                return Queue("alerts", connection=client).failed_job_registry.count
+                return Queue(ALERTS_QUEUE, connection=client).failed_job_registry.count
             finally:
                 client.close()
 

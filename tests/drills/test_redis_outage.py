@@ -16,7 +16,7 @@ import pytest
 import requests
 from rq import Worker
 
-from tests.drills.conftest import DrillGateway, sent_about, wait_until
+from testing.drill import DrillGateway, sent_about, wait_until
 
 pytestmark = [pytest.mark.drill, pytest.mark.timeout(900)]
 

@@ -9,7 +9,8 @@ from collections import Counter
 
 import pytest
 
-from tests.drills.conftest import DrillGateway, sent_about, wait_until
+from gateway.store.keys import OPEN_CASES
+from testing.drill import DrillGateway, sent_about, wait_until
 
 pytestmark = [pytest.mark.drill, pytest.mark.timeout(900)]
 
@@ -73,7 +74,7 @@ def test_every_reference_given_exists_and_is_alerted_once(gateway, drill_redis, 
     with gateway.twilio.lock:
         copies = Counter((s.to, s.body) for s in gateway.twilio.sent)
     twice = {k: n for k, n in copies.items() if n > 1}
-    opened = client.zcard("hd:cases:open")
+    opened = client.zcard(OPEN_CASES)
     client.close()
 
     failed = len(outcomes) - len(refs)

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from tests.drills.conftest import DrillGateway, wait_until
+from testing.drill import DrillGateway, wait_until
 
 pytestmark = [pytest.mark.drill, pytest.mark.timeout(300)]
 

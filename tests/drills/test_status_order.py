@@ -13,7 +13,7 @@ from twilio.request_validator import RequestValidator
 from bench.common import TWILIO
 from gateway.channels.twilio import STATUS
 from gateway.message import RANK as STATE_RANK
-from tests.drills.conftest import DrillGateway, wait_until
+from testing.drill import DrillGateway, wait_until
 
 pytestmark = [pytest.mark.drill, pytest.mark.timeout(240)]
 

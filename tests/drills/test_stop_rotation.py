@@ -15,9 +15,10 @@ import requests
 from rq import Queue
 
 from config.settings import ROOT
+from gateway.jobs import ALERTS_QUEUE
 from gateway.privacy import Vault, new_key
 from gateway.store import Store
-from tests.drills.conftest import DrillGateway, wait_until
+from testing.drill import DrillGateway, wait_until
 
 pytestmark = [pytest.mark.drill, pytest.mark.timeout(900)]
 
@@ -46,7 +47,7 @@ def stop(gateway: DrillGateway, number: str) -> int:
 
 
 def purges_done(client) -> bool:
-    queue = Queue("alerts", connection=client)
+    queue = Queue(ALERTS_QUEUE, connection=client)
     waiting = [j for j in queue.job_ids if j.startswith("purge-")]
     return not waiting and not queue.started_job_registry.get_job_ids()
 

@@ -8,7 +8,7 @@ import time
 import psutil
 import pytest
 
-from tests.drills.conftest import DrillGateway, sent_about, wait_until
+from testing.drill import DrillGateway, sent_about, wait_until
 
 pytestmark = [pytest.mark.drill, pytest.mark.timeout(780)]
 
