@@ -7,33 +7,18 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from gateway.text import fold
+from menus import catalog
 
-# command -> {lang: words}. Words are written as people type them; they are folded on load.
-# Twilio itself reserves STOP/END/CANCEL/QUIT... on long codes, so responder commands avoid them.
+# command -> {lang: words}, from each language's catalog (menus/locales/<lang>.yaml, under
+# `keywords`, space-separated). Words are written as people type them; they are folded on load.
+_WORDS = catalog.section("keywords")
 KEYWORDS: dict[str, dict[str, tuple[str, ...]]] = {
-    "help": {
-        "en": ("HELP",),
-        "tg": ("ЁРДАМ", "ЁРӢ", "КӮМАК"),
-        "ru": ("ПОМОЩЬ", "ПОМОГИТЕ"),
-        "uz": ("YORDAM",),
-    },
-    "stop": {
-        "en": ("STOP",),
-        "tg": ("БАС", "ИСТ"),
-        "ru": ("СТОП",),
-        "uz": ("TOXTA", "TO'XTA"),
-    },
-    "delete": {
-        "en": ("DELETE",),
-        "tg": ("НЕСТ", "ҲАЗФ"),
-        "ru": ("УДАЛИТЬ",),
-        "uz": ("OCHIR", "O'CHIR"),
-    },
+    command: {lang: tuple(words[command].split()) for lang, words in _WORDS.items()}
+    for command in ("help", "stop", "delete")
 }
 RESPONDER_COMMANDS: dict[str, dict[str, tuple[str, ...]]] = {
-    "accept": {"en": ("OK", "YES"), "tg": ("ОК", "ХОП", "ҲА"), "ru": ("ОК", "ДА"), "uz": ("HA",)},
-    "decline": {"en": ("NO",), "tg": ("НЕ",), "ru": ("НЕТ",), "uz": ("YOQ", "YO'Q")},
-    "done": {"en": ("DONE",), "tg": ("ТАМОМ",), "ru": ("ГОТОВО",), "uz": ("TAYYOR",)},
+    command: {lang: tuple(words[command].split()) for lang, words in _WORDS.items()}
+    for command in ("accept", "decline", "done")
 }
 # A command word, then what follows it: "OK 3521", "OK3521", "OK-3521", "Ok, 3521", "OK #3521".
 _COMMAND = re.compile(r"^(?P<word>[^\W\d_]+(?:'[^\W\d_]+)?)(?P<rest>(?:[\W_\d].*)?)$", re.S)

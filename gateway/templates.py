@@ -3,135 +3,34 @@
 An alert carries the reference, kind, urgency, coarse place, the safe-contact instruction and
 how to accept; never her number, name or words. Every text fits two UCS-2 segments (134
 characters) with the longest district name and a 6-digit reference: tests/test_templates.py.
+The texts themselves are in each language's catalog (menus/locales/<lang>.yaml, under `messages`).
 """
 
 from __future__ import annotations
 
 from gateway.text import measure
-from menus import languages
+from menus import catalog, languages
 
 LANGS = languages.CODES
 MAX_SEGMENTS = 2
+# The responder texts render() fills in.
+_NAMES = ("alert", "details", "details_nocall", "taken", "late", "closed", "declined", "reminder",
+          "unclear")  # fmt: skip
 
-KIND = {
-    "tg": {
-        "danger": "хатари фаврӣ",
-        "legal": "маслиҳати ҳуқуқӣ",
-        "shelter": "ҷойи бехатар",
-        "money": "пул ё кор",
-        "talk": "суҳбат",
-        "callback": "занги бозгашт",
-    },
-    "ru": {
-        "danger": "опасность сейчас",
-        "legal": "юридический вопрос",
-        "shelter": "безопасное жильё",
-        "money": "деньги или работа",
-        "talk": "поговорить",
-        "callback": "просит перезвонить",
-    },
-    "uz": {
-        "danger": "xavf hozir",
-        "legal": "huquqiy maslahat",
-        "shelter": "xavfsiz joy",
-        "money": "pul yoki ish",
-        "talk": "suhbat",
-        "callback": "qayta qo'ng'iroq",
-    },
-    "en": {
-        "danger": "danger now",
-        "legal": "legal advice",
-        "shelter": "a safe place to stay",
-        "money": "money or work",
-        "talk": "someone to talk to",
-        "callback": "asks to be called back",
-    },
-}
-URGENT = {"tg": "ФАВРӢ ", "ru": "СРОЧНО ", "uz": "SHOSHILINCH ", "en": "URGENT "}
-CONTACT = {
-    "tg": {"any": "Ҳар вақт занг задан мумкин.", "day": "Танҳо рӯзона занг занед.",
-           "none": "Занг назанед."},
-    "ru": {"any": "Звонить можно всегда.", "day": "Звонить только днём.", "none": "Не звонить."},
-    "uz": {"any": "Istalgan vaqt qo'ng'iroq mumkin.", "day": "Faqat kunduzi qo'ng'iroq qiling.",
-           "none": "Qo'ng'iroq qilmang."},
-    "en": {"any": "Safe to call any time.", "day": "Call only in daytime.",
-           "none": "Do not call her."},
-}  # fmt: skip
-TEXT = {
-    "tg": {
-        "alert": "{urgency}#{ref}: {kind}, {district}. {contact} Барои қабул: OK {ref}",
-        "details": "#{ref} аз они шумо. Рақам: {phone}. {contact} Баъд: ТАМОМ {ref}",
-        "details_nocall": "#{ref} аз они шумо. Ӯ хоҳиш кард: занг назанед, SMS нафиристед. "
-        "Баъд: ТАМОМ {ref}",
-        "taken": "#{ref}-ро шахси дигар гирифт. Ташаккур.",
-        "late": "#{ref} аллакай гирифта шудааст.",
-        "closed": "#{ref} баста шуд. Ташаккур.",
-        "declined": "#{ref}: фаҳмидем, ташаккур.",
-        "reminder": "Ёдрас: #{ref} ({kind}, {district}) интизор аст. OK {ref}",
-        "unclear": "Фаҳмида нашуд. Барои қабул OK ва рамзи паси # нависед, масалан OK 1234",
-    },
-    "ru": {
-        "alert": "{urgency}#{ref}: {kind}, {district}. {contact} Принять: OK {ref}",
-        "details": "#{ref} за вами. Номер: {phone}. {contact} Закрыть: ГОТОВО {ref}",
-        "details_nocall": "#{ref} за вами. Она просила не звонить и не писать. "
-        "Закрыть: ГОТОВО {ref}",
-        "taken": "#{ref} принял другой. Спасибо.",
-        "late": "#{ref} уже принят другим.",
-        "closed": "#{ref} закрыт. Спасибо.",
-        "declined": "#{ref}: отмечено, спасибо.",
-        "reminder": "Напоминание: #{ref} ({kind}, {district}) ждёт. OK {ref}",
-        "unclear": "Не понято. Чтобы принять, напишите OK и код после #, например OK 1234",
-    },
-    "uz": {
-        "alert": "{urgency}#{ref}: {kind}, {district}. {contact} Qabul: OK {ref}",
-        "details": "#{ref} sizda. Raqam: {phone}. {contact} Yopish: TAYYOR {ref}",
-        "details_nocall": "#{ref} sizda. U qo'ng'iroq qilmaslik va SMS yozmaslikni so'radi. "
-        "Yopish: TAYYOR {ref}",
-        "taken": "#{ref} boshqa kishi oldi. Rahmat.",
-        "late": "#{ref} allaqachon olingan.",
-        "closed": "#{ref} yopildi. Rahmat.",
-        "declined": "#{ref}: qayd etildi, rahmat.",
-        "reminder": "Eslatma: #{ref} ({kind}, {district}) kutmoqda. OK {ref}",
-        "unclear": "Tushunilmadi. Qabul uchun OK va # dan keyingi kodni yozing, masalan OK 1234",
-    },
-    "en": {
-        "alert": "{urgency}#{ref}: {kind}, {district}. {contact} To take it reply OK {ref}",
-        "details": "#{ref} is yours. Number: {phone}. {contact} When done reply DONE {ref}",
-        "details_nocall": "#{ref} is yours. She asked not to be called or texted. "
-        "When done reply DONE {ref}",
-        "taken": "#{ref} was taken by another responder. Thank you.",
-        "late": "#{ref} is already taken by another responder.",
-        "closed": "#{ref} is closed. Thank you.",
-        "declined": "#{ref}: noted, thank you.",
-        "reminder": "Reminder: #{ref} ({kind}, {district}) is still waiting. OK {ref}",
-        "unclear": "Not understood. To take a request reply OK and the code after #, e.g. OK 1234",
-    },
-}
+_SMS = catalog.section("messages")
+# Texts by language (menus/locales/<lang>.yaml, under `messages`), then by name.
+KIND = catalog.section("messages.kind")
+CONTACT = catalog.section("messages.contact")
+URGENT = {lang: t["urgent"] + " " for lang, t in _SMS.items()}
+TEXT = {lang: {name: t[name] for name in _NAMES} for lang, t in _SMS.items()}
 
 
 # Alerts held while a responder had too many this hour, listed in one SMS (as many references
 # as fit MAX_SEGMENTS; the rest go in the next one).
-DIGEST = {
-    "tg": "{count} ҳолати нав: {refs}. Барои қабул: OK ва рамзи он.",
-    "ru": "{count} новых: {refs}. Принять: OK и код.",
-    "uz": "{count} yangi: {refs}. Qabul: OK va kodi.",
-    "en": "{count} new: {refs}. To take one reply OK and its code.",
-}
+DIGEST = {lang: t["digest"] for lang, t in _SMS.items()}
 # To a duty officer, once per flood (per district and hour) or per outage (per hour).
 NOTICE = {
-    "flood": {
-        "tg": "Сели ҳолатҳо дар {district}: дар ин соат огоҳиҳо якҷоя фиристода мешаванд. "
-        "Панелро санҷед.",
-        "ru": "Поток случаев в {district}: в этот час оповещения идут сводкой. Проверьте панель.",
-        "uz": "{district}: ko'p holat, bu soat xabarlar jamlab yuboriladi. Panelni tekshiring.",
-        "en": "Flood of cases in {district}: this hour alerts go out grouped. Check the dashboard.",
-    },
-    "outage": {
-        "tg": "SMS ба посухдиҳандагон намеравад ({district}); такрор мекунем. Панелро санҷед.",
-        "ru": "SMS не доходят до ответчиков ({district}); повторяем. Проверьте панель.",
-        "uz": "SMS javobgarlarga yetmayapti ({district}); qayta yuboramiz. Panelni tekshiring.",
-        "en": "SMS to responders are failing ({district}); retrying. Check the dashboard.",
-    },
+    name: {lang: t[f"notice.{name}"] for lang, t in _SMS.items()} for name in ("flood", "outage")
 }
 
 
@@ -149,12 +48,7 @@ def notice(name: str, lang: str, **params: str) -> str:
 
 
 # The only text ever sent to her: neutral (no service, no topic), one segment in every language.
-SURVIVOR_TEXT = {
-    "tg": "Рамз {ref}: қабул шуд. Ташаккур.",
-    "ru": "Код {ref}: принято. Спасибо.",
-    "uz": "Kod {ref}: qabul qilindi. Rahmat.",
-    "en": "Code {ref}: received. Thank you.",
-}
+SURVIVOR_TEXT = {lang: t["acknowledgement"] for lang, t in _SMS.items()}
 
 
 def acknowledgement(lang: str, ref: str) -> str:

@@ -14,7 +14,7 @@ from gateway.channels.base import Hop, Inbound, Reply
 from gateway.channels.registry import CHANNELS
 from gateway.compose import Context
 from gateway.spool import SpoolError
-from gateway.usecases.ussd import ERROR_END
+from menus.languages import ERROR_END
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("webhooks", __name__)

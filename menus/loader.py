@@ -14,6 +14,7 @@ from gateway.yamlcheck import text as _text
 from menus.model import (
     BUILTIN_KEYS,
     LANGS,
+    NAMED_SECTIONS,
     PLACEHOLDER,
     STATUS_KEYS,
     MenuError,
@@ -235,11 +236,18 @@ class _Reader:
             if missing := [f"{lang}.yaml" for lang, t in usable.items() if key not in t]:
                 self.bad(file, line, f"text '{key}' is missing in {', '.join(missing)}")
         ends = {key for *_, key, end in self.keys if end}
+
+        def filled(key: str) -> bool:  # a text whose {placeholders} the gateway fills
+            return key in ends or key.startswith(NAMED_SECTIONS[0])
+
         shown = {key for *_, key, end in self.keys if not end} | set(BUILTIN_KEYS + STATUS_KEYS)
         for lang, t in usable.items():
             path = locales_dir / f"{lang}.yaml"
             for key in (k for k in BUILTIN_KEYS + STATUS_KEYS if k not in t):
                 self.bad(path, 1, f"text '{key}' is missing (the engine needs it)")
+            named = (k for k in usable.get(LANGS[0], {}) if k.startswith(NAMED_SECTIONS))
+            for key in (k for k in named if k not in t):
+                self.bad(path, 1, f"text '{key}' is missing ({LANGS[0]}.yaml has it)")
             for key, (text, line) in t.items():
                 names, rest = PLACEHOLDER.findall(text), PLACEHOLDER.sub("", text)
                 first = PLACEHOLDER.findall(usable.get(LANGS[0], {}).get(key, ("", 0))[0])
@@ -248,6 +256,6 @@ class _Reader:
                 elif names and key in shown:
                     why = "only end screens fill placeholders"
                     self.bad(path, line, f"'{key}' has {{{names[0]}}}, but {why}")
-                elif key in ends and lang != LANGS[0] and set(names) != set(first):
+                elif filled(key) and lang != LANGS[0] and set(names) != set(first):
                     also = f"{LANGS[0]}.yaml has {sorted(first)}"
                     self.bad(path, line, f"'{key}' has placeholders {sorted(names)}, but {also}")

@@ -12,6 +12,10 @@ from menus import languages
 LANGS = languages.CODES
 # Locale keys the engine itself shows or the service looks up, needed in every language.
 BUILTIN_KEYS = ("exit", "hint", "again", "nav.exit", "nav.more", "nav.back")
+# Texts the gateway looks up by name rather than through a flow: the SMS it sends (their
+# placeholders are filled like an end screen's) and the words people text. Every language
+# must have every one that the first language has.
+NAMED_SECTIONS = ("messages.", "keywords.")
 STATUS_KEYS = ("status.open", "status.taken", "status.closed", "status.unknown")
 # Placeholder values for check(), as long as real ones get, so that a passing check holds later.
 SAMPLES = {"ref": "999999"}

@@ -1,6 +1,6 @@
 """The native-speaker review list: every text a survivor or a responder sees, per language.
 
-    python -m menus.review          # rewrite menus/REVIEW.md from the catalogs and templates
+    python -m menus.review          # rewrite menus/REVIEW.md from the catalogs
     python -m menus.review --check  # exit 1 when menus/REVIEW.md is out of date
 
 tests/menus/test_review.py fails when REVIEW.md misses or misstates a text, so a text cannot
@@ -15,9 +15,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from gateway import templates
-from gateway.usecases.ussd import ERROR_END
 from menus import engine
+from menus.languages import ERROR_END
 
 HERE = Path(__file__).resolve().parent
 REVIEW_FILE = HERE / "REVIEW.md"
@@ -70,47 +69,34 @@ def _menu_places(menus: engine.Menus) -> dict[str, list[str]]:
     return places
 
 
+def _message_place(name: str) -> str:
+    """Where a text under `messages` (an SMS the gateway sends) appears."""
+    if name in TEMPLATE_WHERE:
+        return TEMPLATE_WHERE[name]
+    group, _, item = name.partition(".")
+    return {
+        "acknowledgement": "SMS to her: the only one, and only if she asked for it",
+        "kind": "SMS to responders: what the request is about, in {kind}",
+        "contact": "SMS to responders: when to call, {contact}",
+        "digest": "SMS to a responder: alerts held past the hourly limit, listed in one SMS",
+        "notice": f"SMS to the duty officer: {item} notice",
+        "urgent": "SMS to responders: before an urgent request",
+    }.get(group, f"SMS (template '{name}')")
+
+
 def rows(lang: str) -> Iterator[tuple[str, str, str, str]]:
     """(key, text, English meaning, where it appears) of every text in one language."""
     menus = engine.load()
     places = _menu_places(menus)
     for key, text in sorted(menus.texts[lang].items()):
-        where = "; ".join(places.get(key, ["not shown (kept for a flow)"]))
-        yield f"menus:{key}", text, menus.texts["en"][key], where
-    yield (
-        "sms:her",
-        templates.SURVIVOR_TEXT[lang],
-        templates.SURVIVOR_TEXT["en"],
-        ("SMS to her: the only one, and only if she asked for it"),
-    )
-    for name in sorted(templates.TEXT[lang]):
-        where = TEMPLATE_WHERE.get(name, f"SMS to responders (template '{name}')")
-        yield f"sms:{name}", templates.TEXT[lang][name], templates.TEXT["en"][name], where
-    for name in sorted(templates.KIND[lang]):
-        yield (
-            f"sms:kind.{name}",
-            templates.KIND[lang][name],
-            templates.KIND["en"][name],
-            ("SMS to responders: what the request is about, in {kind}"),
-        )
-    for name in sorted(templates.CONTACT[lang]):
-        text, meaning = templates.CONTACT[lang][name], templates.CONTACT["en"][name]
-        yield f"sms:contact.{name}", text, meaning, "SMS to responders: when to call, {contact}"
-    yield (
-        "sms:digest",
-        templates.DIGEST[lang],
-        templates.DIGEST["en"],
-        "SMS to a responder: alerts held past the hourly limit, listed in one SMS",
-    )
-    for name in sorted(templates.NOTICE):
-        text, meaning = templates.NOTICE[name][lang], templates.NOTICE[name]["en"]
-        yield f"sms:notice.{name}", text, meaning, f"SMS to the duty officer: {name} notice"
-    yield (
-        "sms:urgent",
-        templates.URGENT[lang].strip(),
-        templates.URGENT["en"].strip(),
-        ("SMS to responders: before an urgent request"),
-    )
+        section, _, name = key.partition(".")
+        if section == "messages":
+            where = _message_place(name)
+        elif section == "keywords":
+            where = f"SMS people send: the words for '{name}' (space-separated)"
+        else:
+            where = "; ".join(places.get(key, ["not shown (kept for a flow)"]))
+        yield key, text, menus.texts["en"][key], where
     yield (
         "ussd:error",
         ERROR_END,

@@ -14,11 +14,11 @@ from gateway.store import REDIS_DOWN, Store
 from gateway.usecases.opening import CaseOpening
 from gateway.usecases.roster import Roster
 from menus import engine, languages
+from menus.languages import ERROR_END
 
 log = logging.getLogger(__name__)
 
 # Shown when something inside failed: neutral, fits 80 UCS-2 characters, no hint of a service.
-ERROR_END = "Хатогӣ. Баъдтар такрор кунед. / Ошибка. Повторите позже."
 
 
 class Ussd:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from gateway import templates
-from gateway.usecases.ussd import ERROR_END
 from menus import engine, review
+from menus.languages import ERROR_END
 
 
 def test_review_file_is_up_to_date():
