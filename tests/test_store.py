@@ -88,3 +88,23 @@ def test_the_stores_case_transitions_follow_the_domain_rules(redis_client):
         assert store.cases.get(before.id).state == (closed or after.state)
     with pytest.raises(cases.CaseError):
         cases.take(store.cases.get("c0"), "g2")
+
+
+def test_repository_writes_join_a_callers_transaction(redis_client):
+    """Writes given the caller's pipeline are queued there: nothing before execute(), all of
+    them after, in one transaction."""
+    store = Store(redis_client, Vault([new_key()]))
+    phone = "+992900009811"
+    store.deliveries.first("twilio", "SM-pipe")
+    with redis_client.pipeline(transaction=True) as pipe:
+        store.phones.update_profile(phone, pipeline=pipe, lang="uz")
+        store.metrics.count_send("twilio", "sent", pipeline=pipe)
+        store.metrics.count_inbound_dropped("twilio", "rate_limit", pipeline=pipe)
+        store.deliveries.forget("twilio", "SM-pipe", pipeline=pipe)
+        assert store.phones.profile(phone) == {}
+        assert store.metrics.send_counts() == {}
+        pipe.execute()
+    assert store.phones.profile(phone) == {"lang": "uz"}
+    assert store.metrics.send_counts() == {("twilio", "sent"): 1}
+    assert store.metrics.inbound_dropped_counts() == {("twilio", "rate_limit"): 1}
+    assert store.deliveries.first("twilio", "SM-pipe")  # forgotten, so new again

@@ -11,6 +11,7 @@ from gateway.store.keys import (
     SEEN,
     SEEN_TTL,
 )
+from gateway.store.pipes import Pipeline, on
 
 
 class Deliveries:
@@ -33,13 +34,13 @@ class Deliveries:
         token = self.vault.encrypt(external_id)
         return bool(self.redis.set(newest, token, nx=True, ex=ttl))
 
-    def keep(self, channel: str, external_id: str) -> None:
+    def keep(self, channel: str, external_id: str, pipeline: Pipeline | None = None) -> None:
         """Make a first() mark last the full dedupe window."""
-        self.redis.expire(self._seen_keys(channel, external_id)[0], SEEN_TTL)
+        on(self.redis, pipeline).expire(self._seen_keys(channel, external_id)[0], SEEN_TTL)
 
-    def forget(self, channel: str, external_id: str) -> None:
+    def forget(self, channel: str, external_id: str, pipeline: Pipeline | None = None) -> None:
         """Undo first() when handling failed, so a provider retry is not dropped."""
-        self.redis.delete(*self._seen_keys(channel, external_id))
+        on(self.redis, pipeline).delete(*self._seen_keys(channel, external_id))
 
     def first_command(self, responder_id: str, command: str, case_id: str) -> bool:
         """True the first time a responder sends this command for this case."""

@@ -14,6 +14,7 @@ from gateway.store.keys import (
     OPEN_CASES,
     TAKEN_CASES,
 )
+from gateway.store.pipes import Pipeline, on
 
 
 class Metrics:
@@ -22,18 +23,20 @@ class Metrics:
     def __init__(self, client: redis.Redis):
         self.redis = client
 
-    def count_send(self, route: str, state: str) -> None:
-        """Count a message reaching a state on a route."""
-        self.redis.hincrby(METRIC_SENDS, f"{route}|{state}", 1)
+    def count_send(self, route: str, state: str, pipeline: Pipeline | None = None) -> None:
+        """Count a message reaching a state on a route (in `pipeline` when given)."""
+        on(self.redis, pipeline).hincrby(METRIC_SENDS, f"{route}|{state}", 1)
 
     def send_counts(self) -> dict[tuple[str, str], int]:
         """(route, state) -> messages counted."""
         raw = self.redis.hgetall(METRIC_SENDS)
         return {tuple(k.decode().split("|", 1)): int(v) for k, v in raw.items()}
 
-    def count_inbound_dropped(self, channel: str, reason: str) -> None:
+    def count_inbound_dropped(
+        self, channel: str, reason: str, pipeline: Pipeline | None = None
+    ) -> None:
         """Count an inbound message dropped unhandled (e.g. over its sender's rate limit)."""
-        self.redis.hincrby(METRIC_INBOUND_DROPPED, f"{channel}|{reason}", 1)
+        on(self.redis, pipeline).hincrby(METRIC_INBOUND_DROPPED, f"{channel}|{reason}", 1)
 
     def inbound_dropped_counts(self) -> dict[tuple[str, str], int]:
         """(channel, reason) -> inbound messages dropped."""

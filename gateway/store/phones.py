@@ -19,6 +19,7 @@ from gateway.store.keys import (
     SEEN,
     USSD_SESSION,
 )
+from gateway.store.pipes import Pipeline, on
 
 
 def _head(key_format: str) -> str:
@@ -69,11 +70,11 @@ class Phones:
             if not k.decode().startswith(ENCRYPTED_FIELD)
         }
 
-    def update_profile(self, phone: str, **fields: str) -> None:
+    def update_profile(self, phone: str, pipeline: Pipeline | None = None, **fields: str) -> None:
         """Set profile fields of a phone, keeping its number encrypted beside them."""
         key = self.key(phone)
         mapping = {ENCRYPTED_FIELD + "phone": self.vault.encrypt(phone), **fields}
-        self.redis.hset(key, mapping=mapping)
+        on(self.redis, pipeline).hset(key, mapping=mapping)
 
     def resume_token(self, phone: str, state: dict) -> str:
         # Her number rides along (encrypted) so that key rotation can re-key the resume point.

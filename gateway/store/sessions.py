@@ -9,13 +9,13 @@ import redis
 
 from gateway.privacy import Vault
 from gateway.store.keys import (
-    ENCRYPTED_FIELD,
     RESUME,
     RESUME_TTL,
     USSD_LOCK,
     USSD_SESSION,
 )
 from gateway.store.phones import Phones
+from gateway.store.pipes import Pipeline, on
 
 
 class Sessions:
@@ -52,9 +52,9 @@ class Sessions:
         reply = json.loads(self.vault.decrypt(raw[b"enc:reply"]))
         return state, raw.get(b"last", b"").decode(), reply
 
-    def unlock(self, session: str) -> None:
+    def unlock(self, session: str, pipeline: Pipeline | None = None) -> None:
         """Release the per-session lock (after a failure; close() releases it otherwise)."""
-        self.redis.delete(USSD_LOCK.format(session=session))
+        on(self.redis, pipeline).delete(USSD_LOCK.format(session=session))
 
     def first(self, phone: str) -> tuple[str | None, dict | None]:
         """Her remembered language and the state of a session she dropped, in one round trip."""
@@ -98,7 +98,6 @@ class Sessions:
             else:
                 pipe.set(resume_keys[0], self.phones.resume_token(phone, resume), ex=RESUME_TTL)
             if lang:
-                profile = {ENCRYPTED_FIELD + "phone": self.vault.encrypt(phone), "lang": lang}
-                pipe.hset(self.phones.key(phone), mapping=profile)
-            pipe.delete(USSD_LOCK.format(session=session))
+                self.phones.update_profile(phone, pipeline=pipe, lang=lang)
+            self.unlock(session, pipeline=pipe)
             pipe.execute()
