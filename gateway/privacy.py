@@ -11,8 +11,10 @@ from __future__ import annotations
 import argparse
 import hashlib
 import hmac
+import json
 import sys
 from base64 import urlsafe_b64decode
+from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
@@ -36,6 +38,15 @@ class Vault:
     def encrypt(self, value: str) -> str:
         """The value encrypted and authenticated with the newest key, as ASCII text."""
         return self._fernet.encrypt(value.encode("utf-8")).decode("ascii")
+
+    def encrypt_json(self, value: object) -> str:
+        """A JSON value encrypted: compact, and non-ASCII text as UTF-8 rather than \\u escapes
+        (a screen in Tajik or Russian is a third of the size)."""
+        return self.encrypt(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+
+    def decrypt_json(self, token: str | bytes) -> Any:
+        """The JSON value of a token made by encrypt_json() (or encrypt(json.dumps(...)))."""
+        return json.loads(self.decrypt(token))
 
     def decrypt(self, token: str | bytes) -> str:
         """The plain value of a token made by encrypt() under any configured key."""

@@ -50,6 +50,14 @@ class Store:
         self.logins = Logins(client, self.audit)
         self.simulator = Simulator(client, vault)
 
+    def transaction(self) -> redis.client.Pipeline:
+        """A MULTI for the caller to fill from several repositories (their `pipeline=`) and
+        run with one `execute()`: one round trip, all or nothing. Already in MULTI, as RQ's
+        enqueue expects of a caller's pipeline."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.multi()
+        return pipe
+
     def ping(self) -> bool:
         """True when Redis answers."""
         return bool(self.redis.ping())

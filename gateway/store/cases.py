@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 import redis
 from redis.client import Pipeline
@@ -18,14 +18,46 @@ from gateway.store.keys import (
     CLOSED_COUNT,
     CLOSED_REF,
     DECLINED,
-    ENCRYPTED_FIELD,
     OPEN_CASES,
     REF,
     TAKEN_CASES,
 )
 from gateway.store.phones import Phones
+from gateway.store.pipes import on, run
 
-Joined = Callable[[Pipeline], None]  # what a caller adds to a store transaction
+# How long a reference stays bound to a case that was never opened (its opening failed).
+REF_HELD = 3600
+# Open a case (see Cases.open): KEYS case, open set, its ref, her profile keys (the newest key
+# first; during a rotation the profile may still sit under an older one). ARGV: case id,
+# created, her number encrypted, district, the case key prefix, then the case's fields.
+OPEN = """
+local profile = KEYS[4]
+for i = 5, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 1 then profile = KEYS[i]; break end
+end
+local stop_at = redis.call('HGET', profile, 'stop_at')
+local stopped = stop_at and tonumber(stop_at) >= tonumber(ARGV[2])
+local fields = {'tier', '-1'}
+for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
+if stopped then
+  fields[#fields + 1] = 'purged'; fields[#fields + 1] = '1'
+else
+  fields[#fields + 1] = 'enc:phone'; fields[#fields + 1] = ARGV[3]
+end
+redis.call('HSET', KEYS[1], unpack(fields))
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+redis.call('PERSIST', KEYS[3])
+if stopped then return 0 end
+-- Her list keeps every case a STOP must purge, and no more: those still holding her number.
+local kept = {}
+for id in string.gmatch(redis.call('HGET', profile, 'cases') or '', '[^,]+') do
+  if redis.call('HEXISTS', ARGV[5] .. id, 'enc:phone') == 1 then kept[#kept + 1] = id end
+end
+kept[#kept + 1] = ARGV[1]
+redis.call('HSET', profile, 'enc:phone', ARGV[3], 'district', ARGV[4], 'last_case', ARGV[1],
+  'cases', table.concat(kept, ','))
+return 1
+"""
 
 # Escalation: move an open case to the next tier only from the tier before it.
 MOVE_TIER = f"""
@@ -66,66 +98,37 @@ class Cases:
         self.redis = client
         self.vault = vault
         self.phones = phones
+        # Registered once: a Script keeps its SHA and loads itself on NOSCRIPT.
+        self._open = client.register_script(OPEN)
+        self._cas = client.register_script(MOVE_TIER)
+        self._take = client.register_script(TAKE)
+        self._close = client.register_script(CLOSE)
 
     def reserve_ref(self, case_id: str, refs: Iterable[str] | None = None) -> str:
-        """A reference unique among cases not yet closed, now bound to case_id."""
+        """A reference unique among cases not yet closed, now bound to case_id until `open`
+        (or REF_HELD seconds, when the case is never opened)."""
         for ref in refs or candidate_refs():
-            if self.redis.set(REF.format(ref=ref), case_id, nx=True):
+            if self.reserve(case_id, ref):
                 return ref
         raise RuntimeError("no free reference after many tries")
 
-    def open(self, case: Case, phone: str, then: Joined) -> None:
-        """Store the case with her number encrypted, add it to her phone's profile and run
-        `then` (the caller's enqueue of its alert planning) in the same transaction: a STOP sees
-        either no case or a listed one.
+    def reserve(self, case_id: str, ref: str, pipeline: Pipeline | None = None) -> bool | None:
+        """Try to bind one reference to case_id (in the caller's pipeline: its result says)."""
+        found = on(self.redis, pipeline).set(REF.format(ref=ref), case_id, nx=True, ex=REF_HELD)
+        return None if pipeline is not None else bool(found)
+
+    def open(self, case: Case, phone: str, pipeline: Pipeline) -> None:
+        """Queue in the caller's MULTI: the case with her number encrypted, its reference kept,
+        the case listed in her phone's profile. With the caller's enqueue of its planning in
+        the same MULTI, a STOP sees either no case or a listed one.
 
         A case whose opening overlapped her STOP (it was created no later than the STOP) is
         stored already purged: without her number, still alerted."""
-        key = CASE.format(id=case.id)
-        profiles = self.phones.keys(phone)
-        with self.redis.pipeline(transaction=True) as pipe:
-            while True:
-                try:
-                    pipe.watch(*profiles)
-                    profile = self.phones.key(phone)
-                    listed, stop_at = pipe.hmget(profile, "cases", "stop_at")
-                    stopped = stop_at is not None and float(stop_at) >= case.created
-                    fields = {**case.to_fields(), "tier": -1}
-                    if stopped:
-                        fields["purged"] = "1"
-                    else:
-                        fields["enc:phone"] = self.vault.encrypt(phone)
-                    pipe.multi()  # explicit, because RQ's enqueue expects a pipeline in MULTI
-                    pipe.hset(key, mapping=fields)
-                    pipe.zadd(OPEN_CASES, {case.id: case.created})
-                    then(pipe)
-                    if not stopped:
-                        cases = [*self._unpurged((listed or b"").decode()), case.id]
-                        pipe.hset(
-                            profile,
-                            mapping={
-                                ENCRYPTED_FIELD + "phone": self.vault.encrypt(phone),
-                                "district": case.district,
-                                "last_case": case.id,
-                                "cases": ",".join(cases),
-                            },
-                        )
-                    pipe.execute()
-                    return
-                except redis.WatchError:
-                    continue  # her profile changed meanwhile (a STOP, another case): read again
-
-    def _unpurged(self, listed: str) -> list[str]:
-        """The case ids of a profile's list whose personal data is still there (so the list
-        holds every case a STOP must purge, and no more)."""
-        ids = [c for c in listed.split(",") if c]
-        if not ids:
-            return []
-        with self.redis.pipeline(transaction=False) as pipe:
-            for case_id in ids:
-                pipe.hexists(CASE.format(id=case_id), "enc:phone")
-            present = pipe.execute()
-        return [c for c, has in zip(ids, present, strict=True) if has]
+        token = self.vault.encrypt(phone)
+        keys = [CASE.format(id=case.id), OPEN_CASES, REF.format(ref=case.ref)]
+        fields = [v for pair in case.to_fields().items() for v in pair]
+        args = [case.id, case.created, token, case.district, CASE.format(id=""), *fields]
+        run(self._open, [*keys, *self.phones.keys(phone)], args, pipeline)
 
     def get(self, case_id: str) -> Case | None:
         """The case, without personal data, or None."""
@@ -221,18 +224,6 @@ class Cases:
             args=[case_id, responder_id, f"{time.time():.3f}", keep],
         )
         return bool(closed)
-
-    @property
-    def _cas(self):
-        return self.redis.register_script(MOVE_TIER)
-
-    @property
-    def _take(self):
-        return self.redis.register_script(TAKE)
-
-    @property
-    def _close(self):
-        return self.redis.register_script(CLOSE)
 
     def iter(self):
         """Every case hash, decoded (personal fields left encrypted), for retention and reports."""

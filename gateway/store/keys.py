@@ -11,7 +11,8 @@ MESSAGE = PREFIX + "msg:{id}"  # hash: enc:to, enc:body, purpose, case, recipien
 OUTBOX = PREFIX + "outbox"  # list of message ids written by the console channel (newest first)
 OUTBOX_MAX = 500
 ENCRYPTED_FIELD = "enc:"
-USSD_SESSION = PREFIX + "ussd:{session}"  # hash: enc:state, enc:reply, last (digest of text)
+USSD_SESSION = PREFIX + "ussd:{session}"  # hash: HOP_FIELD, last (keyed hash of its text)
+HOP_FIELD = "enc:hop"  # one token: {"state": the menu state..., "reply": the screen shown}
 USSD_LOCK = PREFIX + "ussdlock:{session}"  # string, serialises duplicate deliveries of a hop
 # string: encrypted {"phone", "resume"} (her number, so key rotation can re-key it)
 RESUME = PREFIX + "resume:{digest}"  # the menu state of a session she dropped

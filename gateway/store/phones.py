@@ -12,6 +12,7 @@ from gateway.privacy import Vault
 from gateway.store.keys import (
     DIRECTORY_SNAPSHOT,
     ENCRYPTED_FIELD,
+    HOP_FIELD,
     PHONE,
     PREFIX,
     RATE,
@@ -78,7 +79,7 @@ class Phones:
 
     def resume_token(self, phone: str, state: dict) -> str:
         # Her number rides along (encrypted) so that key rotation can re-key the resume point.
-        return self.vault.encrypt(json.dumps({"phone": phone, "resume": state}))
+        return self.vault.encrypt_json({"phone": phone, "resume": state})
 
     def resume_state(self, token: bytes) -> dict:
         value = json.loads(self.vault.decrypt(token))
@@ -195,10 +196,11 @@ class Phones:
     def _rekey_session(self, key: str) -> int:
         # `last` is the keyed hash of the hop's text: recompute it so a duplicate hop is still
         # recognised after the rotation.
-        token = self.redis.hget(key, "enc:state")
-        if token is None:
+        hop, older = self.redis.hmget(key, HOP_FIELD, "enc:state")
+        if hop is None and older is None:
             return 0
-        state = json.loads(self.vault.decrypt(token))
+        state = json.loads(self.vault.decrypt(hop))["state"] if hop else None
+        state = state if state is not None else json.loads(self.vault.decrypt(older))
         session = key[len(_head(USSD_SESSION)) :]
         last = self.vault.digest(session + "\0" + state.get("text", ""))
         if self.redis.hget(key, "last") == last.encode():

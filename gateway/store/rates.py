@@ -10,6 +10,7 @@ from gateway.privacy import Vault
 from gateway.store.keys import (
     RATE,
 )
+from gateway.store.pipes import Pipeline, run
 
 # Count one event in a phone's window. The hash keeps her number encrypted beside the count, so
 # `flask keys rotate` can move it to the new key's hash; counts still under older keys' hashes
@@ -38,14 +39,18 @@ class Rates:
     def __init__(self, client: redis.Redis, vault: Vault):
         self.redis = client
         self.vault = vault
+        self._count = client.register_script(RATE_COUNT)
 
-    def count(self, what: str, phone: str, window: int = 3600) -> int:
-        """Count one event for the phone; how many happened in this window, this one included."""
+    def count(
+        self, what: str, phone: str, window: int = 3600, pipeline: Pipeline | None = None
+    ) -> int | None:
+        """Count one event for the phone; how many happened in this window, this one included
+        (in the caller's pipeline when given: its result says)."""
         slot = int(time.time() // window)
         keys = [RATE.format(what=what, digest=d, window=slot) for d in self.vault.digests(phone)]
-        script = self.redis.register_script(RATE_COUNT)
-        return int(script(keys=keys, args=[self.vault.encrypt(phone), window]))
+        found = run(self._count, keys, [self.vault.encrypt(phone), window], pipeline)
+        return None if pipeline is not None else int(found)
 
     def within(self, what: str, phone: str, limit: int, window: int = 3600) -> bool:
         """Count one event for the phone; True while at most `limit` happened in this window."""
-        return self.count(what, phone, window) <= limit
+        return int(self.count(what, phone, window) or 0) <= limit

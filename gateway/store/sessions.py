@@ -9,6 +9,7 @@ import redis
 
 from gateway.privacy import Vault
 from gateway.store.keys import (
+    HOP_FIELD,
     RESUME,
     RESUME_TTL,
     USSD_LOCK,
@@ -48,9 +49,12 @@ class Sessions:
             time.sleep(0.01)
         if not raw:
             return None, "", None
-        state = json.loads(self.vault.decrypt(raw[b"enc:state"]))
-        reply = json.loads(self.vault.decrypt(raw[b"enc:reply"]))
-        return state, raw.get(b"last", b"").decode(), reply
+        if HOP_FIELD.encode() not in raw:  # written before state and reply shared one token
+            state = json.loads(self.vault.decrypt(raw[b"enc:state"]))
+            reply = json.loads(self.vault.decrypt(raw[b"enc:reply"]))
+            return state, raw.get(b"last", b"").decode(), reply
+        hop = self.vault.decrypt_json(raw[HOP_FIELD.encode()])
+        return hop["state"], raw.get(b"last", b"").decode(), hop["reply"]
 
     def unlock(self, session: str, pipeline: Pipeline | None = None) -> None:
         """Release the per-session lock (after a failure; close() releases it otherwise)."""
@@ -77,27 +81,26 @@ class Sessions:
         ttl: int,
         resume: dict | None,
         lang: str | None = None,
+        pipeline: Pipeline | None = None,
     ) -> None:
-        """Save the session (state, text digest, reply; encrypted), her resume point, a newly
-        chosen language, and release the lock, in one transaction."""
+        """Save the session (state and reply in one encrypted token, the digest of its text),
+        her resume point, a newly chosen language, and release the lock: in one transaction,
+        the caller's when given (the submit adds its case to it)."""
+        if pipeline is None:
+            with self.redis.pipeline(transaction=True) as pipe:
+                self.close(session, phone, record, ttl, resume, lang, pipeline=pipe)
+                pipe.execute()
+            return
         state, last, reply = record
         key = USSD_SESSION.format(session=session)
         resume_keys = [RESUME.format(digest=d) for d in self.vault.digests(phone)]
-        with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(
-                key,
-                mapping={
-                    "enc:state": self.vault.encrypt(json.dumps(state)),
-                    "enc:reply": self.vault.encrypt(json.dumps(reply)),
-                    "last": last,
-                },
-            )
-            pipe.expire(key, ttl)
-            if resume is None:
-                pipe.delete(*resume_keys)
-            else:
-                pipe.set(resume_keys[0], self.phones.resume_token(phone, resume), ex=RESUME_TTL)
-            if lang:
-                self.phones.update_profile(phone, pipeline=pipe, lang=lang)
-            self.unlock(session, pipeline=pipe)
-            pipe.execute()
+        token = self.vault.encrypt_json({"state": state, "reply": reply})
+        pipeline.hset(key, mapping={HOP_FIELD: token, "last": last})
+        pipeline.expire(key, ttl)
+        if resume is None:
+            pipeline.delete(*resume_keys)
+        else:
+            pipeline.set(resume_keys[0], self.phones.resume_token(phone, resume), ex=RESUME_TTL)
+        if lang:
+            self.phones.update_profile(phone, pipeline=pipeline, lang=lang)
+        self.unlock(session, pipeline=pipeline)

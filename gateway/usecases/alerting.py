@@ -52,10 +52,18 @@ class Alerting:
         if case is None or case.state != CaseState.OPEN:
             return "settled"
         tiers = self.plan(case)
+        if self.store.cases.move_to_tier(case_id, 0):  # the first planning of this case
+            # Written here rather than on her hop, which stays one transaction.
+            self.store.audit.record(
+                "case_opened",
+                case=case.id,
+                kind=case.kind,
+                district=case.district,
+                channel=case.channel,
+            )
         if not tiers:
             log.error("case %s: nobody to alert in district %s", case.ref, case.district)
             return "nobody"
-        self.store.cases.move_to_tier(case_id, 0)
         self.alert(case, tiers[0], "alert")
         if case.sms == "yes":
             self._acknowledge(case)

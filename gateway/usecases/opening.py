@@ -23,8 +23,20 @@ class Limits:
     sms_per_hour: int = 30
 
 
+@dataclass(frozen=True)
+class Reserved:
+    """A case about to be opened: its id, the reference bound to it, and when it was asked
+    for (a STOP from then on finds it stored already purged)."""
+
+    case_id: str
+    ref: str
+    created: float
+
+
 class CaseOpening:
-    """Opens cases, within her hourly limit."""
+    """Opens cases, within her hourly limit, in two round trips: `reserve` (her count and a
+    reference), then `write` into the caller's transaction (the case, her profile, the planning
+    job: the USSD submit adds its session's close to the same MULTI)."""
 
     def __init__(self, store: Store, jobs: Jobs, limits: Limits, clock: Callable[[], float]):
         self.store = store
@@ -34,29 +46,59 @@ class CaseOpening:
 
     def open(self, phone: str, answers: dict, channel: str, lang: str) -> str | None:
         """Open a case for her and enqueue its alerts; the reference, or None over her limit."""
-        count = self.store.rates.count("case", phone)
-        if count > self.limits.cases_per_hour:
-            log.warning("case limit reached for a phone; no case opened")
-            self.store.metrics.count_inbound_dropped(channel, "case_limit")
-            if count == self.limits.cases_per_hour + 1:  # once per phone and hour
-                self.store.audit.record(
-                    "case_refused",
-                    reason="case limit",
-                    channel=channel,
-                    sender=self.store.vault.digest(phone),
-                    limit=str(self.limits.cases_per_hour),
-                )
+        reserved = self.reserve(phone, channel)
+        if reserved is None:
             return None
-        case_id = uuid.uuid4().hex
-        ref = self.store.cases.reserve_ref(case_id)
+        with self.store.transaction() as pipe:
+            case = self.write(reserved, phone, answers, channel, lang, pipe)
+            pipe.execute()
+        self.opened(case)
+        return reserved.ref
+
+    def reserve(self, phone: str, channel: str) -> Reserved | None:
+        """Count her request and bind a reference to a new case id, in one round trip (more
+        only when the first reference drawn is taken); None when she is over her limit."""
+        case_id, refs = uuid.uuid4().hex, cases.candidate_refs()
+        first = next(refs)
+        with self.store.redis.pipeline(transaction=False) as pipe:
+            self.store.rates.count("case", phone, pipeline=pipe)
+            self.store.cases.reserve(case_id, first, pipeline=pipe)
+            count, bound = pipe.execute()
+        if count > self.limits.cases_per_hour:
+            self._refuse(phone, channel, count)
+            return None  # the reference bound above lapses after REF_HELD
+        ref = first if bound else self.store.cases.reserve_ref(case_id, refs)
+        return Reserved(case_id, ref, self.clock())
+
+    def write(
+        self, reserved: Reserved, phone: str, answers: dict, channel: str, lang: str, pipeline
+    ) -> cases.Case:
+        """Queue the case, her profile and its planning job in the caller's MULTI. The audit
+        entry of the opening is written by the planning job, off her hop."""
         case = cases.new_case(
-            id=case_id, ref=ref, answers=answers, channel=channel, lang=lang, now=self.clock()
+            id=reserved.case_id,
+            ref=reserved.ref,
+            answers=answers,
+            channel=channel,
+            lang=lang,
+            now=reserved.created,
         )
-        self.store.cases.open(
-            case, phone, then=lambda pipe: self.jobs.plan(case.id, case.ref, pipe)
-        )
-        self.store.audit.record(
-            "case_opened", case=case.id, kind=case.kind, district=case.district, channel=channel
-        )
-        log.info("case %s opened: %s, %s, via %s", case.ref, case.kind, case.urgency, channel)
-        return ref
+        self.store.cases.open(case, phone, pipeline)
+        self.jobs.plan(case.id, case.ref, pipeline)
+        return case
+
+    def opened(self, case: cases.Case) -> None:
+        """Say in the log that a written case is open (after its transaction ran)."""
+        log.info("case %s opened: %s, %s, via %s", case.ref, case.kind, case.urgency, case.channel)
+
+    def _refuse(self, phone: str, channel: str, count: int) -> None:
+        log.warning("case limit reached for a phone; no case opened")
+        self.store.metrics.count_inbound_dropped(channel, "case_limit")
+        if count == self.limits.cases_per_hour + 1:  # once per phone and hour
+            self.store.audit.record(
+                "case_refused",
+                reason="case limit",
+                channel=channel,
+                sender=self.store.vault.digest(phone),
+                limit=str(self.limits.cases_per_hour),
+            )

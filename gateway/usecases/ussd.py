@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from gateway import cases
 from gateway.channels.base import Hop, Reply
@@ -18,7 +19,7 @@ from menus.languages import ERROR_END
 
 log = logging.getLogger(__name__)
 
-# Shown when something inside failed: neutral, fits 80 UCS-2 characters, no hint of a service.
+Write = Callable[[Any], cases.Case]  # queues her case in the hop's closing transaction
 
 
 class Ussd:
@@ -82,10 +83,10 @@ class Ussd:
             return Reply(reply["text"], end=reply["end"])  # the aggregator delivered it twice
         if saved is None:
             known, resume = self.store.sessions.first(phone)
-            result = self._first_hop(hop, phone, known, resume)
+            result, write = self._first_hop(hop, phone, known, resume)
         else:
             known = saved.get("known")
-            result = self._advance(phone, saved["menu"], hop.typed_since(saved["text"]))
+            result, write = self._advance(phone, saved["menu"], hop.typed_since(saved["text"]))
         # Her language is remembered (by keyed hash) once she has chosen one.
         chosen = result.state.get("answers", {}).get("lang") or known
         record = (
@@ -93,15 +94,21 @@ class Ussd:
             digest,
             {"text": result.text, "end": result.end},
         )
-        self.store.sessions.close(
-            hop.session,
-            phone,
-            record,
-            self.session_ttl,
-            # The hop it followed lets a lost session continue from exactly this screen.
-            resume=None if result.end else {**result.state, "hop": digest},
-            lang=chosen if chosen != known else None,
-        )
+        with self.store.transaction() as pipe:
+            case = write(pipe) if write is not None else None  # the submit: her case, too
+            self.store.sessions.close(
+                hop.session,
+                phone,
+                record,
+                self.session_ttl,
+                # The hop it followed lets a lost session continue from exactly this screen.
+                resume=None if result.end else {**result.state, "hop": digest},
+                lang=chosen if chosen != known else None,
+                pipeline=pipe,
+            )
+            pipe.execute()
+        if case is not None:
+            self.opening.opened(case)
         return Reply(result.text, end=result.end)
 
     def _name(self, session: str, history: str) -> str:
@@ -110,21 +117,21 @@ class Ussd:
 
     def _first_hop(
         self, hop: Hop, phone: str, lang: str | None, resume: dict | None
-    ) -> engine.Step:
+    ) -> tuple[engine.Step, Write | None]:
         sources = self.roster.sources
         if self._began_without_redis(hop.session):
             # Its first screen is known for certain: the language list (see _without_redis),
             # so her inputs replay exactly from there.
-            result = engine.start(self.menus, None, sources)
+            result, write = engine.start(self.menus, None, sources), None
             for part in hop.inputs:
                 if result.end:
                     break
-                result = self._advance(phone, result.state, part)
-            return result
+                result, write = self._advance(phone, result.state, part)
+            return result, write
         if hop.start:
             if resume:
-                return engine.resume_screen(self.menus, resume)
-            return engine.start(self.menus, lang, sources)
+                return engine.resume_screen(self.menus, resume), None
+            return engine.start(self.menus, lang, sources), None
         # Our session record is gone (expired, or Redis lost it) but the aggregator's is not.
         # Her resume point is the screen her last hop showed: when it is this session's hop
         # before this one, her input answers exactly that screen.
@@ -134,22 +141,31 @@ class Ussd:
         # language picker, the menu or the resume offer, and a replay from the wrong one
         # shifts every answer. Nothing is decided from them; she starts again, told so.
         log.info("ussd: a lost session restarts")
-        return engine.restart(self.menus, lang, resume, sources)
+        return engine.restart(self.menus, lang, resume, sources), None
 
-    def _advance(self, phone: str, state: dict, typed: str) -> engine.Step:
+    def _advance(self, phone: str, state: dict, typed: str) -> tuple[engine.Step, Write | None]:
+        """The next screen; on the submit, also what writes her case into the hop's closing
+        transaction (her count and reference are already taken)."""
         result = engine.step(self.menus, state, typed, self.roster.sources)
         if result.action is None:
-            return result
+            return result, None
         lang = languages.or_default(result.state.get("lang"))
-        screen = result.state["screen"]
+        screen, answers, write = result.state["screen"], result.answers, None
         if result.action == "submit":
-            ref = self.opening.open(phone, result.answers, "ussd", lang)
-            params = {"ref": ref} if ref else {"ref": "-"}
-            text = engine.render_end(self.menus, "busy" if ref is None else screen, lang, **params)
+            reserved = self.opening.reserve(phone, "ussd")
+            params = {"ref": reserved.ref} if reserved else {"ref": "-"}
+            shown = "busy" if reserved is None else screen
+            text = engine.render_end(self.menus, shown, lang, **params)
+            if reserved is not None:
+
+                def write(pipe):
+                    return self.opening.write(reserved, phone, answers, "ussd", lang, pipe)
+
         else:
-            params = self._status(phone, result.answers.get("ref", ""), lang)
+            params = self._status(phone, answers.get("ref", ""), lang)
             text = engine.render_end(self.menus, screen, lang, **params)
-        return engine.Step(text=text, end=True, state=result.state, answers=result.answers)
+        step = engine.Step(text=text, end=True, state=result.state, answers=answers)
+        return step, write
 
     def _status(self, phone: str, ref: str, lang: str) -> dict[str, str]:
         case = self.store.cases.by_ref(ref)
