@@ -44,7 +44,11 @@ PURGE_ID = "purge-{nonce}"
 
 TIMEOUT = 60  # seconds a job may run
 FAILED_KEPT = 30 * 86400  # a failed job stays replayable this long
-RESULT_KEPT = 86400
+# A job that succeeded is deleted at once (RQ's result_ttl=0): its outcome is in the store (the
+# message's state, the case's tier), and a year of cases must not be a year of job payloads.
+# A send job's id still guards against a second copy while it waits or runs; after it ran, the
+# message's state does (Sending.deliver sends only a message that is still new).
+RESULT_KEPT = 0
 
 
 @dataclass(frozen=True)
@@ -124,6 +128,7 @@ class Jobs:
                 timeout=options.pop("timeout", TIMEOUT),
                 retry=Retry(max=len(delays), interval=list(delays)),
                 failure_ttl=FAILED_KEPT,
+                result_ttl=options.pop("result_ttl", RESULT_KEPT),
                 **options,
             )
         except DuplicateJobError:
@@ -138,7 +143,6 @@ class Jobs:
             send_job(message_id),
             about,
             self.retry.send(routes),
-            result_ttl=RESULT_KEPT,
             unique=True,
             at_front=at_front,
         )

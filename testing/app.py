@@ -77,8 +77,9 @@ def open_cases(app) -> list:
     return [store.cases.get(i.decode()) for i in store.redis.zrange(OPEN_CASES, 0, -1)]
 
 
-def work(app, scheduled: str = "") -> None:
-    """Run every queued job; with `scheduled`, first make due scheduled jobs with that prefix."""
+def work(app, scheduled: str = "", max_jobs: int | None = None) -> None:
+    """Run every queued job (or the first `max_jobs`); with `scheduled`, first make due
+    scheduled jobs with that prefix."""
     redis = store_of(app).redis
     queue = Queue(ALERTS_QUEUE, connection=redis)
     if scheduled:
@@ -87,7 +88,7 @@ def work(app, scheduled: str = "") -> None:
             if job_id.startswith(scheduled):
                 registry.remove(job_id)
                 queue.enqueue_job(Job.fetch(job_id, connection=redis))
-    SimpleWorker([queue], connection=redis).work(burst=True)
+    SimpleWorker([queue], connection=redis).work(burst=True, max_jobs=max_jobs)
 
 
 def retry_due(app) -> None:
