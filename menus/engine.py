@@ -129,6 +129,8 @@ def resume_screen(menus: Menus, saved_state: Mapping[str, Any]) -> Step:
         saved = _clean(menus, saved.get("saved"))
     if saved is None or menus.screens[saved["screen"]].type == "end":
         return start(menus, saved and saved["lang"])
+    if saved["screen"] == menus.start:  # dropped on the first screen: nothing to continue
+        return start(menus)
     if "resume" not in menus.screens:
         raise MenuError("the flows have no 'resume' screen")
     saved.pop("saved", None)  # a resume offered from the resume screen must not nest states

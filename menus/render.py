@@ -89,8 +89,27 @@ def _compose(
     return "\n".join(lines)
 
 
+# pages() of the screens shown lately: the cut is the same for the same menus, sources, screen
+# and language, and finding it measures the screen's text again and again. Keyed by identity;
+# the value keeps the menus and sources alive, so an id is not reused while its entry stands.
+_CUT: dict[tuple[int, int, str, str], tuple[Menus, Sources | None, list[list[str]]]] = {}
+_CUT_MAX = 512
+
+
 def pages(menus: Menus, screen: Screen, lang: str, sources: Sources | None) -> list[list[str]]:
     """Return the option lines of each page of a screen (one empty page for an input screen)."""
+    key = (id(menus), id(sources), screen.id, lang)
+    found = _CUT.get(key)
+    if found is not None and found[0] is menus and found[1] is sources:
+        return [list(page) for page in found[2]]
+    cut = _pages(menus, screen, lang, sources)
+    if len(_CUT) >= _CUT_MAX:
+        _CUT.clear()
+    _CUT[key] = (menus, sources, cut)
+    return [list(page) for page in cut]
+
+
+def _pages(menus: Menus, screen: Screen, lang: str, sources: Sources | None) -> list[list[str]]:
     if screen.type == "choice":
         labels = [word(menus, option.label, lang) for option in screen.options]
     elif screen.type == "list":

@@ -700,3 +700,10 @@ def test_load_reports_a_screen_defined_twice_and_a_repeated_key(tmp_path: Path) 
         for p in caught.value.problems
     )
     assert f"{more}:8: screen 'other' has 'text' twice (first on line 7)" in caught.value.problems
+
+
+def test_a_session_dropped_on_the_first_screen_is_not_offered_to_continue() -> None:
+    menus = engine.load()
+    first = engine.start(menus)
+    again = engine.resume_screen(menus, first.state)
+    assert again.state["screen"] == menus.start and again.text == first.text
