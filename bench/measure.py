@@ -12,6 +12,7 @@ from rq.job import Job
 from rq.suspension import resume, suspend
 
 from config.settings import Settings
+from gateway.jobs import ALERTS_QUEUE
 from gateway.privacy import Vault
 from gateway.store.keys import OPEN_CASES
 from testing.fakes import FakeTwilio
@@ -48,6 +49,8 @@ def case_memory(client: redis.Redis, settings: Settings) -> dict:
     """Redis bytes per open case: the gateway's keys (store/keys.py), her profile, RQ's jobs."""
     ids = [i.decode() for i in client.zrange(OPEN_CASES, 0, -1)]
     n = max(1, len(ids))
+    queue = Queue(ALERTS_QUEUE, connection=client)
+    waiting = {*queue.scheduled_job_registry.get_job_ids(), *queue.job_ids}
     vault = Vault(settings.data_keys)
     keys: list[tuple[str, str]] = []  # (group, key)
     by_case: dict[str, list[str]] = {}
@@ -68,13 +71,17 @@ def case_memory(client: redis.Redis, settings: Settings) -> dict:
             if provider:
                 keys.append(("gateway", f"hd:provider:twilio:{provider.decode()}"))
             jobs += [f"send-{mid}", f"rcpt-{mid}"]
-        keys += [("rq", f"rq:job:{j}") for j in jobs] + [("rq", f"rq:results:{j}") for j in jobs]
+        # A job still waiting (a timer not yet due) is the case's future work; a job that
+        # ran and is still stored is what a year of cases would pile up.
+        for j in jobs:
+            group = "rq_waiting" if j in waiting else "rq"
+            keys += [(group, f"rq:job:{j}"), (group, f"rq:results:{j}")]
         if b"enc:phone" in fields:
             phone = vault.decrypt(fields[b"enc:phone"])
             keys.append(("profile", f"hd:phone:{vault.digest(phone)}"))
     # Shared keys are charged in full, split evenly over the cases.
     keys += [("gateway", OPEN_CASES), ("rq", "rq:finished:alerts")]
-    keys += [("rq", "rq:scheduled:alerts")]
+    keys += [("rq_waiting", "rq:scheduled:alerts")]
     sizes = [memory_usage(client, [key]) for _, key in keys]
     groups: dict[str, float] = {}
     classes: dict[str, float] = {}
@@ -87,7 +94,9 @@ def case_memory(client: redis.Redis, settings: Settings) -> dict:
         "messages_per_case": sum(len(v) for v in by_case.values()) / n,
         "gateway_bytes": groups.get("gateway", 0.0),
         "phone_profile_bytes": groups.get("profile", 0.0),
-        "rq_bytes": groups.get("rq", 0.0),
+        "rq_bytes": groups.get("rq", 0.0),  # jobs that ran, still stored
+        "rq_waiting_bytes": groups.get("rq_waiting", 0.0),  # timers not yet due
+        "kept_bytes": sum(groups.get(g, 0.0) for g in ("gateway", "profile", "rq")),
         "total_bytes": sum(groups.values()),
         "by_key_class": {k: round(v) for k, v in sorted(classes.items(), key=lambda kv: -kv[1])},
     }
@@ -117,6 +126,18 @@ def suspended(client: redis.Redis) -> bool:
 def finished(client: redis.Redis, ids: list[str]) -> bool:
     """True when every one of these jobs has ended."""
     return all(j is not None and j.ended_at for j in Job.fetch_many(ids, connection=client))
+
+
+def arrival_rate(times: list[float]) -> dict:
+    """Messages per second from the first arrival to the last (at the fake provider)."""
+    if len(times) < 2:
+        return {"n": len(times), "per_s": 0.0, "ms_per_job": 0.0}
+    span = max(times) - min(times)
+    return {
+        "n": len(times),
+        "per_s": (len(times) - 1) / span if span > 0 else 0.0,
+        "ms_per_job": 1000 * span / (len(times) - 1),
+    }
 
 
 def rq_rate(client: redis.Redis, ids: list[str], prefix: str) -> dict:

@@ -90,9 +90,10 @@ def ussd_profile(url: str, tmp: Path, flows: int) -> dict:
 
     settings = Settings.from_env(make_env(url, tmp / "var"))
     app = create_app(settings)
-    store = app.extensions["hamdam"].store
-    store.redis = redis.Redis.from_url(url, socket_timeout=5)
-    store.redis.connection_pool.connection_class = CountingConnection
+    # Every repository, and the job queue, share the store's client: count on its pool.
+    pool = app.extensions["hamdam"].store.redis.connection_pool
+    pool.connection_class = CountingConnection
+    pool.disconnect()
     path = f"/ussd/africastalking?key={settings.ussd_key}"
 
     def environ(session: str, phone: str, text: str) -> dict:
@@ -144,7 +145,7 @@ def ussd_profile(url: str, tmp: Path, flows: int) -> dict:
         }
         for kind, rows in timed.items()
     }
-    store.redis.close()
+    pool.disconnect()
     return {"summary": summary, "profiler": profiler}
 
 

@@ -195,7 +195,7 @@ BOTH_DOWN = 40.0  # seconds both routes refuse; the alerts' retries end after ab
 def test_both_routes_down_alerts_are_redriven_while_the_case_waits(
     tmp_path, drill_redis, report, monkeypatch
 ):
-    monkeypatch.setattr("tests.drills.conftest.FakeAndroid", DownAndroid)
+    monkeypatch.setattr("testing.drill.FakeAndroid", DownAndroid)
     gateway = DrillGateway(
         drill_redis.url,
         tmp_path / "gw",
