@@ -99,10 +99,19 @@ def settings(redis_url, redis_client, tmp_path) -> Settings:
 
 
 @pytest.fixture
-def app(settings):
+def app(request, settings):
+    """The app on test settings; in a module marked `live`, the whole gateway (live_app)."""
+    if request.node.get_closest_marker("live"):
+        return request.getfixturevalue("live_app")
     from gateway.app import create_app
 
     return create_app(settings)
+
+
+@pytest.fixture
+def env(live_env):
+    """The settings of `live_app` (as a dict), for a test that changes some of them."""
+    return live_env
 
 
 @pytest.fixture

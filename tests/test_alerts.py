@@ -37,16 +37,8 @@ from testing.app import (
 )
 from testing.leaks import assert_no_clear, redis_dump
 
-
 # Every test here runs the whole gateway: fake Twilio and Android on loopback, a real Redis.
-@pytest.fixture
-def app(live_app):
-    return live_app
-
-
-@pytest.fixture
-def env(live_env):
-    return live_env
+pytestmark = pytest.mark.live
 
 
 def test_first_tier_follows_her_consent(app, twilio_fake, redis_client, caplog):

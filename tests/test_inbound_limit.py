@@ -11,11 +11,8 @@ from gateway.store.keys import OPEN_CASES
 from testing.app import GROUP_1, GROUP_2, SURVIVOR, ask_for_help, sms_from, store_of, work
 from testing.leaks import assert_no_clear
 
-
-# The whole gateway: fake Twilio and Android on loopback, a real Redis (tests/conftest.py).
-@pytest.fixture
-def app(live_app):
-    return live_app
+# Every test here runs the whole gateway: fake Twilio and Android on loopback, a real Redis.
+pytestmark = pytest.mark.live
 
 
 STRANGER = "+992900009377"

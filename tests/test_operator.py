@@ -26,16 +26,8 @@ from testing.app import (
     work,
 )
 
-
-# The whole gateway: fake Twilio and Android on loopback, a real Redis (tests/conftest.py).
-@pytest.fixture
-def app(live_app):
-    return live_app
-
-
-@pytest.fixture
-def env(live_env):
-    return live_env
+# Every test here runs the whole gateway: fake Twilio and Android on loopback, a real Redis.
+pytestmark = pytest.mark.live
 
 
 def fail_both_alerts(app, twilio_fake, android_fake) -> list[str]:  # noqa: F811

@@ -27,16 +27,8 @@ from testing.app import (
 )
 from testing.fakes import FakeTwilio
 
-
-# The whole gateway: fake Twilio and Android on loopback, a real Redis (tests/conftest.py).
-@pytest.fixture
-def app(live_app):
-    return live_app
-
-
-@pytest.fixture
-def env(live_env):
-    return live_env
+# Every test here runs the whole gateway: fake Twilio and Android on loopback, a real Redis.
+pytestmark = pytest.mark.live
 
 
 def recipients_of(fake) -> list[str]:
