@@ -25,6 +25,30 @@ LUA = Path(__file__).with_name("ussd.lua")
 NOISY = 0.3  # cores used by other processes that make a cell worth measuring again
 
 
+RESULTS = Path(__file__).with_name("results.json")
+
+
+def parse_args(argv: list[str] | None, description: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=description)
+    parser.add_argument("--quick", action="store_true", help="short smoke run (~1 minute)")
+    parser.add_argument("--duration", type=float, default=None, help="seconds per wrk cell (10)")
+    parser.add_argument("--sessions", type=int, default=None, help="live sessions (10000)")
+    parser.add_argument("--cases", type=int, default=None, help="cases for the intake test (200)")
+    parser.add_argument("--only", choices=("ussd", "intake"), help="run one part only")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="results file")
+    parser.add_argument("--keep", action="store_true", help="keep logs and Redis data afterwards")
+    args = parser.parse_args(argv)
+    quick = args.quick
+    args.duration = args.duration or (3.0 if quick else 10.0)
+    args.warmup = 1.0 if quick else 2.0
+    args.sessions = args.sessions or (2000 if quick else 10000)
+    args.cases = args.cases or (30 if quick else 200)
+    args.chain = 10 if quick else 30
+    args.send_cases = 30 if quick else 150
+    args.conns = (1, 16, 64)
+    return args
+
+
 class Harness:
     """Owns every process it starts (`close()` stops them all) and measures load with wrk."""
 

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -17,7 +16,6 @@ import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 
 import redis
 import requests
@@ -30,7 +28,7 @@ from bench.common import (
     percentile,
     write_directory,
 )
-from bench.harness import Harness
+from bench.harness import Harness, parse_args
 from bench.measure import (
     arrival_rate,
     case_memory,
@@ -51,7 +49,6 @@ from testing.fakes import FakeTwilio
 from testing.processes import Processes, procfile, wait_for
 from testing.ussd import Help, http_help
 
-RESULTS = Path(__file__).with_name("results.json")
 USSD_PHONES = 900010000  # +99290001xxxx: the measured help flows
 FILL_PHONES = 900020000  # +99290002xxxx: sessions left live for the scale test
 INTAKE_PHONES = 900030000  # +99290003xxxx: intake and sending cases
@@ -252,29 +249,8 @@ class Bench(Harness):
         }
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="short smoke run (~1 minute)")
-    parser.add_argument("--duration", type=float, default=None, help="seconds per wrk cell (10)")
-    parser.add_argument("--sessions", type=int, default=None, help="live sessions (10000)")
-    parser.add_argument("--cases", type=int, default=None, help="cases for the intake test (200)")
-    parser.add_argument("--only", choices=("ussd", "intake"), help="run one part only")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="results file")
-    parser.add_argument("--keep", action="store_true", help="keep logs and Redis data afterwards")
-    args = parser.parse_args(argv)
-    quick = args.quick
-    args.duration = args.duration or (3.0 if quick else 10.0)
-    args.warmup = 1.0 if quick else 2.0
-    args.sessions = args.sessions or (2000 if quick else 10000)
-    args.cases = args.cases or (30 if quick else 200)
-    args.chain = 10 if quick else 30
-    args.send_cases = 30 if quick else 150
-    args.conns = (1, 16, 64)
-    return args
-
-
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    args = parse_args(argv, __doc__.split("\n")[0])
     # The gateway's own log lines (from the parts measured in this process) are not the table's.
     logging.getLogger("gateway").setLevel(logging.WARNING)
     if shutil.which("wrk") is None:
