@@ -12,14 +12,14 @@ from menus import catalog
 # command -> {lang: words}, from each language's catalog (menus/locales/<lang>.yaml, under
 # `keywords`, space-separated). Words are written as people type them; they are folded on load.
 _WORDS = catalog.section("keywords")
-KEYWORDS: dict[str, dict[str, tuple[str, ...]]] = {
-    command: {lang: tuple(words[command].split()) for lang, words in _WORDS.items()}
-    for command in ("help", "stop", "delete")
-}
-RESPONDER_COMMANDS: dict[str, dict[str, tuple[str, ...]]] = {
-    command: {lang: tuple(words[command].split()) for lang, words in _WORDS.items()}
-    for command in ("accept", "decline", "done")
-}
+
+
+def _vocabulary(*commands: str) -> dict[str, dict[str, tuple[str, ...]]]:
+    return {c: {lang: tuple(words[c].split()) for lang, words in _WORDS.items()} for c in commands}
+
+
+KEYWORDS = _vocabulary("help", "stop", "delete")
+RESPONDER_COMMANDS = _vocabulary("accept", "decline", "done")
 # A command word, then what follows it: "OK 3521", "OK3521", "OK-3521", "Ok, 3521", "OK #3521".
 _COMMAND = re.compile(r"^(?P<word>[^\W\d_]+(?:'[^\W\d_]+)?)(?P<rest>(?:[\W_\d].*)?)$", re.S)
 _SEPARATORS = " ,.:;#-\u2013\u2014"  # what people put between the word and the ref

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import logging
 import os
 import threading
@@ -65,7 +64,7 @@ class Spool:
     # ---- writing -------------------------------------------------------------------------------
     def keep(self, record: dict) -> None:
         """Append one record, encrypted, and fsync it; raises SpoolError when that fails."""
-        line = (self.vault.encrypt(json.dumps(record, ensure_ascii=False)) + "\n").encode()
+        line = (self.vault.encrypt_json(record) + "\n").encode()
         try:
             self._ready()
             with self._locked(self._append_lock):
@@ -132,7 +131,7 @@ class Spool:
                 left.append(line)
                 continue
             try:
-                record = json.loads(self.vault.decrypt(line.strip()))
+                record = self.vault.decrypt_json(line.strip())
                 if not isinstance(record, dict):
                     raise ValueError("not a record")
             except (PrivacyError, ValueError, UnicodeDecodeError):

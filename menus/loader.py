@@ -68,7 +68,7 @@ class _Reader:
 
     def pairs(self, file: str, node: Node | None, what: str, at: Node | None = None) -> Pairs:
         """Return key -> (key node, value node) of a mapping; report repeats and non-mappings."""
-        return self.report.keys(file, node if node is not None else None, what, what="", at=at)
+        return self.report.keys(file, node, what, what="", at=at)
 
     def unknown(self, file: str, found: Pairs, allowed: Sequence[str], what: str) -> None:
         for name, (key, _) in found.items():

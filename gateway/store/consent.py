@@ -37,6 +37,7 @@ class Consent:
         self.redis = client
         self.vault = vault
         self.phones = phones
+        self._purge_case = client.register_script(PURGE_CASE)  # once: it keeps its SHA
 
     def suppress(self, phone: str) -> None:
         """Record her STOP: nothing more is sent to this phone."""
@@ -91,8 +92,7 @@ class Consent:
     def purge_cases(self, case_ids: Iterable[str]) -> int:
         """Remove her number and words from these cases (they stay open and alerted, without
         her number); returns the cases purged."""
-        script = self.redis.register_script(PURGE_CASE)
-        return sum(int(script(keys=[CASE.format(id=c)])) for c in case_ids)
+        return sum(int(self._purge_case(keys=[CASE.format(id=c)])) for c in case_ids)
 
     def purge_phone(self, digest: str) -> int:
         """Purge jobs enqueued by older versions carry her phone's keyed hash: purge the cases

@@ -64,10 +64,9 @@ class Messages:
     def __init__(self, client: redis.Redis, vault: Vault):
         self.redis = client
         self.vault = vault
-
-    @property
-    def _advance(self):
-        return self.redis.register_script(ADVANCE)
+        # Registered once: a Script keeps its SHA and loads itself on NOSCRIPT.
+        self._advance = client.register_script(ADVANCE)
+        self._sent = client.register_script(SENT)
 
     def get(self, message_id: str) -> dict[str, str] | None:
         """The message with recipient and body decrypted, or None when unknown."""
@@ -145,7 +144,7 @@ class Messages:
     def record_sent(self, message_id: str, route: str, provider_id: str, at: float) -> None:
         """A provider has the message: id, route, state and the end of "in flight", atomically."""
         fields = {"provider_id": provider_id, "route": route, "sent_at": f"{at:.3f}"}
-        self.redis.register_script(SENT)(
+        self._sent(
             keys=[
                 MESSAGE.format(id=message_id),
                 PROVIDER.format(route=route, provider_id=provider_id),

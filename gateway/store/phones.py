@@ -82,7 +82,7 @@ class Phones:
         return self.vault.encrypt_json({"phone": phone, "resume": state})
 
     def resume_state(self, token: bytes) -> dict:
-        value = json.loads(self.vault.decrypt(token))
+        value = self.vault.decrypt_json(token)
         if isinstance(value, dict) and set(value) == {"phone", "resume"}:
             return value["resume"]
         return value  # written by an older version: the state alone
@@ -199,8 +199,7 @@ class Phones:
         hop, older = self.redis.hmget(key, HOP_FIELD, "enc:state")
         if hop is None and older is None:
             return 0
-        state = json.loads(self.vault.decrypt(hop))["state"] if hop else None
-        state = state if state is not None else json.loads(self.vault.decrypt(older))
+        state = self.vault.decrypt_json(hop)["state"] if hop else self.vault.decrypt_json(older)
         session = key[len(_head(USSD_SESSION)) :]
         last = self.vault.digest(session + "\0" + state.get("text", ""))
         if self.redis.hget(key, "last") == last.encode():
@@ -214,7 +213,7 @@ class Phones:
             token = self.redis.get(key)
             if token is None:
                 return 0
-            value = json.loads(self.vault.decrypt(token))
+            value = self.vault.decrypt_json(token)
             if not (isinstance(value, dict) and set(value) == {"phone", "resume"}):
                 return 0  # an older version's resume point: no number to re-key it by
             target = RESUME.format(digest=self.vault.digest(value["phone"]))

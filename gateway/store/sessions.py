@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 
 import redis
@@ -50,8 +49,8 @@ class Sessions:
         if not raw:
             return None, "", None
         if HOP_FIELD.encode() not in raw:  # written before state and reply shared one token
-            state = json.loads(self.vault.decrypt(raw[b"enc:state"]))
-            reply = json.loads(self.vault.decrypt(raw[b"enc:reply"]))
+            state = self.vault.decrypt_json(raw[b"enc:state"])
+            reply = self.vault.decrypt_json(raw[b"enc:reply"])
             return state, raw.get(b"last", b"").decode(), reply
         hop = self.vault.decrypt_json(raw[HOP_FIELD.encode()])
         return hop["state"], raw.get(b"last", b"").decode(), hop["reply"]

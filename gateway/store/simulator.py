@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 
 import redis
@@ -37,7 +36,7 @@ class Simulator:
         if not synthetic(phone):
             return False
         key = self._transcript_key(phone)
-        token = self.vault.encrypt(json.dumps({**entry, "at": round(time.time(), 3)}))
+        token = self.vault.encrypt_json({**entry, "at": round(time.time(), 3)})
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.lpush(key, token)
             pipe.ltrim(key, 0, SIM_TRANSCRIPT_MAX - 1)
@@ -52,7 +51,7 @@ class Simulator:
         entries = []
         for token in self.redis.lrange(self._transcript_key(phone), 0, -1):
             try:
-                entries.append(json.loads(self.vault.decrypt(token)))
+                entries.append(self.vault.decrypt_json(token))
             except PrivacyError:  # written under a key since removed: gone with it
                 continue
         return entries
