@@ -50,3 +50,23 @@ def test_new_key_command(capsys):
     assert main(["--new-key"]) == 0
     key = capsys.readouterr().out.strip()
     Vault([key])  # a usable key
+
+
+def test_sealed_state_is_compact_authenticated_and_rotates():
+    old, new = new_key(), new_key()
+    state = {"menu": {"screen": "kind", "answers": {"lang": "tg"}}, "text": "4*1", "phone": PHONE}
+    token = Vault([old]).seal_json(state)
+    assert isinstance(token, bytes) and b"900001234" not in token
+    assert len(token) < len(Vault([old]).encrypt_json(state)) * 3 // 4
+    both = Vault([new, old])
+    assert both.decrypt_json(token) == state
+    assert not both.is_current(token)
+    rotated = both.rotate(token)
+    assert isinstance(rotated, bytes) and both.is_current(rotated)
+    assert Vault([new]).decrypt_json(rotated) == state
+    with pytest.raises(PrivacyError):
+        Vault([old]).decrypt_json(rotated)
+    tampered = token[:-1] + bytes([token[-1] ^ 1])
+    with pytest.raises(PrivacyError):
+        both.decrypt(tampered)
+    assert Vault([old]).seal_json(state) != token  # a fresh nonce each time

@@ -338,3 +338,31 @@ def test_a_session_expiring_on_the_resume_offer_replays_exactly(app, phone, redi
     assert end.startswith("END ")
     [case] = open_cases(app)
     assert chosen(case) == LOST_CHOICE
+
+
+def test_sessions_written_by_the_previous_version_continue(app, phone, redis_client):
+    """An upgrade mid-session: her hop state and resume point as Fernet text, as the version
+    before sealed state wrote them, are still read."""
+    vault = store_of(app).vault
+
+    def as_before(key, field=None):
+        token = redis_client.hget(key, field) if field else redis_client.get(key)
+        assert token.startswith(b"\xa1")  # sealed, as this version writes it
+        older = vault.encrypt_json(vault.decrypt_json(token))
+        if field:
+            redis_client.hset(key, field, older)
+        else:
+            redis_client.set(key, older, keepttl=True)
+
+    phone.dial()
+    phone.press("4", "1", "3")  # English, help, a place to stay: on the district list
+    [session] = redis_client.scan_iter("hd:ussd:*")
+    as_before(session, "enc:hop")
+    assert "police" in phone.press("1").lower()  # Vakhsh: on to the consent question
+    [resume] = redis_client.scan_iter("hd:resume:*")
+    as_before(resume)
+    assert "continue" in phone.dial().lower()  # dropped: her resume point is offered
+    assert "police" in phone.press("1").lower()
+    assert phone.press("1", "3", "2").startswith("END ")
+    [case] = open_cases(app)
+    assert (case.kind, case.district) == ("shelter", "vakhsh")

@@ -73,13 +73,16 @@ class Phones:
 
     def update_profile(self, phone: str, pipeline: Pipeline | None = None, **fields: str) -> None:
         """Set profile fields of a phone, keeping its number encrypted beside them."""
-        key = self.key(phone)
-        mapping = {ENCRYPTED_FIELD + "phone": self.vault.encrypt(phone), **fields}
-        on(self.redis, pipeline).hset(key, mapping=mapping)
+        mapping = self.profile_fields(phone, **fields)
+        on(self.redis, pipeline).hset(self.key(phone), mapping=mapping)
 
-    def resume_token(self, phone: str, state: dict) -> str:
+    def profile_fields(self, phone: str, **fields: str) -> dict[str, str]:
+        """What update_profile() writes: the fields and her number, encrypted."""
+        return {ENCRYPTED_FIELD + "phone": self.vault.encrypt(phone), **fields}
+
+    def resume_token(self, phone: str, state: dict) -> bytes:
         # Her number rides along (encrypted) so that key rotation can re-key the resume point.
-        return self.vault.encrypt_json({"phone": phone, "resume": state})
+        return self.vault.seal_json({"phone": phone, "resume": state})
 
     def resume_state(self, token: bytes) -> dict:
         value = self.vault.decrypt_json(token)

@@ -15,7 +15,32 @@ from gateway.store.keys import (
     USSD_SESSION,
 )
 from gateway.store.phones import Phones
-from gateway.store.pipes import Pipeline, on
+from gateway.store.pipes import Pipeline, on, run
+
+LOCK_MS = 5000  # a hop's lock outlives any hop; it only bounds a crashed process's
+# Take a session's lock and read it, in one call. KEYS: lock, session. ARGV: lock ms.
+# Returns nil when another hop holds the lock, else the session's fields (empty when new).
+OPEN = """
+if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then return false end
+return redis.call('HGETALL', KEYS[2])
+"""
+# Save a hop and release its lock, in one call. KEYS: session, lock, her resume keys (newest
+# first), then her profile when a language was chosen. ARGV: the hop field, its token, the
+# digest of its text, the session ttl, the resume token ('' to forget it), the resume ttl, the
+# number of resume keys, then the profile's field/value pairs.
+CLOSE = """
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2], 'last', ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+local n = tonumber(ARGV[7])
+if ARGV[5] == '' then
+  redis.call('DEL', unpack(KEYS, 3, 2 + n))
+else
+  redis.call('SET', KEYS[3], ARGV[5], 'EX', ARGV[6])
+end
+if #ARGV > 7 then redis.call('HSET', KEYS[3 + n], unpack(ARGV, 8)) end
+redis.call('DEL', KEYS[2])
+return 1
+"""
 
 
 class Sessions:
@@ -25,6 +50,8 @@ class Sessions:
         self.redis = client
         self.vault = vault
         self.phones = phones
+        self._open = client.register_script(OPEN)
+        self._close = client.register_script(CLOSE)
 
     # A hop costs three round trips at most: open (lock + read), first-hop lookups, close (write
     # + unlock). The aggregator wants an answer well under a second, on a 2-core box.
@@ -37,17 +64,15 @@ class Sessions:
         lock, key = USSD_LOCK.format(session=session), USSD_SESSION.format(session=session)
         deadline = time.monotonic() + wait
         while True:
-            with self.redis.pipeline(transaction=False) as pipe:
-                pipe.set(lock, "1", nx=True, px=5000)
-                pipe.hgetall(key)
-                locked, raw = pipe.execute()
-            if locked:
+            flat = self._open(keys=[lock, key], args=[LOCK_MS])
+            if flat is not None:
                 break
             if time.monotonic() > deadline:
                 raise TimeoutError("USSD session stayed locked")
             time.sleep(0.01)
-        if not raw:
+        if not flat:
             return None, "", None
+        raw = dict(zip(flat[::2], flat[1::2], strict=True))
         if HOP_FIELD.encode() not in raw:  # written before state and reply shared one token
             state = self.vault.decrypt_json(raw[b"enc:state"])
             reply = self.vault.decrypt_json(raw[b"enc:reply"])
@@ -82,24 +107,18 @@ class Sessions:
         lang: str | None = None,
         pipeline: Pipeline | None = None,
     ) -> None:
-        """Save the session (state and reply in one encrypted token, the digest of its text),
-        her resume point, a newly chosen language, and release the lock: in one transaction,
-        the caller's when given (the submit adds its case to it)."""
-        if pipeline is None:
-            with self.redis.pipeline(transaction=True) as pipe:
-                self.close(session, phone, record, ttl, resume, lang, pipeline=pipe)
-                pipe.execute()
-            return
+        """Save the session (state and reply in one sealed token, the digest of its text), her
+        resume point, a newly chosen language, and release the lock: in one atomic call, queued
+        in the caller's transaction when given (the submit adds its case to it)."""
         state, last, reply = record
-        key = USSD_SESSION.format(session=session)
         resume_keys = [RESUME.format(digest=d) for d in self.vault.digests(phone)]
-        token = self.vault.encrypt_json({"state": state, "reply": reply})
-        pipeline.hset(key, mapping={HOP_FIELD: token, "last": last})
-        pipeline.expire(key, ttl)
-        if resume is None:
-            pipeline.delete(*resume_keys)
-        else:
-            pipeline.set(resume_keys[0], self.phones.resume_token(phone, resume), ex=RESUME_TTL)
+        keys = [USSD_SESSION.format(session=session), USSD_LOCK.format(session=session)]
+        keys += resume_keys
+        token = self.vault.seal_json({"state": state, "reply": reply})
+        kept = "" if resume is None else self.phones.resume_token(phone, resume)
+        args = [HOP_FIELD, token, last, ttl, kept, RESUME_TTL, len(resume_keys)]
         if lang:
-            self.phones.update_profile(phone, pipeline=pipeline, lang=lang)
-        self.unlock(session, pipeline=pipeline)
+            keys.append(self.phones.key(phone))
+            for field, value in self.phones.profile_fields(phone, lang=lang).items():
+                args += [field, value]
+        run(self._close, keys, args, pipeline)

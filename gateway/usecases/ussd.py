@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from gateway import cases
@@ -94,20 +95,23 @@ class Ussd:
             digest,
             {"text": result.text, "end": result.end},
         )
-        with self.store.transaction() as pipe:
-            case = write(pipe) if write is not None else None  # the submit: her case, too
-            self.store.sessions.close(
-                hop.session,
-                phone,
-                record,
-                self.session_ttl,
-                # The hop it followed lets a lost session continue from exactly this screen.
-                resume=None if result.end else {**result.state, "hop": digest},
-                lang=chosen if chosen != known else None,
-                pipeline=pipe,
-            )
-            pipe.execute()
-        if case is not None:
+        close = partial(
+            self.store.sessions.close,
+            hop.session,
+            phone,
+            record,
+            self.session_ttl,
+            # The hop it followed lets a lost session continue from exactly this screen.
+            resume=None if result.end else {**result.state, "hop": digest},
+            lang=chosen if chosen != known else None,
+        )
+        if write is None:
+            close()  # one atomic call
+        else:
+            with self.store.transaction() as pipe:  # the submit: her case in the same one
+                case = write(pipe)
+                close(pipeline=pipe)
+                pipe.execute()
             self.opening.opened(case)
         return Reply(result.text, end=result.end)
 
