@@ -78,6 +78,12 @@ class Settings:
         return self.env == "production"
 
     @property
+    def first_admin(self) -> tuple[str, str]:
+        """OPERATOR_USER / OPERATOR_PASSWORD: an admin of every organisation while no stored
+        operator account has that name (installations from before accounts)."""
+        return self.operator_user, self.operator_password
+
+    @property
     def secret_values(self) -> tuple[str, ...]:
         """Every configured secret, for the log redaction to replace wherever one shows up."""
         values = (

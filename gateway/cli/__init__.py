@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import getpass
 from pathlib import Path
 
 import click
 from flask import Flask
-from flask.cli import AppGroup, with_appcontext
+from flask.cli import AppGroup
 
-from gateway import auth, directory, web
+from gateway import directory, web
 from gateway.cli.cases import purge, replay, report
+from gateway.cli.operators import operators_group
 from gateway.store import audit
 from menus import engine
 
@@ -168,48 +168,3 @@ def audit_export(output) -> None:
         output.write(audit.export_line(sid, entry) + "\n")
         count, last = count + 1, entry.get("hash", "")
     click.echo(f"exported {count} audit entries; last hash {last}", err=True)
-
-
-operators_group = AppGroup("operators", help="Operator logins: the password, lock-outs.")
-
-
-@operators_group.command("password")
-def operators_password() -> None:
-    """Print the development operator password (generated and kept in VAR_DIR/secrets.json);
-    one set in OPERATOR_PASSWORD is never printed."""
-    settings = web.context().settings
-    if "OPERATOR_PASSWORD" not in settings.generated:
-        click.echo(
-            "the operator password comes from OPERATOR_PASSWORD, not generated here: "
-            "ask whoever set it",
-            err=True,
-        )
-        raise SystemExit(1)
-    click.echo(settings.operator_password)
-
-
-@operators_group.command("unlock")
-@click.option("--user", "name", help="The user name to unlock (default: OPERATOR_USER).")
-@click.option("--source", "sources", multiple=True, help="A source address to unlock too.")
-@click.option("--all", "everything", is_flag=True, help="Forget every failed login.")
-@click.option("--by", default=lambda: getpass.getuser(), show_default="your login name")
-@with_appcontext
-def operators_unlock(name: str | None, sources: tuple[str, ...], everything: bool, by: str):
-    """Lift the delay or lock that failed logins put on a user name (and source addresses)."""
-    context = web.context()
-    store = context.store
-    if everything:
-        removed = store.logins.unlock(None)
-        store.audit.record("operator_login_unlocked", by=by, what="all")
-        click.echo(f"forgot every failed operator login ({removed} records)")
-        return
-    name = name or context.settings.operator_user
-    counted = [auth.subjects(store.vault, user=name)]
-    counted += [auth.subjects(store.vault, source=source) for source in sources]
-    removed = sum(store.logins.unlock(subject) for subject in counted)
-    store.audit.record(
-        "operator_login_unlocked", by=by, what=f"user {name}, {len(sources)} sources"
-    )
-    click.echo(f"unlocked user {name}" + (f" and {len(sources)} sources" if sources else ""))
-    if not removed:
-        click.echo("(nothing was locked)")

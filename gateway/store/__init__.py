@@ -17,6 +17,7 @@ from gateway.store.directory import DirectoryVersions
 from gateway.store.logins import Logins
 from gateway.store.messages import Messages
 from gateway.store.metrics import Metrics
+from gateway.store.operators import Operators
 from gateway.store.phones import Phones, RotationReport
 from gateway.store.rates import Rates
 from gateway.store.sessions import Sessions
@@ -32,7 +33,7 @@ REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError, redis.exceptions.OutOfM
 class Store:
     """Redis-backed state, with personal data encrypted on the way in: one repository each
     for phones, USSD sessions, inbound dedupe, rates, cases, consent, messages, the audit
-    trail, the directory's version, metrics, operator logins and the simulator."""
+    trail, the directory's version, metrics, operator accounts and logins, and the simulator."""
 
     def __init__(self, client: redis.Redis, vault: Vault):
         self.redis = client
@@ -48,6 +49,7 @@ class Store:
         self.directory = DirectoryVersions(client)
         self.metrics = Metrics(client)
         self.logins = Logins(client, self.audit)
+        self.operators = Operators(client, vault)
         self.simulator = Simulator(client, vault)
 
     def transaction(self) -> redis.client.Pipeline:

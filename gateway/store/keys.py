@@ -1,6 +1,6 @@
 """Every Redis key format of the gateway: the one place that knows them.
 
-Survivors' numbers and inputs are stored only as Fernet tokens in hash fields named `enc:*`;
+Survivors' numbers and inputs are stored only encrypted (privacy.Vault), in fields named `enc:*`;
 records about a phone are found by its keyed hash (privacy.Vault.digest), never by the number.
 """
 
@@ -59,3 +59,12 @@ SIM_TRANSCRIPT = PREFIX + "sim:transcript:{digest}"  # list
 SIM_TRANSCRIPT_TTL = 3600
 SIM_TRANSCRIPT_MAX = 200
 SIM_SESSION = "sim-{session}"  # USSD sessionId of a simulator session (in USSD_SESSION keys)
+# Operator accounts (gateway/accounts.py): hash of org, role, password (scrypt), disabled,
+# created; the set of their names
+OPERATOR = PREFIX + "operator:{name}"
+OPERATORS = PREFIX + "operators"
+# A console sign-in: hash of operator, csrf; named by the keyed hash of its cookie, and gone
+# after CONSOLE_IDLE seconds without a request
+CONSOLE_SESSION = PREFIX + "console:{digest}"
+# set: the ids of a case's messages (its timeline on the console); kept with the case
+CASE_MESSAGES = PREFIX + "casemsgs:{case}"

@@ -21,12 +21,15 @@ class Logins:
         self.redis = client
         self.audit = audit
 
-    def record(self, ok: bool, user: str = "", **failure: str) -> None:
-        """Audit operator logins: a success at most every 10 minutes (browsers send the login
-        with every request), every failure with what `failure` says (source, count, wait)."""
+    def record(self, ok: bool, user: str = "", every: bool = False, **failure: str) -> None:
+        """Audit operator logins: every failure with what `failure` says (source, count, wait);
+        a success each time when `every` (a console sign-in), else at most every 10 minutes
+        per operator (browsers send a basic login with every request)."""
         if not ok:
             self.audit.record("operator_login_failed", user=user, **failure)
-        elif self.redis.set(LOGIN_SEEN.format(outcome="ok"), "1", nx=True, ex=600):
+        elif every:
+            self.audit.record("operator_login", user=user, via="console")
+        elif self.redis.set(LOGIN_SEEN.format(outcome="ok:" + user), "1", nx=True, ex=600):
             self.audit.record("operator_login", user=user)
 
     def wait(self, subjects: dict[str, str], now: float) -> float:
