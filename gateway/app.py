@@ -7,7 +7,7 @@ import threading
 from flask import Flask
 
 from config.settings import Settings
-from gateway import cli, logs, operator, simulator, web, webhooks
+from gateway import cli, console, logs, operator, simulator, web, webhooks
 from gateway.compose import WEB, Context, build
 from gateway.store import REDIS_DOWN
 
@@ -24,6 +24,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(webhooks.blueprint)
     simulator.register(app)
     operator.mount(app)
+    console.register(app)
     cli.register(app)
     return app
 

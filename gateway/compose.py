@@ -19,6 +19,7 @@ from gateway.spool import Spool
 from gateway.store import Store
 from gateway.usecases.alerting import Alerting
 from gateway.usecases.answers import Answers
+from gateway.usecases.casefile import CaseFile
 from gateway.usecases.digests import Digests
 from gateway.usecases.opening import CaseOpening, Limits
 from gateway.usecases.outbox import Outbox
@@ -87,6 +88,8 @@ class Context:
     digests: Digests
     replay: Replay
     receipts: Receipts
+    # operators
+    casefile: CaseFile
 
 
 def build(
@@ -150,4 +153,5 @@ def build(
         digests=Digests(store, jobs, roster, outbox, timing, clock),
         replay=replay,
         receipts=receipts,
+        casefile=CaseFile(store, jobs, roster, replay, timing, clock),
     )

@@ -19,7 +19,7 @@ from twilio.request_validator import RequestValidator
 from config.settings import ROOT, Settings
 from gateway.app import create_app
 from gateway.channels.android import sign
-from gateway.jobs import ALERTS_QUEUE
+from gateway.jobs import ALERTS_QUEUE, job_case
 from gateway.store.keys import OPEN_CASES
 from testing.env import make_env
 from testing.ussd import Help, flask_phone, ref_of
@@ -160,3 +160,23 @@ def login(flask_app) -> dict[str, str]:
     settings = flask_app.extensions["hamdam"].settings
     token = f"{settings.operator_user}:{settings.operator_password}".encode()
     return {"Authorization": "Basic " + base64.b64encode(token).decode(), "Origin": ORIGIN}
+
+
+def fail_both_alerts(app, twilio_fake, android_fake) -> list[str]:
+    """A case whose two alerts failed every route and every retry: their two failed jobs.
+
+    The duty officer's one outage notice failed too (a third failed job, of no case).
+    """
+    twilio_fake.fail_next(503, times=40)
+    android_fake.fail_next(503, times=40)
+    ask_for_help(app, consent="group")
+    work(app)
+    for _ in range(4):
+        retry_due(app)
+    store = app.extensions["hamdam"].store
+    failed = [job for job in app.extensions["hamdam"].jobs.failed() if job_case(store, job)]
+    assert len(failed) == 2
+    assert len(app.extensions["hamdam"].jobs.failed()) == 3
+    twilio_fake.failures.clear()
+    android_fake.failures.clear()
+    return failed

@@ -20,34 +20,14 @@ from testing.app import (
     GROUP_1,
     GROUP_2,
     ask_for_help,
+    fail_both_alerts,
     login,
-    retry_due,
     sms_from,
     work,
 )
 
 # Every test here runs the whole gateway: fake Twilio and Android on loopback, a real Redis.
 pytestmark = pytest.mark.live
-
-
-def fail_both_alerts(app, twilio_fake, android_fake) -> list[str]:  # noqa: F811
-    """A case whose two alerts failed every route and every retry: their two failed jobs.
-
-    The duty officer's one outage notice failed too (a third failed job, of no case).
-    """
-    twilio_fake.fail_next(503, times=40)
-    android_fake.fail_next(503, times=40)
-    ask_for_help(app, consent="group")
-    work(app)
-    for _ in range(4):
-        retry_due(app)
-    store = app.extensions["hamdam"].store
-    failed = [job for job in context_of(app).jobs.failed() if job_case(store, job)]
-    assert len(failed) == 2
-    assert len(context_of(app).jobs.failed()) == 3
-    twilio_fake.failures.clear()
-    android_fake.failures.clear()
-    return failed
 
 
 DASHBOARD_URLS = [

@@ -11,6 +11,7 @@ from gateway.message import RANK, MessageState
 from gateway.privacy import Vault
 from gateway.store.keys import (
     CASE,
+    CASE_MESSAGES,
     ENCRYPTED_FIELD,
     HELD,
     MESSAGE,
@@ -104,19 +105,35 @@ class Messages:
         if not self.redis.hsetnx(key, "created", f"{time.time():.3f}"):
             return False
         size = measure(body)
-        self.redis.hset(
-            key,
-            mapping={
-                ENCRYPTED_FIELD + "to": self.vault.encrypt(to),
-                ENCRYPTED_FIELD + "body": self.vault.encrypt(body),
-                "state": MessageState.NEW,
-                "route_index": 0,
-                "segments": size.segments,
-                "encoding": size.encoding,
-                **fields,
-            },
-        )
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(
+                key,
+                mapping={
+                    ENCRYPTED_FIELD + "to": self.vault.encrypt(to),
+                    ENCRYPTED_FIELD + "body": self.vault.encrypt(body),
+                    "state": MessageState.NEW,
+                    "route_index": 0,
+                    "segments": size.segments,
+                    "encoding": size.encoding,
+                    **fields,
+                },
+            )
+            if fields.get("case"):
+                pipe.sadd(CASE_MESSAGES.format(case=fields["case"]), message_id)
+            pipe.execute()
         return True
+
+    def of_case(self, case_id: str) -> list[dict[str, str]]:
+        """A case's messages (no recipient, no text), oldest first."""
+        ids = sorted(m.decode() for m in self.redis.smembers(CASE_MESSAGES.format(case=case_id)))
+        found = []
+        for message_id in ids:
+            raw = self.redis.hgetall(MESSAGE.format(id=message_id))
+            if raw:
+                fields = {k.decode(): v.decode() for k, v in raw.items()}
+                plain = {k: v for k, v in fields.items() if not k.startswith(ENCRYPTED_FIELD)}
+                found.append({"id": message_id, **plain})
+        return sorted(found, key=lambda m: float(m.get("created") or 0))
 
     def label(self, message_id: str) -> str:
         """A message as the dashboard names it: id, purpose and case reference (no number, no

@@ -1,0 +1,219 @@
+"""A case as an operator sees it: the list of their organisation's cases, one case's story,
+revealing her number with a reason, replaying a failed message. Every look that shows her
+number and every change is audited with the operator's name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from gateway.accounts import Operator
+from gateway.cases import Case, CaseState, deadline
+from gateway.jobs import SEND_ID, Jobs
+from gateway.store import Store
+from gateway.usecases.replay import Replay
+from gateway.usecases.roster import Roster
+from gateway.usecases.timing import Timing
+
+# Audit events that belong on a case's timeline, with the words the console shows for them.
+EVENTS = {
+    "case_opened": "opened",
+    "escalated": "tier {tier} had its time: the next one is alerted",
+    "duty_notified": "the duty officer was told",
+    "alert_covered": "an alert was held for a digest",
+    "accepted": "accepted by {responder}",
+    "declined": "declined by {responder}",
+    "closed": "closed by {responder}",
+    "replayed": "message {message} replayed by {by} ({why})",
+    "replay_refused": "replay of message {message} refused ({why})",
+    "number_revealed": "her number shown to {by}: {reason}",
+}
+AUDIT_LOOKBACK = 20_000  # audit entries searched for a case's events, newest first
+MIN_REASON = 5
+
+
+class NotFound(LookupError):
+    """No such case for this operator (another organisation's is not found either)."""
+
+
+class Refused(PermissionError):
+    """The operator's role does not allow this (the message names what)."""
+
+
+@dataclass(frozen=True)
+class Row:
+    case: Case
+    org: str
+    overdue: bool
+    waiting: float  # seconds since it was opened
+
+
+@dataclass(frozen=True)
+class Event:
+    at: float
+    text: str
+    kind: str  # "audit" or "message"
+
+
+@dataclass(frozen=True)
+class Story:
+    case: Case
+    org: str
+    overdue: bool
+    events: list[Event]
+    messages: list[dict[str, str]]
+    replayable: set[str] = field(default_factory=set)  # message ids with a failed send job
+
+
+@dataclass(frozen=True)
+class Filters:
+    state: str = ""
+    district: str = ""
+    kind: str = ""
+    urgency: str = ""
+    overdue: bool = False
+    older_than_hours: float = 0.0
+    ref: str = ""
+
+
+class CaseFile:
+    """An operator's view of cases, limited to their organisation."""
+
+    def __init__(
+        self,
+        store: Store,
+        jobs: Jobs,
+        roster: Roster,
+        replay: Replay,
+        timing: Timing,
+        clock: Callable[[], float],
+    ):
+        self.store = store
+        self.jobs = jobs
+        self.roster = roster
+        self._replay = replay
+        self.timing = timing
+        self.clock = clock
+
+    # ---- reading -------------------------------------------------------------------------------
+    def org_of(self, case: Case) -> str:
+        """The organisation serving the case's district ('' when the directory lost it)."""
+        district = self.roster.directory.districts.get(case.district)
+        return district.organisation if district else ""
+
+    def deadline(self, case: Case) -> float:
+        """When every tier of its district has had its turn (the duty officer has it then)."""
+        each = deadline(case, self.timing.escalate_after, self.timing.escalate_after_urgent)
+        return case.created + each * len(self.roster.directory.tiers(case.district))
+
+    def cases(self, operator: Operator, filters: Filters = Filters()) -> list[Row]:
+        """The operator's organisation's cases that pass the filters, newest first."""
+        self._require(operator, "cases")
+        now, rows = self.clock(), []
+        for fields in self.store.cases.iter():
+            if "ref" not in fields:
+                continue
+            case = Case.from_fields(fields)
+            org = self.org_of(case)
+            if not operator.sees(org):
+                continue
+            overdue = case.state == CaseState.OPEN and now > self.deadline(case)
+            row = Row(case, org, overdue, now - case.created)
+            if _passes(row, filters):
+                rows.append(row)
+        return sorted(rows, key=lambda r: -r.case.created)
+
+    def find(self, operator: Operator, ref: str) -> Case:
+        """The case with this reference, if this operator may see it; else NotFound."""
+        self._require(operator, "cases")
+        case = self.store.cases.by_ref(ref) if ref.isdigit() else None
+        if case is None or not operator.sees(self.org_of(case)):
+            raise NotFound(ref)
+        return case
+
+    def story(self, operator: Operator, ref: str) -> Story:
+        """Her choices and the case's timeline: its audit events and its messages."""
+        case = self.find(operator, ref)
+        names = self.roster.directory.responders
+        messages = self.store.messages.of_case(case.id)
+        ids = {m["id"] for m in messages}
+        events = []
+        for entry in self.store.audit.trail(AUDIT_LOOKBACK):
+            if entry.get("case") != case.id and entry.get("message") not in ids:
+                continue
+            template = EVENTS.get(entry["event"])
+            if template is None:
+                continue
+            who = names.get(entry.get("responder", ""))
+            values = {
+                **entry,
+                "responder": f"{who.name} ({who.role})" if who else entry.get("responder", ""),
+                "tier": str(int(entry.get("tier", "0")) + 1),
+            }
+            events.append(Event(float(entry["at"]), template.format_map(_Blank(values)), "audit"))
+        for message in messages:
+            who = names.get(message.get("recipient", ""))
+            to = f"{who.name} ({who.role})" if who else message.get("recipient") or "her"
+            text = f"{message.get('purpose', 'message')} to {to}: {message.get('state', '?')}"
+            if message.get("route"):
+                text += f" via {message['route']}"
+            events.append(Event(float(message.get("created") or 0), text, "message"))
+        replayable = {
+            m["id"] for m in messages if self.jobs.is_failed(SEND_ID.format(message=m["id"]))
+        }
+        overdue = case.state == CaseState.OPEN and self.clock() > self.deadline(case)
+        return Story(
+            case=case,
+            org=self.org_of(case),
+            overdue=overdue,
+            events=sorted(events, key=lambda e: e.at),
+            messages=messages,
+            replayable=replayable,
+        )
+
+    # ---- acting --------------------------------------------------------------------------------
+    def reveal(self, operator: Operator, ref: str, reason: str) -> str:
+        """Her number, for an operator who states why; audited with their name."""
+        self._require(operator, "reveal")
+        reason = " ".join(reason.split())
+        if len(reason) < MIN_REASON:
+            raise Refused(f"say why her number is needed (at least {MIN_REASON} characters)")
+        case = self.find(operator, ref)
+        phone = self.store.cases.phone(case.id)
+        if phone is None:
+            raise NotFound(ref)  # purged after her STOP or the retention period
+        self.store.audit.record("number_revealed", case=case.id, by=operator.name, reason=reason)
+        return phone
+
+    def replay(self, operator: Operator, ref: str, message_id: str) -> str:
+        """The safe replay of one failed message of this case; what happened, in words."""
+        self._require(operator, "replay")
+        case = self.find(operator, ref)
+        if message_id not in {m["id"] for m in self.store.messages.of_case(case.id)}:
+            raise NotFound(message_id)
+        return self._replay.replay(
+            SEND_ID.format(message=message_id), who=operator.name, why="replay from the console"
+        )
+
+    @staticmethod
+    def _require(operator: Operator, action: str) -> None:
+        if not operator.may(action):
+            raise Refused(f"the {operator.role} role cannot do this ({action})")
+
+
+class _Blank(dict):
+    def __missing__(self, key: str) -> str:
+        return "?"
+
+
+def _passes(row: Row, f: Filters) -> bool:
+    case = row.case
+    return (
+        (not f.state or case.state == f.state)
+        and (not f.district or case.district == f.district)
+        and (not f.kind or case.kind == f.kind)
+        and (not f.urgency or case.urgency == f.urgency)
+        and (not f.overdue or row.overdue)
+        and (not f.older_than_hours or row.waiting >= f.older_than_hours * 3600)
+        and (not f.ref or case.ref == f.ref)
+    )

@@ -1,0 +1,191 @@
+"""The operator console: accounts by command, sign-in with CSRF and lock-out, a case list and
+case page limited to the operator's organisation, her number revealed only with a reason and
+audited with the operator's name, the safe replay from the case page."""
+
+from __future__ import annotations
+
+import base64
+import re
+from urllib.parse import unquote_plus
+
+import pytest
+from werkzeug.security import check_password_hash
+
+from gateway import accounts
+from gateway.store.keys import OPERATOR
+from testing.app import GROUP_1, SURVIVOR, ask_for_help, fail_both_alerts, work
+from testing.leaks import assert_no_clear
+
+pytestmark = pytest.mark.live
+
+PASSWORD = "a long enough password"  # noqa: S105 - a test value
+SOURCE = {"REMOTE_ADDR": "198.51.100.20"}
+
+
+def add(app, name: str, role: str, org: str = "", password: str = PASSWORD):
+    args = ["operators", "add", name, "--role", role, "--by", "tester"]
+    return app.test_cli_runner().invoke(args=[*args, "--org", org], input=password + "\n")
+
+
+def form_token(page: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+
+
+def sign_in(client, name: str, password: str = PASSWORD):
+    page = client.get("/console/login").get_data(as_text=True)
+    form = {"csrf": form_token(page), "name": name, "password": password}
+    return client.post("/console/login", data=form, environ_base=SOURCE)
+
+
+def audited(app, event: str) -> list[dict[str, str]]:
+    return [e for e in app.extensions["hamdam"].store.audit.trail() if e["event"] == event]
+
+
+@pytest.fixture
+def coordinator(app):
+    """A coordinator of `nur` (Vakhsh, Jami ...) signed in on a fresh client."""
+    assert add(app, "dilnoza", "coordinator", "nur").exit_code == 0
+    client = app.test_client()
+    assert sign_in(client, "dilnoza").status_code == 302
+    return client
+
+
+def test_accounts_are_added_listed_disabled_and_reset_by_command(app, redis_client):
+    result = add(app, "dilnoza", "coordinator", "nur")
+    assert result.exit_code == 0 and "coordinator of nur" in result.output
+    stored = redis_client.hget(OPERATOR.format(name="dilnoza"), "password").decode()
+    assert PASSWORD not in stored and check_password_hash(stored, PASSWORD)  # werkzeug's format
+    assert "exists" in add(app, "dilnoza", "viewer", "nur").output
+    unknown = add(app, "farrukh", "coordinator", "nowhere")
+    assert unknown.exit_code != 0 and "nowhere" in unknown.output and "nur" in unknown.output
+    short = add(app, "farrukh", "viewer", "nur", password="short")
+    assert short.exit_code != 0 and "12 characters" in short.output
+    assert add(app, "admin.one", "admin").exit_code == 0
+    runner = app.test_cli_runner()
+    listed = runner.invoke(args=["operators", "list"]).output
+    assert "dilnoza\tnur\tcoordinator\tactive" in listed
+    assert "admin.one\tevery organisation\tadmin" in listed
+    client = app.test_client()
+    assert sign_in(client, "dilnoza").status_code == 302
+    assert runner.invoke(args=["operators", "disable", "dilnoza"]).exit_code == 0
+    assert client.get("/console/").status_code == 302  # its session ended with it
+    assert sign_in(app.test_client(), "dilnoza").status_code == 401
+    reset = runner.invoke(args=["operators", "reset", "dilnoza"], input="another long password\n")
+    assert reset.exit_code == 0
+    assert sign_in(app.test_client(), "dilnoza", "another long password").status_code == 302
+    events = [e["event"] for e in app.extensions["hamdam"].store.audit.trail()]
+    assert {"operator_added", "operator_disabled", "operator_reset"} <= set(events)
+
+
+def test_a_coordinator_sees_her_organisations_cases_and_another_is_not_found(app, coordinator):
+    mine = ask_for_help(app, district="Vakhsh")
+    theirs = ask_for_help(app, "+992900009302", district="Khujand")
+    listed = coordinator.get("/console/").get_data(as_text=True)
+    assert f">{mine}<" in listed and f">{theirs}<" not in listed
+    page = coordinator.get(f"/console/cases/{mine}")
+    assert page.status_code == 200 and "vakhsh" in page.get_data(as_text=True)
+    assert page.headers["Cache-Control"] == "no-store"
+    assert coordinator.get(f"/console/cases/{theirs}").status_code == 404
+    assert coordinator.get("/console/cases/0000").status_code == 404  # the same answer
+    found = coordinator.get(f"/console/?ref={mine}")
+    assert found.status_code == 302 and found.headers["Location"].endswith(f"/cases/{mine}")
+    reveal = coordinator.post(
+        f"/console/cases/{theirs}/reveal",
+        data={"csrf": form_token(page.get_data(as_text=True)), "reason": "to call her back"},
+    )
+    assert reveal.status_code == 404 and not audited(app, "number_revealed")
+
+
+def test_her_number_shows_only_with_a_reason_and_the_operator_is_audited(app, coordinator):
+    ref = ask_for_help(app, district="Vakhsh")
+    page = coordinator.get(f"/console/cases/{ref}").get_data(as_text=True)
+    assert_no_clear(page, SURVIVOR)
+    token = form_token(page)
+    vague = coordinator.post(f"/console/cases/{ref}/reveal", data={"csrf": token, "reason": "x"})
+    assert vague.status_code == 400 and not audited(app, "number_revealed")
+    assert_no_clear(vague.get_data(as_text=True), SURVIVOR)
+    shown = coordinator.post(
+        f"/console/cases/{ref}/reveal", data={"csrf": token, "reason": "she asked for a call"}
+    )
+    assert shown.status_code == 200 and SURVIVOR in shown.get_data(as_text=True)
+    [entry] = audited(app, "number_revealed")
+    assert entry["by"] == "dilnoza" and entry["reason"] == "she asked for a call"
+    assert SURVIVOR not in str(entry)
+
+
+def test_a_post_without_the_form_token_is_refused(app, coordinator):
+    ref = ask_for_help(app, district="Vakhsh")
+    for data in ({"reason": "she asked for a call"}, {"csrf": "forged", "reason": "a reason"}):
+        refused = coordinator.post(f"/console/cases/{ref}/reveal", data=data)
+        assert refused.status_code == 403
+    assert not audited(app, "number_revealed")
+    login = app.test_client().post(
+        "/console/login", data={"name": "dilnoza", "password": PASSWORD}, environ_base=SOURCE
+    )
+    assert login.status_code == 403 and "hamdam_console=" not in str(login.headers)
+
+
+def test_sign_in_is_throttled_locked_and_audited_by_name(app):
+    assert add(app, "dilnoza", "coordinator", "nur").exit_code == 0
+    client = app.test_client()
+    answers = [sign_in(client, "dilnoza", f"wrong password {n}").status_code for n in range(5)]
+    assert answers[:3] == [401, 401, 401] and answers[4] == 429
+    blocked = sign_in(client, "dilnoza")  # the right password waits too
+    assert blocked.status_code == 429 and int(blocked.headers["Retry-After"]) >= 1
+    failures = audited(app, "operator_login_failed")
+    assert failures and all(f["user"] == "dilnoza" for f in failures)
+    unlock = ["operators", "unlock", "--user", "dilnoza", "--source", SOURCE["REMOTE_ADDR"]]
+    assert app.test_cli_runner().invoke(args=unlock).exit_code == 0
+    assert sign_in(client, "dilnoza").status_code == 302
+    assert audited(app, "operator_login")[-1]["user"] == "dilnoza"
+
+
+def test_a_viewer_sees_no_cases_and_only_admins_open_the_dashboard(app, coordinator):
+    assert add(app, "viewer.one", "viewer", "nur").exit_code == 0
+    viewer = app.test_client()
+    sign_in(viewer, "viewer.one")
+    assert viewer.get("/console/").status_code == 403
+    basic = {"Authorization": "Basic " + _b64(f"dilnoza:{PASSWORD}")}
+    assert app.test_client().get("/metrics", headers=basic).status_code == 403
+    assert add(app, "admin.one", "admin").exit_code == 0
+    admin = {"Authorization": "Basic " + _b64(f"admin.one:{PASSWORD}")}
+    assert app.test_client().get("/metrics", headers=admin).status_code == 200
+
+
+def test_the_first_admin_from_the_settings_still_signs_in(app):
+    settings = app.extensions["hamdam"].settings
+    client = app.test_client()
+    assert sign_in(client, settings.operator_user, settings.operator_password).status_code == 302
+    assert client.get("/console/").status_code == 200
+
+
+def test_replay_from_the_case_page_sends_once(app, coordinator, twilio_fake, android_fake):
+    failed = fail_both_alerts(app, twilio_fake, android_fake)
+    store = app.extensions["hamdam"].store
+    [case_id] = {store.messages.case_of(j.split("-", 1)[1]) for j in failed}
+    ref = store.cases.get(case_id).ref
+    page = coordinator.get(f"/console/cases/{ref}").get_data(as_text=True)
+    buttons = re.findall(rf'action="(/console/cases/{ref}/replay/[^"]+)"', page)
+    assert len(buttons) == 2
+    done = coordinator.post(buttons[0], data={"csrf": form_token(page)})
+    assert done.status_code == 302 and "replayed=requeued" in done.headers["Location"]
+    again = coordinator.post(buttons[0], data={"csrf": form_token(page)})
+    assert "nothing" in unquote_plus(again.headers["Location"])
+    work(app)
+    assert len(twilio_fake.sent) == 1
+    [entry] = [e for e in audited(app, "replayed") if e.get("case") == case_id]
+    assert entry["by"] == "dilnoza"
+    story = coordinator.get(f"/console/cases/{ref}").get_data(as_text=True)
+    assert "replayed by dilnoza" in story
+    assert GROUP_1 not in story  # responders by name, never by number
+
+
+def test_password_hashes_are_slow_salted_and_checked(app):
+    first, second = accounts.hash_password(PASSWORD), accounts.hash_password(PASSWORD)
+    assert first != second and first.startswith("scrypt:32768:8:1$")
+    assert accounts.check_password(first, PASSWORD) and not accounts.check_password(first, "no")
+    assert not accounts.check_password("garbage", PASSWORD)
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
