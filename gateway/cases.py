@@ -146,6 +146,22 @@ def close(case: Case, responder_id: str, now: float) -> Case:
     return replace(case, state=CaseState.CLOSED, closed_at=now)
 
 
+def close_for(case: Case, now: float) -> Case:
+    """The case closed by an operator (with a reason, audited): open or taken, by anyone."""
+    if case.state == CaseState.CLOSED:
+        raise CaseError("case is closed already")
+    return replace(case, state=CaseState.CLOSED, closed_at=now)
+
+
+def hand_over(case: Case, responder_id: str) -> Case:
+    """The case handed by an operator to a responder: open or taken by someone else."""
+    if case.state == CaseState.CLOSED:
+        raise CaseError("case is closed")
+    if case.taken_by == responder_id:
+        raise CaseError("the case is already theirs")
+    return replace(case, state=CaseState.TAKEN, taken_by=responder_id)
+
+
 def candidate_refs(rng: random.Random | None = None) -> Iterator[str]:
     """Random references to try in turn: 4 digits first, longer ones when 4-digit ones collide."""
     rng = rng or random.SystemRandom()

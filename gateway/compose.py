@@ -153,5 +153,5 @@ def build(
         digests=Digests(store, jobs, roster, outbox, timing, clock),
         replay=replay,
         receipts=receipts,
-        casefile=CaseFile(store, jobs, roster, replay, timing, clock),
+        casefile=CaseFile(store, jobs, roster, replay, answers, timing, clock),
     )

@@ -17,6 +17,15 @@ from gateway.store import Store
 MIN_CELL = 5  # a count under this could point at a person in a small village: shown as "<5"
 
 
+DEFAULT_DAYS = 30
+
+
+def span(now: float, start: float | None = None, end: float | None = None) -> tuple[float, float]:
+    """A report's period: to the end of today and DEFAULT_DAYS before it, unless given."""
+    until = end if end is not None else now - now % 86400 + 86400
+    return (start if start is not None else until - DEFAULT_DAYS * 86400), until
+
+
 def cell(count: int) -> str:
     """A count as it may be published."""
     return f"<{MIN_CELL}" if 0 < count < MIN_CELL else str(count)
@@ -51,13 +60,24 @@ class Report:
         return f"{percentile(ordered, 0.5):.0f}", f"{percentile(ordered, 0.9):.0f}"
 
 
-def build(store: Store, start: float, end: float, district_names: dict[str, str]) -> Report:
-    """The report over cases opened in [start, end) and messages created then."""
+def build(
+    store: Store,
+    start: float,
+    end: float,
+    district_names: dict[str, str],
+    districts: set[str] | None = None,
+) -> Report:
+    """The report over cases opened in [start, end) and messages created then; with
+    `districts`, only the cases of those districts (one organisation's) and their messages."""
     report = Report(start, end)
+    counted: set[str] = set()
     for case in store.cases.iter():
         created = float(case.get("created") or 0)
         if not start <= created < end:
             continue
+        if districts is not None and case.get("district") not in districts:
+            continue
+        counted.add(case.get("id", ""))
         report.total += 1
         district = district_names.get(case.get("district", ""), case.get("district", "?"))
         report.by_district_kind[(district, case.get("kind", "?"))] += 1
@@ -69,6 +89,8 @@ def build(store: Store, start: float, end: float, district_names: dict[str, str]
         report.taken_open += case.get("state") == CaseState.TAKEN
     for message in store.messages.iter():
         if not start <= float(message.get("created") or 0) < end:
+            continue
+        if districts is not None and message.get("case") not in counted:
             continue
         route = message.get("route", "")
         if route and message.get("state") in HANDED:
@@ -128,12 +150,12 @@ def as_csv(report: Report) -> str:
     return buffer.getvalue()
 
 
-def as_png(report: Report, path: Path) -> None:
-    """Write the chart of `chart` as a PNG file."""
+def as_png(report: Report, path: Path | io.BytesIO) -> None:
+    """Write the chart of `chart` as a PNG file (or into a buffer)."""
     import matplotlib.pyplot as plt
 
     fig = chart(report)
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=100, format="png")
     plt.close(fig)
 
 

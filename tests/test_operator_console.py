@@ -13,7 +13,7 @@ from werkzeug.security import check_password_hash
 
 from gateway import accounts
 from gateway.store.keys import OPERATOR
-from testing.app import GROUP_1, SURVIVOR, ask_for_help, fail_both_alerts, work
+from testing.app import GROUP_1, MAHALLA, SURVIVOR, ask_for_help, fail_both_alerts, work
 from testing.leaks import assert_no_clear
 
 pytestmark = pytest.mark.live
@@ -144,7 +144,9 @@ def test_a_viewer_sees_no_cases_and_only_admins_open_the_dashboard(app, coordina
     assert add(app, "viewer.one", "viewer", "nur").exit_code == 0
     viewer = app.test_client()
     sign_in(viewer, "viewer.one")
-    assert viewer.get("/console/").status_code == 403
+    assert viewer.get("/console/").headers["Location"].endswith("/console/reports")
+    ref = ask_for_help(app, district="Vakhsh")
+    assert viewer.get(f"/console/cases/{ref}").status_code == 403
     basic = {"Authorization": "Basic " + _b64(f"dilnoza:{PASSWORD}")}
     assert app.test_client().get("/metrics", headers=basic).status_code == 403
     assert add(app, "admin.one", "admin").exit_code == 0
@@ -189,3 +191,77 @@ def test_password_hashes_are_slow_salted_and_checked(app):
 
 def _b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
+
+
+def test_figures_of_her_organisation_only_with_small_cells_suppressed(app, coordinator):
+    for n in range(6):
+        ask_for_help(app, f"+99290000940{n}", district="Vakhsh")
+    ask_for_help(app, "+992900009410", district="Khujand")
+    page = coordinator.get("/console/reports")
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200 and "Vakhsh / legal" in text and "Khujand" not in text
+    total = re.search(r"<td>total</td><td class=\"n\">(\S+)</td>", text).group(1)
+    assert total == "6"
+    csv = coordinator.get("/console/reports.csv?org=sughd")  # not hers: ignored
+    assert csv.status_code == 200 and csv.mimetype == "text/csv"
+    assert "cases,total,6" in csv.get_data(as_text=True)
+    png = coordinator.get("/console/reports.png")
+    assert png.status_code == 200 and png.data.startswith(b"\x89PNG")
+    bad = coordinator.get("/console/reports?from=yesterday")
+    assert bad.status_code == 400 and "YYYY-MM-DD" in bad.get_data(as_text=True)
+    assert add(app, "viewer.one", "viewer", "sughd").exit_code == 0
+    viewer = app.test_client()
+    sign_in(viewer, "viewer.one")
+    assert viewer.get("/console/").headers["Location"].endswith("/console/reports")
+    seen = viewer.get("/console/reports").get_data(as_text=True)
+    assert "Khujand / legal" in seen and "&lt;5" in seen and "Vakhsh" not in seen
+    assert viewer.get("/console/directory").status_code == 403
+
+
+def test_the_directory_page_lists_her_organisation_and_the_files_check(app, coordinator):
+    page = coordinator.get("/console/directory").get_data(as_text=True)
+    assert "Nur women" in page and "Malika R." in page and "passes the check" in page
+    assert "Sughd" not in page and "+99290000" not in page  # responders by name, not number
+
+
+def test_flask_report_for_one_organisation(app):
+    ask_for_help(app, district="Vakhsh")
+    runner = app.test_cli_runner()
+    out = runner.invoke(args=["report", "--org", "sughd", "--format", "csv"]).output
+    assert "cases,total,0" in out
+    wrong = runner.invoke(args=["report", "--org", "nowhere"])
+    assert wrong.exit_code == 2 and "nur" in wrong.output
+
+
+def test_a_coordinator_hands_a_case_over_and_closes_it_with_a_reason(
+    app, coordinator, twilio_fake, android_fake
+):
+    ref = ask_for_help(app, district="Vakhsh")
+    work(app)
+    page = coordinator.get(f"/console/cases/{ref}").get_data(as_text=True)
+    token = form_token(page)
+    assert 'value="vakhsh-mahalla"' in page and 'value="khujand-group-1"' not in page
+    foreign = coordinator.post(
+        f"/console/cases/{ref}/hand", data={"csrf": token, "responder": "duty-sughd"}
+    )
+    assert foreign.status_code == 404
+    handed = coordinator.post(
+        f"/console/cases/{ref}/hand", data={"csrf": token, "responder": "vakhsh-mahalla"}
+    )
+    assert handed.status_code == 302 and "said=handed" in handed.headers["Location"]
+    work(app)
+    store = app.extensions["hamdam"].store
+    case = store.cases.by_ref(ref)
+    assert (case.state, case.taken_by) == ("taken", "vakhsh-mahalla")
+    details = [m for m in [*twilio_fake.sent, *android_fake.sent] if m.to == MAHALLA]
+    assert len(details) == 1 and ref in details[0].body  # as if they had answered OK
+    vague = coordinator.post(f"/console/cases/{ref}/close", data={"csrf": token, "reason": "ok"})
+    assert vague.status_code == 400 and store.cases.by_ref(ref).state == "taken"
+    closed = coordinator.post(
+        f"/console/cases/{ref}/close", data={"csrf": token, "reason": "she is safe with family"}
+    )
+    assert closed.status_code == 302 and store.cases.by_ref(ref).state == "closed"
+    story = coordinator.get(f"/console/cases/{ref}").get_data(as_text=True)
+    assert "handed to" in story and "closed by dilnoza: she is safe with family" in story
+    [entry] = audited(app, "handed_over")
+    assert (entry["by"], entry["responder"]) == ("dilnoza", "vakhsh-mahalla")

@@ -90,6 +90,41 @@ def test_the_stores_case_transitions_follow_the_domain_rules(redis_client):
         cases.take(store.cases.get("c0"), "g2")
 
 
+def test_operators_close_and_hand_over_follow_the_domain_rules(redis_client):
+    """An operator's close (any open or taken case) and hand-over in the store's Lua scripts
+    give what close_for() and hand_over() state, for every state and holder."""
+    store = Store(redis_client, Vault([new_key()]))
+    answers = {"kind": "legal", "district": "vakhsh", "consent": "group", "call": "any"}
+    for n, (state, holder, to) in enumerate(
+        itertools.product(list(cases.CaseState), ("", "g1"), ("g1", "g2"))
+    ):
+        base = cases.new_case(
+            id=f"h{n}", ref=str(5000 + n), answers=answers, channel="sms", lang="tg", now=1.0
+        )
+        before = cases.Case.from_fields({**base.to_fields(), "state": state, "taken_by": holder})
+        redis_client.hset(f"hd:case:{before.id}", mapping=before.to_fields())
+        try:
+            expected = cases.hand_over(before, to)
+        except cases.CaseError:
+            expected = None
+        previous = store.cases.hand_over(before.id, to)
+        after = store.cases.get(before.id)
+        assert (previous is not None) == (expected is not None), (state, holder, to)
+        assert (after.state, after.taken_by) == (
+            (expected.state, expected.taken_by) if expected else (state, holder)
+        )
+        if expected:
+            assert previous == holder and to in store.cases.alerted(before.id)
+        try:
+            closed = cases.close_for(after, 2.0).state
+        except cases.CaseError:
+            closed = None
+        assert store.cases.close(after.id, "", after.ref, 60) == (closed is not None)
+        assert store.cases.get(before.id).state == (closed or after.state)
+    assert not redis_client.zrange("hd:cases:open", 0, -1)
+    assert not redis_client.zrange("hd:cases:taken", 0, -1)
+
+
 def test_repository_writes_join_a_callers_transaction(redis_client):
     """Writes given the caller's pipeline are queued there: nothing before execute(), all of
     them after, in one transaction."""

@@ -69,8 +69,8 @@ def purge(dry_run: bool) -> None:
 DAY = click.DateTime(formats=["%Y-%m-%d"])
 
 
-def _timestamp(day: datetime | None, default: float) -> float:
-    return default if day is None else float(calendar.timegm(day.timetuple()))
+def _timestamp(day: datetime | None) -> float | None:
+    return None if day is None else float(calendar.timegm(day.timetuple()))
 
 
 @click.command("report")
@@ -93,19 +93,25 @@ def _timestamp(day: datetime | None, default: float) -> float:
     metavar="FILE",
     help="File to write (default: the terminal; for png, VAR_DIR/reports/report-FROM-TO.png).",
 )
+@click.option("--org", default="", help="Only one organisation's cases (its id in the directory).")
 @with_appcontext
-def report(start: datetime | None, end: datetime | None, fmt: str, output: Path | None) -> None:
+def report(
+    start: datetime | None, end: datetime | None, fmt: str, output: Path | None, org: str
+) -> None:
     """Anonymous figures: cases by district, kind and month, acceptance times, escalations,
     cases taken but never closed, delivery and SMS segments per route. Counts under 5 are shown
     as <5."""
     context = web.context()
-    now = time.time()
-    until = _timestamp(end, now - now % 86400 + 86400)
-    since = _timestamp(start, until - 30 * 86400)
+    directory = context.roster.directory
+    since, until = reports.span(time.time(), _timestamp(start), _timestamp(end))
     if since >= until:
         raise click.BadParameter("must be a day before --to", param_hint="'--from'")
-    names = {d.id: d.names["en"] for d in context.roster.directory.districts.values()}
-    figures = reports.build(context.store, since, until, names)
+    if org and org not in directory.organisations:
+        known = ", ".join(sorted(directory.organisations))
+        raise click.BadParameter(f"{org!r} is not in the directory ({known})", param_hint="'--org'")
+    names = {d.id: d.names["en"] for d in directory.districts.values()}
+    districts = directory.districts_of(org) if org else None
+    figures = reports.build(context.store, since, until, names, districts)
     if fmt == "png":
         if output is None:
             folder = context.settings.var_dir / "reports"

@@ -9,8 +9,11 @@ cookie of its own); a POST without it is refused. Another organisation's case is
 
 from __future__ import annotations
 
+import calendar
 import hmac
+import io
 import secrets
+import time
 from datetime import UTC, datetime
 
 from flask import (
@@ -24,10 +27,11 @@ from flask import (
     url_for,
 )
 
-from gateway import auth, web
+from gateway import auth, directory, reports, web
+from gateway.accounts import EVERY_ORG
 from gateway.cases import CALLS, CONSENTS, KINDS, LOCAL_UTC_OFFSET, CaseState
 from gateway.console.words import LANGUAGES, pick, words
-from gateway.usecases.casefile import Filters, NotFound, Refused
+from gateway.usecases.casefile import Filters, Invalid, NotFound, Refused
 
 blueprint = Blueprint(
     "console",
@@ -170,11 +174,10 @@ def cases() -> Response:
         older_than_hours=_number(args.get("older")),
         ref=args.get("ref", "").strip(),
     )
-    try:
-        rows = casefile.cases(g.operator, filters)
-        overdue = sum(1 for row in casefile.cases(g.operator) if row.overdue)
-    except Refused:
-        return _page("refused.html", 403, message=g.words["figures_only"])
+    if not g.operator.may("cases"):
+        return redirect(url_for("console.figures"))  # a viewer: anonymous figures only
+    rows = casefile.cases(g.operator, filters)
+    overdue = sum(1 for row in casefile.cases(g.operator) if row.overdue)
     if filters.ref and len(rows) == 1:
         return redirect(url_for("console.case", ref=filters.ref))
     districts = sorted(
@@ -202,25 +205,59 @@ def case(ref: str) -> Response:
 @blueprint.post("/cases/<ref>/reveal")
 def reveal(ref: str) -> Response:
     """Her number, for a stated reason, audited with the operator's name."""
+    return _act(
+        lambda casefile: _case_page(ref, phone=casefile.reveal(g.operator, ref, _reason())), ref
+    )
+
+
+@blueprint.post("/cases/<ref>/close")
+def close(ref: str) -> Response:
+    """Close an open or taken case with a reason (its holder is told)."""
+
+    def closing(casefile) -> Response:
+        done = casefile.close(g.operator, ref, _reason())
+        return redirect(url_for("console.case", ref=ref, said="closed" if done else "unchanged"))
+
+    return _act(closing, ref)
+
+
+@blueprint.post("/cases/<ref>/hand")
+def hand(ref: str) -> Response:
+    """Hand the case to a responder of its organisation (they get its details by SMS)."""
+
+    def handing(casefile) -> Response:
+        done = casefile.hand_over(g.operator, ref, request.form.get("responder", ""))
+        return redirect(url_for("console.case", ref=ref, said="handed" if done else "unchanged"))
+
+    return _act(handing, ref)
+
+
+def _reason() -> str:
+    return request.form.get("reason", "")
+
+
+def _act(action, ref: str) -> Response:
+    """Run a form's action: 404 for a case (or responder) this operator cannot see, 403 for
+    a role without the right, 400 with the reason for input that cannot be used."""
     try:
-        phone = web.context().casefile.reveal(g.operator, ref, request.form.get("reason", ""))
+        return action(web.context().casefile)
     except NotFound:
         return _page("refused.html", 404, message=g.words["not_found"])
     except Refused as refused:
-        return _case_page(ref, status=400 if g.operator.may("reveal") else 403, error=str(refused))
-    return _case_page(ref, phone=phone)
+        return _case_page(ref, status=403, error=str(refused))
+    except Invalid as invalid:
+        return _case_page(ref, status=400, error=str(invalid))
 
 
 @blueprint.post("/cases/<ref>/replay/<message_id>")
 def replay(ref: str, message_id: str) -> Response:
     """The safe replay of one failed message of this case."""
-    try:
-        outcome = web.context().casefile.replay(g.operator, ref, message_id)
-    except Refused as refused:
-        return _case_page(ref, status=403, error=str(refused))
-    except NotFound:
-        return _page("refused.html", 404, message=g.words["not_found"])
-    return redirect(url_for("console.case", ref=ref, replayed=outcome))
+
+    def replaying(casefile) -> Response:
+        outcome = casefile.replay(g.operator, ref, message_id)
+        return redirect(url_for("console.case", ref=ref, replayed=outcome))
+
+    return _act(replaying, ref)
 
 
 def _case_page(ref: str, status: int = 200, **extra) -> Response:
@@ -237,8 +274,90 @@ def _case_page(ref: str, status: int = 200, **extra) -> Response:
         consents=CONSENTS,
         calls=CALLS,
         replayed=request.args.get("replayed", ""),
+        said=_one_of(request.args.get("said"), ("closed", "handed", "unchanged")),
+        responders=web.context().casefile.responders(story.case),
         **extra,
     )
+
+
+# ---- figures and the directory ---------------------------------------------------------------
+@blueprint.get("/reports")
+def figures() -> Response:
+    """The anonymous figures of `flask report` for the operator's organisation."""
+    report, org, error = _report()
+    if report is None:
+        return _page("refused.html", 403 if error == "role" else 400, message=error)
+    query = {k: v for k, v in request.args.items() if k in ("from", "to", "org")}
+    orgs = sorted(web.context().roster.directory.organisations)
+    return _page(
+        "reports.html",
+        rows=reports.rows(report),
+        period=reports.period(report),
+        total=reports.cell(report.total),
+        min_cell=reports.MIN_CELL,
+        org=org,
+        orgs=orgs if g.operator.org == EVERY_ORG else [],
+        query=query,
+        start=_day(report.start),
+        end=_day(report.end),
+    )
+
+
+@blueprint.get("/reports.csv")
+def figures_csv() -> Response:
+    report, org, error = _report()
+    if report is None:
+        return Response(error + "\n", 403 if error == "role" else 400, mimetype="text/plain")
+    name = f"hamdam-{org or 'all'}-{_day(report.start)}-{_day(report.end)}.csv"
+    return Response(
+        reports.as_csv(report),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@blueprint.get("/reports.png")
+def figures_png() -> Response:
+    report, _, error = _report()
+    if report is None:
+        return Response(error + "\n", 403 if error == "role" else 400, mimetype="text/plain")
+    buffer = io.BytesIO()
+    reports.as_png(report, buffer)
+    return Response(buffer.getvalue(), mimetype="image/png")
+
+
+def _report() -> tuple[reports.Report | None, str, str]:
+    """The report the query asks for: (report, organisation, '') or (None, '', why not)."""
+    try:
+        start, end = (_parse_day(request.args.get(k)) for k in ("from", "to"))
+    except ValueError:
+        return None, "", "dates are YYYY-MM-DD"
+    since, until = reports.span(time.time(), start, end)
+    if since >= until:
+        return None, "", "'from' must be a day before 'to'"
+    org = g.operator.org if g.operator.org != EVERY_ORG else request.args.get("org", "")
+    try:
+        return web.context().casefile.figures(g.operator, since, until, org), org, ""
+    except Refused:
+        return None, "", "role"
+    except NotFound:
+        return None, "", f"no organisation {org!r} in the directory"
+
+
+@blueprint.get("/directory")
+def directory_page() -> Response:
+    """The directory in use (read-only), and what `flask directory check` says of its file."""
+    context = web.context()
+    try:
+        found, orgs = context.casefile.directory(g.operator)
+    except Refused:
+        return _page("refused.html", 403, message=g.words["role_refused"])
+    try:
+        directory.load(context.settings.directory_file)
+        check = []
+    except directory.DirectoryError as error:
+        check = [str(p) for p in error.problems]
+    return _page("directory.html", directory=found, orgs=orgs, check=check)
 
 
 # ---- helpers ---------------------------------------------------------------------------------
@@ -254,6 +373,16 @@ def _page(template: str, status: int = 200, **values) -> Response:
         **values,
     )
     return Response(body, status, mimetype="text/html")
+
+
+def _day(at: float) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(at))
+
+
+def _parse_day(text: str | None) -> float | None:
+    if not text:
+        return None
+    return float(calendar.timegm(time.strptime(text, "%Y-%m-%d")))
 
 
 def _same(given: str, expected: str) -> bool:

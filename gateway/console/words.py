@@ -65,8 +65,56 @@ WORDS: dict[str, dict[str, str]] = {
     },
     "role_refused": {"en": "Your role cannot do this.", "ru": "Ваша роль не позволяет это."},
     "figures_only": {
-        "en": "Your role sees anonymous figures only: `flask report` for now.",
-        "ru": "Ваша роль видит только обезличенные цифры: пока `flask report`.",
+        "en": "Your role sees anonymous figures only.",
+        "ru": "Ваша роль видит только обезличенные цифры.",
+    },
+    "cases_nav": {"en": "Cases", "ru": "Случаи"},
+    "reports": {"en": "Figures", "ru": "Цифры"},
+    "directory": {"en": "Directory", "ru": "Справочник"},
+    "download_csv": {"en": "Download CSV", "ru": "Скачать CSV"},
+    "from": {"en": "From", "ru": "С"},
+    "to": {"en": "To (not included)", "ru": "По (не включая)"},
+    "organisation": {"en": "Organisation", "ru": "Организация"},
+    "all_orgs": {"en": "all", "ru": "все"},
+    "suppressed": {
+        "en": "Counts under {n} are shown as <{n}: a small number could point at a person.",
+        "ru": "Числа меньше {n} показаны как <{n}: малое число может указать на человека.",
+    },
+    "chart": {
+        "en": "Cases by district and kind; minutes to acceptance",
+        "ru": "Случаи по районам и видам; минуты до принятия",
+    },
+    "check_ok": {
+        "en": "The directory file passes the check.",
+        "ru": "Файл справочника проверен: ошибок нет.",
+    },
+    "check_problems": {
+        "en": "The directory file has problems (the gateway keeps the last good one):",
+        "ru": "В файле справочника ошибки (шлюз работает с последним исправным):",
+    },
+    "version": {"en": "Version", "ru": "Версия"},
+    "districts": {"en": "Districts", "ru": "Районы"},
+    "responders": {"en": "Responders", "ru": "Откликающиеся"},
+    "role": {"en": "Role", "ru": "Роль"},
+    "tier": {"en": "Tier", "ru": "Очередь"},
+    "languages_of": {"en": "Languages", "ru": "Языки"},
+    "duty_officer": {"en": "Duty officer", "ru": "Дежурный"},
+    "act": {"en": "Act on this case", "ru": "Действия"},
+    "hand_to": {"en": "Hand it to", "ru": "Передать"},
+    "hand": {
+        "en": "Hand over (they get the details by SMS)",
+        "ru": "Передать (данные придут по SMS)",
+    },
+    "close_reason": {
+        "en": "Why it is closed (recorded with your name)",
+        "ru": "Почему закрыт (записывается с вашим именем)",
+    },
+    "close": {"en": "Close the case", "ru": "Закрыть случай"},
+    "said_closed": {"en": "The case is closed.", "ru": "Случай закрыт."},
+    "said_handed": {"en": "The case is handed over.", "ru": "Случай передан."},
+    "said_unchanged": {
+        "en": "Nothing changed: the case had moved on.",
+        "ru": "Ничего не изменилось: случай уже изменился.",
     },
 }
 

@@ -64,6 +64,16 @@ class Directory:
         """Return the district's escalation tiers in order; its duty officer follows the last."""
         return sorted({r.tier for r in self.responders_for(district_id) if r.role != "duty"})
 
+    def districts_of(self, organisation: str) -> set[str]:
+        """The ids of the districts an organisation serves."""
+        return {d.id for d in self.districts.values() if d.organisation == organisation}
+
+    def responders_of(self, organisation: str) -> list[Responder]:
+        """Its duty officer and every responder listing one of its districts, in file order."""
+        districts = self.districts_of(organisation)
+        duty = self.organisations[organisation].duty_officer
+        return [r for r in self.responders.values() if r.id == duty or districts & set(r.districts)]
+
     def duty_officer_for(self, district_id: str) -> Responder | None:
         """Return the duty officer of the organisation serving the district, None if unknown."""
         district = self.districts.get(district_id)

@@ -79,15 +79,42 @@ end
 if redis.call('HGET', KEYS[1], 'taken_by') == ARGV[2] then return 'mine' end
 return 'taken'
 """
+# Close a case (cases.close, or cases.close_for when ARGV[2], the responder, is ''). KEYS: case,
+# ref, closed ref, taken set, closed counter, open set. ARGV: case id, responder, now, keep.
 CLOSE = f"""
-if redis.call('HGET', KEYS[1], 'state') ~= '{CaseState.TAKEN}' then return 0 end
-if redis.call('HGET', KEYS[1], 'taken_by') ~= ARGV[2] then return 0 end
+local state = redis.call('HGET', KEYS[1], 'state')
+if ARGV[2] == '' then
+  if state ~= '{CaseState.OPEN}' and state ~= '{CaseState.TAKEN}' then return 0 end
+else
+  if state ~= '{CaseState.TAKEN}' then return 0 end
+  if redis.call('HGET', KEYS[1], 'taken_by') ~= ARGV[2] then return 0 end
+end
 redis.call('HSET', KEYS[1], 'state', '{CaseState.CLOSED}', 'closed_at', ARGV[3])
 redis.call('DEL', KEYS[2])
 redis.call('SET', KEYS[3], ARGV[1], 'EX', ARGV[4])
 redis.call('ZREM', KEYS[4], ARGV[1])
+redis.call('ZREM', KEYS[6], ARGV[1])
 redis.call('INCR', KEYS[5])
 return 1
+"""
+# Hand a case to a responder (cases.hand_over). KEYS: case, open set, taken set, its alerted
+# set, the responder's alert list. ARGV: case id, responder, now, the alert list's ttl.
+# Returns the previous holder ('' when it was open), or false.
+HAND_OVER = f"""
+local state = redis.call('HGET', KEYS[1], 'state')
+local before = redis.call('HGET', KEYS[1], 'taken_by') or ''
+if state ~= '{CaseState.OPEN}' and state ~= '{CaseState.TAKEN}' then return false end
+if before == ARGV[2] then return false end
+redis.call('HSET', KEYS[1], 'state', '{CaseState.TAKEN}', 'taken_by', ARGV[2])
+if state == '{CaseState.OPEN}' then
+  redis.call('HSET', KEYS[1], 'taken_at', ARGV[3])
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
+end
+redis.call('SADD', KEYS[4], ARGV[2])
+redis.call('SADD', KEYS[5], ARGV[1])
+redis.call('EXPIRE', KEYS[5], ARGV[4])
+return before
 """
 
 
@@ -102,6 +129,7 @@ class Cases:
         self._open = client.register_script(OPEN)
         self._cas = client.register_script(MOVE_TIER)
         self._take = client.register_script(TAKE)
+        self._hand_over = client.register_script(HAND_OVER)
         self._close = client.register_script(CLOSE)
 
     def reserve_ref(self, case_id: str, refs: Iterable[str] | None = None) -> str:
@@ -212,7 +240,8 @@ class Cases:
         ).decode()
 
     def close(self, case_id: str, responder_id: str, ref: str, keep: int) -> bool:
-        """Close a case taken by this responder; its ref is freed and kept for status checks."""
+        """Close a case taken by this responder (any open or taken case when responder_id is
+        '': an operator's close); its ref is freed and kept for status checks."""
         closed = self._close(
             keys=[
                 CASE.format(id=case_id),
@@ -220,10 +249,26 @@ class Cases:
                 CLOSED_REF.format(ref=ref),
                 TAKEN_CASES,
                 CLOSED_COUNT,
+                OPEN_CASES,
             ],
             args=[case_id, responder_id, f"{time.time():.3f}", keep],
         )
         return bool(closed)
+
+    def hand_over(self, case_id: str, responder_id: str) -> str | None:
+        """Make the case this responder's (who may then close it with DONE): the previous
+        holder's id ('' when it was open), or None when it is closed or theirs already."""
+        before = self._hand_over(
+            keys=[
+                CASE.format(id=case_id),
+                OPEN_CASES,
+                TAKEN_CASES,
+                ALERTED.format(case=case_id),
+                ALERTS_FOR.format(responder=responder_id),
+            ],
+            args=[case_id, responder_id, f"{time.time():.3f}", ALERTS_FOR_TTL],
+        )
+        return None if before is None else before.decode()
 
     def iter(self):
         """Every case hash, decoded (personal fields left encrypted), for retention and reports."""

@@ -77,6 +77,36 @@ class Answers:
         self._reply(case, "closed", responder)
         return "closed"
 
+    def close_for(self, case: cases.Case, by: str, reason: str) -> bool:
+        """An operator closes an open or taken case, with a reason; its holder is told."""
+        if not self.store.cases.close(case.id, "", case.ref, self.timing.retention):
+            return False
+        self.store.audit.record("closed_by_operator", case=case.id, by=by, reason=reason)
+        holder = self.roster.directory.responders.get(case.taken_by)
+        if holder is not None:
+            self._reply(case, "closed", holder, key="closed:" + by)
+        return True
+
+    def hand_over(self, case: cases.Case, responder: Responder, by: str) -> bool:
+        """An operator makes the case this responder's: they get its details as if they had
+        answered OK (and may close it with DONE); a previous holder hears it went elsewhere."""
+        before = self.store.cases.hand_over(case.id, responder.id)
+        if before is None:
+            return False
+        self.store.audit.record(
+            "handed_over", case=case.id, responder=responder.id, previous=before, by=by
+        )
+        key = f"handed:{before}"  # a second hand-over to the same responder is a new message
+        phone = self.store.cases.phone(case.id)
+        if case.call != "none" and phone:
+            self._reply(case, "details", responder, key=key, phone=phone, call=case.call)
+        else:
+            self._reply(case, "details_nocall", responder, key=key)
+        previous = self.roster.directory.responders.get(before)
+        if previous is not None:
+            self._reply(case, "taken", previous, key=f"handed:{responder.id}")
+        return True
+
     def not_understood(self, responder: Responder, inbound: str) -> None:
         """Tell a responder, in their language, that an SMS was not understood and how to write
         a command. It names no case, so it reveals nothing; its id comes from the inbound SMS
@@ -97,9 +127,11 @@ class Answers:
             return None
         return case
 
-    def _reply(self, case: cases.Case, name: str, responder: Responder, **params: str) -> None:
+    def _reply(
+        self, case: cases.Case, name: str, responder: Responder, key: str = "", **params: str
+    ) -> None:
         body = templates.render(name, responder.languages[0], ref=case.ref, **params)
         # A loser hears once that the case went to someone else: "taken" when the winner's
         # answer came first, "late" when her own OK did; whichever is created first is sent.
-        key = "lost" if name in ("taken", "late") else ""
+        key = key or ("lost" if name in ("taken", "late") else "")
         self.outbox.queue(case.id, name, responder, body, key=key)

@@ -7,10 +7,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from gateway.accounts import Operator
+from gateway import reports
+from gateway.accounts import EVERY_ORG, Operator
 from gateway.cases import Case, CaseState, deadline
+from gateway.directory import Directory, Responder
 from gateway.jobs import SEND_ID, Jobs
+from gateway.reports import Report
 from gateway.store import Store
+from gateway.usecases.answers import Answers
 from gateway.usecases.replay import Replay
 from gateway.usecases.roster import Roster
 from gateway.usecases.timing import Timing
@@ -27,6 +31,8 @@ EVENTS = {
     "replayed": "message {message} replayed by {by} ({why})",
     "replay_refused": "replay of message {message} refused ({why})",
     "number_revealed": "her number shown to {by}: {reason}",
+    "closed_by_operator": "closed by {by}: {reason}",
+    "handed_over": "handed to {responder} by {by}",
 }
 AUDIT_LOOKBACK = 20_000  # audit entries searched for a case's events, newest first
 MIN_REASON = 5
@@ -34,6 +40,10 @@ MIN_REASON = 5
 
 class NotFound(LookupError):
     """No such case for this operator (another organisation's is not found either)."""
+
+
+class Invalid(ValueError):
+    """What the operator entered cannot be used (the message says why)."""
 
 
 class Refused(PermissionError):
@@ -85,6 +95,7 @@ class CaseFile:
         jobs: Jobs,
         roster: Roster,
         replay: Replay,
+        answers: Answers,
         timing: Timing,
         clock: Callable[[], float],
     ):
@@ -92,6 +103,7 @@ class CaseFile:
         self.jobs = jobs
         self.roster = roster
         self._replay = replay
+        self.answers = answers
         self.timing = timing
         self.clock = clock
 
@@ -171,13 +183,30 @@ class CaseFile:
             replayable=replayable,
         )
 
+    def figures(self, operator: Operator, start: float, end: float, org: str = "") -> Report:
+        """The anonymous figures of `flask report` over the operator's organisation (an admin
+        chooses one, or every organisation with '')."""
+        self._require(operator, "reports")
+        directory = self.roster.directory
+        if operator.org != EVERY_ORG:
+            org = operator.org
+        if org and org not in directory.organisations:
+            raise NotFound(org)
+        names = {d.id: d.names["en"] for d in directory.districts.values()}
+        districts = directory.districts_of(org) if org else None
+        return reports.build(self.store, start, end, names, districts)
+
+    def directory(self, operator: Operator) -> tuple[Directory, set[str]]:
+        """The directory in use and the organisations this operator may read in it."""
+        self._require(operator, "directory")
+        directory = self.roster.directory
+        return directory, {o for o in directory.organisations if operator.sees(o)}
+
     # ---- acting --------------------------------------------------------------------------------
     def reveal(self, operator: Operator, ref: str, reason: str) -> str:
         """Her number, for an operator who states why; audited with their name."""
         self._require(operator, "reveal")
-        reason = " ".join(reason.split())
-        if len(reason) < MIN_REASON:
-            raise Refused(f"say why her number is needed (at least {MIN_REASON} characters)")
+        reason = _reason(reason)
         case = self.find(operator, ref)
         phone = self.store.cases.phone(case.id)
         if phone is None:
@@ -195,10 +224,38 @@ class CaseFile:
             SEND_ID.format(message=message_id), who=operator.name, why="replay from the console"
         )
 
+    def close(self, operator: Operator, ref: str, reason: str) -> bool:
+        """Close an open or taken case with a stated reason (audited with the operator's name);
+        False when it was closed already."""
+        self._require(operator, "close")
+        case = self.find(operator, ref)
+        return self.answers.close_for(case, operator.name, _reason(reason))
+
+    def hand_over(self, operator: Operator, ref: str, responder_id: str) -> bool:
+        """Make the case a responder's of its organisation; False when it is closed or theirs."""
+        self._require(operator, "close")
+        case = self.find(operator, ref)
+        choices = {r.id: r for r in self.responders(case)}
+        if responder_id not in choices:
+            raise NotFound(responder_id)
+        return self.answers.hand_over(case, choices[responder_id], operator.name)
+
+    def responders(self, case: Case) -> list[Responder]:
+        """Whom a case may be handed to: the responders of its organisation."""
+        org = self.org_of(case)
+        return self.roster.directory.responders_of(org) if org else []
+
     @staticmethod
     def _require(operator: Operator, action: str) -> None:
         if not operator.may(action):
             raise Refused(f"the {operator.role} role cannot do this ({action})")
+
+
+def _reason(text: str) -> str:
+    reason = " ".join(text.split())
+    if len(reason) < MIN_REASON:
+        raise Invalid(f"say why, in at least {MIN_REASON} characters (it is kept in the audit)")
+    return reason
 
 
 class _Blank(dict):
