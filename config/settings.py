@@ -53,6 +53,7 @@ class Settings:
     channels: dict[str, Any] = field(default_factory=dict)
     operator_user: str = "operator"
     operator_password: str = ""
+    metrics_token: str = ""
     escalate_after: int = 600
     escalate_after_urgent: int = 180
     retention_days: int = 90
@@ -91,6 +92,7 @@ class Settings:
             self.ussd_key,
             *(value for config in self.channels.values() for value in config.secrets()),
             self.operator_password,
+            self.metrics_token,
         )
         return tuple(v for v in values if v)
 
@@ -122,6 +124,7 @@ class Settings:
             },
             operator_user=r.text("OPERATOR_USER", "operator"),
             operator_password=r.secret("OPERATOR_PASSWORD", dev.get("OPERATOR_PASSWORD"), 12),
+            metrics_token=r.secret("METRICS_TOKEN", "", 24) if r.raw("METRICS_TOKEN") else "",
             escalate_after=r.integer("ESCALATE_AFTER", 600, low=10),
             escalate_after_urgent=r.integer("ESCALATE_AFTER_URGENT", 180, low=10),
             retention_days=r.integer("RETENTION_DAYS", 90, low=1),

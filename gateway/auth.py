@@ -14,7 +14,10 @@ from __future__ import annotations
 import hmac
 import math
 import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
+import pyotp
 from flask import Response, request
 
 from gateway.accounts import EVERY_ORG, Operator, check_password
@@ -46,13 +49,16 @@ def subjects(vault, user: str = "", source: str = "") -> dict[str, str]:
 def account(store, name: str, fallback: tuple[str, str]) -> Operator | None:
     """The operator of this name (disabled ones too), or None.
 
-    `fallback` is OPERATOR_USER / OPERATOR_PASSWORD: an admin of every organisation, kept for
-    installations from before accounts, and used only while no stored account has that name."""
+    `fallback` is OPERATOR_USER / OPERATOR_PASSWORD: the first admin, of every organisation,
+    for installations from before accounts. It signs in only while no stored account has its
+    name and no enabled admin account exists: the first admin account retires it."""
     found = store.operators.get(name)
     if found is not None:
         return found[0]
     user, secret = fallback
-    return Operator(user, EVERY_ORG, "admin") if name == user and secret else None
+    if name != user or not secret or store.operators.has_admin():
+        return None
+    return Operator(user, EVERY_ORG, "admin")
 
 
 def operator(store, name: str, password: str, fallback: tuple[str, str]) -> Operator | None:
@@ -69,22 +75,65 @@ def operator(store, name: str, password: str, fallback: tuple[str, str]) -> Oper
     return account(store, name, fallback) if same_user and same_password else None
 
 
-def sign_in(
-    store, name: str, password: str, source: str, fallback: tuple[str, str], every: bool = False
-) -> tuple[Operator | None, float]:
-    """Check a sign-in, throttled: (the operator, 0) or (None, seconds to wait; 0 = wrong).
+@dataclass(frozen=True)
+class Attempt:
+    """How a sign-in went: the operator, or why not (`problem`) and how long to wait."""
 
-    `every` audits each success (a console sign-in); basic auth, sent with every request,
-    audits one every ten minutes."""
+    operator: Operator | None
+    wait: float = 0.0
+    # "" | "wrong" (name, password or code) | "code needed" (basic auth of an account with a
+    # second factor) | "second factor needed" (an admin without one, in production)
+    problem: str = ""
+
+
+def sign_in(
+    store,
+    name: str,
+    password: str,
+    source: str,
+    fallback: tuple[str, str],
+    code: str | None = None,
+    production: bool = False,
+    every: bool = False,
+) -> Attempt:
+    """Check a sign-in, throttled. `code` is the second factor's (None: the request has no
+    place for one, HTTP basic). `every` audits each success (a console sign-in); basic auth,
+    sent with every request, audits one every ten minutes per operator."""
     counted = subjects(store.vault, name or "(empty)", source or "unknown")
     now = time.time()
     wait = store.logins.wait(counted, now)
     if wait > 0:
-        return None, wait
+        return Attempt(None, wait, "wrong")
     found = operator(store, name, password, fallback)
-    if found is not None:
-        store.logins.record(ok=True, user=found.name, every=every)
-        return found, 0.0
+    secret = store.operators.totp(name) if found is not None else None
+    if found is not None and secret is not None:
+        if code is None:
+            return Attempt(None, 0.0, "code needed")
+        if not _code_ok(store, name, secret, code, now):
+            found = None
+    if found is None:
+        return Attempt(None, _failed(store, name, fallback, counted, now), "wrong")
+    # The first admin of the settings is exempt: it retires once an admin account exists.
+    stored = store.operators.get(found.name) is not None
+    if production and found.role == "admin" and secret is None and stored:
+        return Attempt(None, 0.0, "second factor needed")
+    store.logins.record(ok=True, user=found.name, every=every)
+    return Attempt(found)
+
+
+def _code_ok(store, name: str, secret: str, code: str, now: float) -> bool:
+    """The code of this or an adjacent 30-second step, not used before."""
+    totp = pyotp.TOTP(secret)
+    code = "".join(code.split())
+    for offset in (0, -1, 1):
+        at = now + offset * totp.interval
+        if hmac.compare_digest(totp.at(at), code):
+            step = totp.timecode(datetime.fromtimestamp(at, tz=UTC))
+            return store.operators.use_totp_step(name, step)  # a code works once
+    return False
+
+
+def _failed(store, name: str, fallback: tuple[str, str], counted: dict, now: float) -> float:
     count, wait = store.logins.failed(counted, now, delay)
     named = account(store, name, fallback) is not None  # else audited as a hash
     store.logins.record(
@@ -99,25 +148,74 @@ def sign_in(
         store.audit.record(
             "operator_login_locked", user=name if named else "other", count=str(count)
         )
-    return None, wait
+    return wait
 
 
-def login(store, fallback: tuple[str, str], action: str = "dashboard") -> Response | None:
-    """None when the request carries the login of an operator allowed `action` and is not held
-    back; else the answer to send: the 401 challenge, 403 for another role, or 429 while its
-    user name or source is blocked."""
+# ---- the console's session, also good for the dashboard ---------------------------------------
+SESSION_COOKIE = "hamdam_console"
+SESSION_IDLE = 30 * 60  # seconds without a request before a sign-in is forgotten
+
+
+def from_session(store, fallback: tuple[str, str]) -> tuple[Operator, str] | None:
+    """The operator signed in on the console by this request's cookie, and the CSRF token of
+    their forms; None without a live sign-in (its idle clock restarts with each request)."""
+    sid = request.cookies.get(SESSION_COOKIE, "")
+    found = store.operators.session(sid, SESSION_IDLE) if sid else None
+    who = account(store, found[0], fallback) if found else None
+    if found is None or who is None or who.disabled:
+        return None
+    return who, found[1]
+
+
+def login(
+    store,
+    fallback: tuple[str, str],
+    action: str = "dashboard",
+    production: bool = False,
+    bearer: str = "",
+) -> Response | None:
+    """None when the request comes from an operator allowed `action` (a console sign-in, or
+    HTTP basic for an account without a second factor; `bearer`, when set, is a token that
+    passes too) and is not held back; else the answer to send: the 401 challenge, 403 for
+    another role, or 429 while its user name or source is blocked."""
+    if bearer:
+        given = request.headers.get("Authorization", "")
+        if hmac.compare_digest(given.encode(), f"Bearer {bearer}".encode()):
+            return None
+    session = from_session(store, fallback)
+    if session is not None:
+        return None if session[0].may(action) else _role_refused(session[0])
     auth = request.authorization
     if auth is None or auth.type != "basic":
         return challenge()
-    found, wait = sign_in(
-        store, auth.username or "", auth.password or "", request.remote_addr or "", fallback
+    attempt = sign_in(
+        store,
+        auth.username or "",
+        auth.password or "",
+        request.remote_addr or "",
+        fallback,
+        production=production,
     )
-    if found is None:
-        return too_many(wait) if wait > 0 else challenge()
-    if not found.may(action):
-        refusal = f"the {found.role} role cannot open this page\n"
-        return Response(refusal, 403, mimetype="text/plain")
+    if attempt.operator is None:
+        if attempt.problem in ("code needed", "second factor needed"):
+            return _console_only(attempt.problem)
+        return too_many(attempt.wait) if attempt.wait > 0 else challenge()
+    if not attempt.operator.may(action):
+        return _role_refused(attempt.operator)
     return None
+
+
+def _role_refused(who: Operator) -> Response:
+    return Response(f"the {who.role} role cannot open this page\n", 403, mimetype="text/plain")
+
+
+def _console_only(problem: str) -> Response:
+    why = (
+        "this account has a second factor: sign in at /console/login, then open this page"
+        if problem == "code needed"
+        else "an admin needs a second factor in production: `flask operators totp NAME`"
+    )
+    return Response(why + "\n", 403, mimetype="text/plain")
 
 
 def challenge() -> Response:

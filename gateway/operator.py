@@ -24,6 +24,7 @@ REQUEUE_ONE = "rq_dashboard.requeue_job_view"
 REQUEUE_ALL = "rq_dashboard.requeue_all"
 SWITCHED_OFF = {"rq_dashboard.compact_queue"}
 PROTECTED = {"rq_dashboard", "operator"}
+METRICS = "operator.metrics"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -49,7 +50,11 @@ def _guard() -> Response | None:
         return None
     context = web.context()
     settings = context.settings
-    refused = login(context.store, settings.first_admin)
+    # Prometheus may scrape /metrics with METRICS_TOKEN as a bearer token.
+    bearer = settings.metrics_token if request.endpoint == METRICS else ""
+    refused = login(
+        context.store, settings.first_admin, production=settings.production, bearer=bearer
+    )
     if refused is not None:
         return refused
     changes = request.method not in ("GET", "HEAD")

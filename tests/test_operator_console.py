@@ -8,12 +8,13 @@ import base64
 import re
 from urllib.parse import unquote_plus
 
+import pyotp
 import pytest
 from werkzeug.security import check_password_hash
 
 from gateway import accounts
 from gateway.store.keys import OPERATOR
-from testing.app import GROUP_1, MAHALLA, SURVIVOR, ask_for_help, fail_both_alerts, work
+from testing.app import GROUP_1, MAHALLA, SURVIVOR, app_with, ask_for_help, fail_both_alerts, work
 from testing.leaks import assert_no_clear
 
 pytestmark = pytest.mark.live
@@ -265,3 +266,55 @@ def test_a_coordinator_hands_a_case_over_and_closes_it_with_a_reason(
     assert "handed to" in story and "closed by dilnoza: she is safe with family" in story
     [entry] = audited(app, "handed_over")
     assert (entry["by"], entry["responder"]) == ("dilnoza", "vakhsh-mahalla")
+
+
+def test_a_second_factor_signs_in_once_per_code_and_opens_the_dashboard(app, redis_client):
+    assert add(app, "admin.one", "admin").exit_code == 0
+    enrolled = app.test_cli_runner().invoke(args=["operators", "totp", "admin.one"])
+    secret = re.search(r"app \(shown once\): (\w+)", enrolled.output).group(1)
+    assert "otpauth://totp/Hamdam:admin.one" in enrolled.output
+    assert secret.encode() not in b"".join(redis_client.hvals(OPERATOR.format(name="admin.one")))
+    client = app.test_client()
+    assert sign_in(client, "admin.one").status_code == 401  # no code
+    code = pyotp.TOTP(secret).now()
+    page = client.get("/console/login").get_data(as_text=True)
+    form = {"csrf": form_token(page), "name": "admin.one", "password": PASSWORD, "code": code}
+    assert client.post("/console/login", data=form, environ_base=SOURCE).status_code == 302
+    assert client.get("/rq/").status_code == 200  # the console's sign-in opens the dashboard
+    assert client.get("/metrics").status_code == 200
+    again = app.test_client()
+    page = again.get("/console/login").get_data(as_text=True)
+    form["csrf"] = form_token(page)
+    assert again.post("/console/login", data=form, environ_base=SOURCE).status_code == 401
+    basic = {"Authorization": "Basic " + _b64(f"admin.one:{PASSWORD}")}
+    refused = app.test_client().get("/metrics", headers=basic)
+    assert refused.status_code == 403 and "/console/login" in refused.get_data(as_text=True)
+
+
+def test_the_first_admin_retires_once_an_admin_account_exists(app):
+    settings = app.extensions["hamdam"].settings
+    first = {"Authorization": "Basic " + _b64(f"operator:{settings.operator_password}")}
+    assert app.test_client().get("/metrics", headers=first).status_code == 200
+    assert add(app, "admin.one", "admin").exit_code == 0
+    assert app.test_client().get("/metrics", headers=first).status_code == 401
+    listed = app.test_cli_runner().invoke(args=["operators", "list"]).output
+    assert "OPERATOR_USER, retired" in listed
+
+
+def test_in_production_an_admin_needs_a_second_factor(live_env, monkeypatch):
+    app = next(app_with(live_env, monkeypatch, HAMDAM_ENV="production"))
+    assert add(app, "admin.one", "admin").exit_code == 0
+    assert add(app, "dilnoza", "coordinator", "nur").exit_code == 0
+    refused = sign_in(app.test_client(), "admin.one")
+    assert refused.status_code == 403 and "flask operators totp" in refused.get_data(as_text=True)
+    assert sign_in(app.test_client(), "dilnoza").status_code == 302  # only admins need one
+
+
+def test_prometheus_scrapes_metrics_with_a_bearer_token(live_env, monkeypatch):
+    app = next(app_with(live_env, monkeypatch, METRICS_TOKEN="t" * 32))
+    client = app.test_client()
+    assert (
+        client.get("/metrics", headers={"Authorization": "Bearer " + "t" * 32}).status_code == 200
+    )
+    assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert client.get("/rq/", headers={"Authorization": "Bearer " + "t" * 32}).status_code == 401

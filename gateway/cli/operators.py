@@ -1,4 +1,5 @@
-"""`flask operators`: accounts (add, list, disable, reset), the development password, lock-outs."""
+"""`flask operators`: accounts (add, list, disable, reset, totp), the development password,
+lock-outs."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import getpass
 import sys
 
 import click
+import pyotp
 from flask.cli import AppGroup, with_appcontext
 
 from gateway import accounts, auth, web
@@ -110,12 +112,16 @@ def operators_add(name: str, org: str, role: str, by: str) -> None:
 def operators_list() -> None:
     """Every operator account: name, organisation, role, and whether it is disabled."""
     context = web.context()
-    found = context.store.operators.all()
+    store = context.store
+    found = store.operators.all()
     user = context.settings.operator_user
     if not any(o.name == user for o in found):
-        click.echo(f"{user}\t{_org(accounts.EVERY_ORG)}\tadmin\t(OPERATOR_USER)")
+        retired = "retired: an admin account exists" if store.operators.has_admin() else "active"
+        click.echo(f"{user}\t{_org(accounts.EVERY_ORG)}\tadmin\tOPERATOR_USER, {retired}")
     for operator in found:
         state = "disabled" if operator.disabled else "active"
+        if store.operators.totp(operator.name):
+            state += ", second factor"
         click.echo(f"{operator.name}\t{_org(operator.org)}\t{operator.role}\t{state}")
 
 
@@ -147,6 +153,28 @@ def operators_reset(name: str, by: str) -> None:
     context.store.logins.unlock(auth.subjects(context.store.vault, user=name))
     context.store.audit.record("operator_reset", operator=name, by=by)
     click.echo(f"reset the password of {name}")
+
+
+@operators_group.command("totp")
+@click.argument("name")
+@click.option("--off", is_flag=True, help="Take the second factor away instead.")
+@click.option("--by", default=lambda: getpass.getuser(), show_default="your login name")
+@with_appcontext
+def operators_totp(name: str, off: bool, by: str) -> None:
+    """Give NAME a second factor (a new TOTP secret for an authenticator app; an old one stops
+    working), or take it away with --off. Required for admins in production."""
+    context = web.context()
+    secret = None if off else pyotp.random_base32()
+    if not context.store.operators.set_totp(name, secret):
+        raise click.ClickException(f"no operator {name!r} (see `flask operators list`)")
+    context.store.audit.record("operator_totp", operator=name, state="off" if off else "on", by=by)
+    if secret is None:
+        click.echo(f"{name} signs in with a password only")
+        return
+    uri = pyotp.TOTP(secret).provisioning_uri(name=name, issuer_name="Hamdam")
+    click.echo(f"give {name} this secret for an authenticator app (shown once): {secret}")
+    click.echo(f"or as a link (a QR code of it): {uri}")
+    click.echo("they type its 6-digit code at /console/login from now on")
 
 
 def _org(org: str) -> str:

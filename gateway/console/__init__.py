@@ -2,7 +2,7 @@
 case's whole story on one page, her number revealed only with a stated reason.
 
 Sign-in keeps a server-side session in Redis (store.operators) named by a random cookie
-(HttpOnly, SameSite=Strict, Secure behind https), forgotten after CONSOLE_IDLE seconds without
+(HttpOnly, SameSite=Strict, Secure behind https), forgotten after auth.SESSION_IDLE seconds without
 a request. Every form carries the session's CSRF token (the sign-in form a keyed hash of a
 cookie of its own); a POST without it is refused. Another organisation's case is a 404.
 """
@@ -41,10 +41,8 @@ blueprint = Blueprint(
     static_folder="static",
 )
 
-COOKIE = "hamdam_console"
 LOGIN_COOKIE = "hamdam_console_login"  # the sign-in form's own CSRF secret
 LANG_COOKIE = "hamdam_console_lang"
-CONSOLE_IDLE = 30 * 60  # seconds without a request before a sign-in is forgotten
 OPEN_PAGES = {"console.login", "console.static"}
 
 
@@ -69,15 +67,12 @@ def _signed_in() -> Response | None:
     if request.endpoint in OPEN_PAGES:
         return None
     context = web.context()
-    sid = request.cookies.get(COOKIE, "")
-    found = context.store.operators.session(sid, CONSOLE_IDLE) if sid else None
-    fallback = context.settings.first_admin
-    operator = auth.account(context.store, found[0], fallback) if found else None
-    if found is None or operator is None or operator.disabled:
+    found = auth.from_session(context.store, context.settings.first_admin)
+    if found is None:
         if request.method == "POST":
             return _page("refused.html", 403, message=g.words["forbidden_form"])
         return redirect(url_for("console.login", next=request.full_path))
-    g.operator, g.csrf = operator, found[1]
+    g.operator, g.csrf = found
     if request.method == "POST" and not _same(request.form.get("csrf", ""), g.csrf):
         return _page("refused.html", 403, message=g.words["forbidden_form"])
     return None
@@ -104,26 +99,31 @@ def login() -> Response:
     context = web.context()
     secret = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(24)
     token = context.store.vault.digest("console-login:" + secret)
-    status, message = 200, ""
+    status, message, wait = 200, "", 0.0
     if request.method == "POST":
         if not _same(request.form.get("csrf", ""), token):
             status, message = 403, g.words["forbidden_form"]
         else:
             name = request.form.get("name", "").strip()
-            found, wait = auth.sign_in(
+            attempt = auth.sign_in(
                 context.store,
                 name,
                 request.form.get("password", ""),
                 request.remote_addr or "",
                 context.settings.first_admin,
+                code=request.form.get("code", ""),
+                production=context.settings.production,
                 every=True,
             )
-            if found is not None:
-                return _signed_in_as(found.name)
-            status = 429 if wait > 0 else 401
+            wait = attempt.wait
+            if attempt.operator is not None:
+                return _signed_in_as(attempt.operator.name)
+            status = 429 if wait > 0 else 401 if attempt.problem == "wrong" else 403
             message = (
                 g.words["blocked"].format(seconds=max(1, round(wait)))
                 if wait > 0
+                else g.words["needs_second_factor"]
+                if attempt.problem == "second factor needed"
                 else g.words["wrong"]
             )
     response = _page("login.html", status, csrf=token, message=message)
@@ -135,28 +135,29 @@ def login() -> Response:
 
 def _signed_in_as(name: str) -> Response:
     context = web.context()
-    sid, _ = context.store.operators.open_session(name, CONSOLE_IDLE)
+    sid, _ = context.store.operators.open_session(name, auth.SESSION_IDLE)
     target = request.args.get("next", "")
     # Only a path of this console: never an address elsewhere.
     if not target.startswith("/console/") or target.startswith("//"):
         target = url_for("console.cases")
     response = redirect(target)
-    response.set_cookie(COOKIE, sid, **_cookie_flags())
+    response.set_cookie(auth.SESSION_COOKIE, sid, **_cookie_flags("/"))
     response.delete_cookie(LOGIN_COOKIE, path=blueprint.url_prefix)
     return response
 
 
 @blueprint.post("/logout")
 def logout() -> Response:
-    web.context().store.operators.close_session(request.cookies.get(COOKIE, ""))
+    web.context().store.operators.close_session(request.cookies.get(auth.SESSION_COOKIE, ""))
     response = redirect(url_for("console.login"))
-    response.delete_cookie(COOKIE, path=blueprint.url_prefix)
+    response.delete_cookie(auth.SESSION_COOKIE, path="/")
     return response
 
 
-def _cookie_flags() -> dict:
+def _cookie_flags(path: str = "/console") -> dict:
+    """The sign-in's cookie is sent to the dashboard (/rq) and /metrics too: path /."""
     secure = web.context().settings.public_url.startswith("https://")
-    return {"httponly": True, "samesite": "Strict", "secure": secure, "path": "/console"}
+    return {"httponly": True, "samesite": "Strict", "secure": secure, "path": path}
 
 
 # ---- cases -----------------------------------------------------------------------------------

@@ -10,7 +10,18 @@ WORDS: dict[str, dict[str, str]] = {
     "sign_out": {"en": "Sign out", "ru": "Выйти"},
     "name": {"en": "Name", "ru": "Имя"},
     "password": {"en": "Password", "ru": "Пароль"},
-    "wrong": {"en": "Wrong name or password.", "ru": "Неверное имя или пароль."},
+    "wrong": {
+        "en": "Wrong name, password or code.",
+        "ru": "Неверное имя, пароль или код.",
+    },
+    "code": {
+        "en": "Code from your authenticator app (if your account has one)",
+        "ru": "Код из приложения-аутентификатора (если он у вас есть)",
+    },
+    "needs_second_factor": {
+        "en": "An admin needs a second factor here: ask for `flask operators totp NAME`.",
+        "ru": "Администратору нужен второй фактор: `flask operators totp ИМЯ`.",
+    },
     "blocked": {
         "en": "Too many failed sign-ins: try again in {seconds} seconds.",
         "ru": "Слишком много неудачных попыток: попробуйте через {seconds} с.",

@@ -94,7 +94,7 @@ def _from_this_machine(settings) -> bool:
 def _guard() -> Response | None:
     settings = _context().settings
     if settings.production or not _from_this_machine(settings):
-        refused = login(_context().store, settings.first_admin)
+        refused = login(_context().store, settings.first_admin, production=settings.production)
         if refused is not None:
             return refused
     live = _live_routes(settings)

@@ -60,9 +60,11 @@ SIM_TRANSCRIPT_TTL = 3600
 SIM_TRANSCRIPT_MAX = 200
 SIM_SESSION = "sim-{session}"  # USSD sessionId of a simulator session (in USSD_SESSION keys)
 # Operator accounts (gateway/accounts.py): hash of org, role, password (scrypt), disabled,
-# created; the set of their names
+# created, enc:totp (the second factor's secret); the set of their names; a TOTP step used
+# by an operator (kept two minutes: a code signs in once)
 OPERATOR = PREFIX + "operator:{name}"
 OPERATORS = PREFIX + "operators"
+TOTP_USED = PREFIX + "totpused:{name}:{step}"
 # A console sign-in: hash of operator, csrf; named by the keyed hash of its cookie, and gone
 # after CONSOLE_IDLE seconds without a request
 CONSOLE_SESSION = PREFIX + "console:{digest}"

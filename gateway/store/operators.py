@@ -9,7 +9,9 @@ import redis
 
 from gateway.accounts import Operator
 from gateway.privacy import Vault
-from gateway.store.keys import CONSOLE_SESSION, OPERATOR, OPERATORS
+from gateway.store.keys import CONSOLE_SESSION, ENCRYPTED_FIELD, OPERATOR, OPERATORS, TOTP_USED
+
+TOTP_FIELD = ENCRYPTED_FIELD + "totp"
 
 
 class Operators:
@@ -68,6 +70,31 @@ class Operators:
             pipe.execute()
         self.end_sessions(name)
         return True
+
+    def has_admin(self) -> bool:
+        """True when an enabled admin account exists (the first admin of the settings retires)."""
+        return any(o.role == "admin" and not o.disabled for o in self.all())
+
+    # ---- the second factor ---------------------------------------------------------------------
+    def totp(self, name: str) -> str | None:
+        """The operator's TOTP secret (decrypted), None without a second factor."""
+        token = self.redis.hget(OPERATOR.format(name=name), TOTP_FIELD)
+        return self.vault.decrypt(token) if token else None
+
+    def set_totp(self, name: str, secret: str | None) -> bool:
+        """Give the operator a second factor (encrypted), or take it away with None."""
+        if self.get(name) is None:
+            return False
+        key = OPERATOR.format(name=name)
+        if secret is None:
+            self.redis.hdel(key, TOTP_FIELD)
+        else:
+            self.redis.hset(key, TOTP_FIELD, self.vault.encrypt(secret))
+        return True
+
+    def use_totp_step(self, name: str, step: int) -> bool:
+        """Spend a code's 30-second step; False when it was spent already (a replayed code)."""
+        return bool(self.redis.set(TOTP_USED.format(name=name, step=step), "1", nx=True, ex=120))
 
     # ---- console sign-ins ----------------------------------------------------------------------
     def open_session(self, name: str, idle: int) -> tuple[str, str]:
