@@ -266,6 +266,8 @@ def test_a_coordinator_hands_a_case_over_and_closes_it_with_a_reason(
     assert "handed to" in story and "closed by dilnoza: she is safe with family" in story
     [entry] = audited(app, "handed_over")
     assert (entry["by"], entry["responder"]) == ("dilnoza", "vakhsh-mahalla")
+    verify = app.test_cli_runner().invoke(args=["audit", "verify"])
+    assert verify.exit_code == 0 and "intact" in verify.output
 
 
 def test_a_second_factor_signs_in_once_per_code_and_opens_the_dashboard(app, redis_client):

@@ -19,6 +19,7 @@ from gateway.compose import build
 from gateway.jobs import SEND_ID
 from testing.app import GROUP_1, live_env
 from testing.fakes import FakeAndroid, FakeTwilio
+from testing.leaks import assert_no_clear
 from testing.processes import Processes, wait_for
 from testing.ussd import Help, http_help
 
@@ -66,6 +67,9 @@ def gateway(redis_url, tmp_path_factory):
     running.context, running.twilio, running.android = context, twilio, android
     yield running
     running.stop()
+    logs = running.log_text()  # her number was shown on a page: it must be in no log
+    for phone in (SURVIVOR, NORTH):
+        assert_no_clear(logs, phone)
     twilio.close()
     android.close()
     client.flushdb()
