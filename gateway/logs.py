@@ -55,6 +55,11 @@ def redact(text: str) -> str:
     return _PHONE_LIKE.sub(_masked, text)
 
 
+def holds_number(text: str) -> bool:
+    """True when the text holds something redact() would mask as a phone number."""
+    return _PHONE_LIKE.search(text) is not None
+
+
 def _masked(match: re.Match) -> str:
     tail = match.group()[-2:]
     return "***" + (tail if tail.isdigit() and tail.isascii() else "")

@@ -104,6 +104,13 @@ def test_her_number_shows_only_with_a_reason_and_the_operator_is_audited(app, co
     token = form_token(page)
     vague = coordinator.post(f"/console/cases/{ref}/reveal", data={"csrf": token, "reason": "x"})
     assert vague.status_code == 400 and not audited(app, "number_revealed")
+    numbered = coordinator.post(
+        f"/console/cases/{ref}/reveal", data={"csrf": token, "reason": "call 90 000 91 01 back"}
+    )
+    assert numbered.status_code == 400 and "without a phone number" in numbered.get_data(
+        as_text=True
+    )
+    assert not audited(app, "number_revealed")
     assert_no_clear(vague.get_data(as_text=True), SURVIVOR)
     shown = coordinator.post(
         f"/console/cases/{ref}/reveal", data={"csrf": token, "reason": "she asked for a call"}

@@ -12,6 +12,7 @@ from gateway.accounts import EVERY_ORG, Operator
 from gateway.cases import Case, CaseState, deadline
 from gateway.directory import Directory, Responder
 from gateway.jobs import SEND_ID, Jobs
+from gateway.logs import holds_number
 from gateway.reports import Report
 from gateway.store import Store
 from gateway.usecases.answers import Answers
@@ -255,6 +256,8 @@ def _reason(text: str) -> str:
     reason = " ".join(text.split())
     if len(reason) < MIN_REASON:
         raise Invalid(f"say why, in at least {MIN_REASON} characters (it is kept in the audit)")
+    if holds_number(reason):
+        raise Invalid("a reason is kept in the audit trail: write it without a phone number")
     return reason
 
 
