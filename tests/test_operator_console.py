@@ -13,6 +13,7 @@ import pytest
 from werkzeug.security import check_password_hash
 
 from gateway import accounts
+from gateway.console.words import LANGUAGES, WORDS
 from gateway.store.keys import OPERATOR
 from testing.app import GROUP_1, MAHALLA, SURVIVOR, app_with, ask_for_help, fail_both_alerts, work
 from testing.leaks import assert_no_clear
@@ -85,6 +86,7 @@ def test_a_coordinator_sees_her_organisations_cases_and_another_is_not_found(app
     assert f">{mine}<" in listed and f">{theirs}<" not in listed
     page = coordinator.get(f"/console/cases/{mine}")
     assert page.status_code == 200 and "vakhsh" in page.get_data(as_text=True)
+    assert f"<title>Case {mine}: Hamdam cases</title>" in page.get_data(as_text=True)
     assert page.headers["Cache-Control"] == "no-store"
     assert coordinator.get(f"/console/cases/{theirs}").status_code == 404
     assert coordinator.get("/console/cases/0000").status_code == 404  # the same answer
@@ -327,3 +329,15 @@ def test_prometheus_scrapes_metrics_with_a_bearer_token(live_env, monkeypatch):
     )
     assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
     assert client.get("/rq/", headers={"Authorization": "Bearer " + "t" * 32}).status_code == 401
+
+
+def test_every_console_word_is_in_every_language_with_the_same_placeholders(app):
+    for key, texts in WORDS.items():
+        assert set(texts) == set(LANGUAGES), key
+        fields = {lang: set(re.findall(r"{(\w+)}", text)) for lang, text in texts.items()}
+        assert len({frozenset(f) for f in fields.values()}) == 1, (key, fields)
+    client = app.test_client()
+    page = client.get("/console/login?lang=tg").get_data(as_text=True)
+    assert 'lang="tg"' in page and "Ворид шудан" in page
+    assert "Войти" in client.get("/console/login?lang=ru").get_data(as_text=True)
+    assert 'lang="ru"' in client.get("/console/login").get_data(as_text=True)  # remembered

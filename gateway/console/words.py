@@ -1,131 +1,370 @@
-"""The console's words in English and Russian (the first is the default)."""
+"""The console's words in English, Russian and Tajik (the first is the default).
+
+The Russian and Tajik texts await review by native speakers, as the menus' do.
+"""
 
 from __future__ import annotations
 
-LANGUAGES = ("en", "ru")
+LANGUAGES = ("en", "ru", "tg")
 
 WORDS: dict[str, dict[str, str]] = {
-    "title": {"en": "Hamdam cases", "ru": "Hamdam: случаи"},
-    "sign_in": {"en": "Sign in", "ru": "Войти"},
-    "sign_out": {"en": "Sign out", "ru": "Выйти"},
-    "name": {"en": "Name", "ru": "Имя"},
-    "password": {"en": "Password", "ru": "Пароль"},
+    "title": {
+        "en": "Hamdam cases",
+        "ru": "Hamdam: случаи",
+        "tg": "Hamdam: парвандаҳо",
+    },
+    "sign_in": {
+        "en": "Sign in",
+        "ru": "Войти",
+        "tg": "Ворид шудан",
+    },
+    "sign_out": {
+        "en": "Sign out",
+        "ru": "Выйти",
+        "tg": "Баромадан",
+    },
+    "name": {
+        "en": "Name",
+        "ru": "Имя",
+        "tg": "Ном",
+    },
+    "password": {
+        "en": "Password",
+        "ru": "Пароль",
+        "tg": "Парол",
+    },
     "wrong": {
         "en": "Wrong name, password or code.",
         "ru": "Неверное имя, пароль или код.",
+        "tg": "Ном, парол ё код нодуруст аст.",
     },
     "code": {
         "en": "Code from your authenticator app (if your account has one)",
         "ru": "Код из приложения-аутентификатора (если он у вас есть)",
+        "tg": "Код аз барномаи тасдиқкунанда (агар дошта бошед)",
     },
     "needs_second_factor": {
         "en": "An admin needs a second factor here: ask for `flask operators totp NAME`.",
         "ru": "Администратору нужен второй фактор: `flask operators totp ИМЯ`.",
+        "tg": "Ба маъмур дар ин ҷо омили дуюм лозим аст: `flask operators totp NAME`.",
     },
     "blocked": {
         "en": "Too many failed sign-ins: try again in {seconds} seconds.",
         "ru": "Слишком много неудачных попыток: попробуйте через {seconds} с.",
+        "tg": "Кӯшишҳои ноком зиёд шуданд: баъд аз {seconds} сония боз кӯшиш кунед.",
     },
     "signed_in_as": {
         "en": "Signed in as {name} ({role}, {org})",
         "ru": "Вы вошли как {name} ({role}, {org})",
+        "tg": "Шумо ҳамчун {name} ({role}, {org}) ворид шудед",
     },
-    "every_org": {"en": "every organisation", "ru": "все организации"},
+    "every_org": {
+        "en": "every organisation",
+        "ru": "все организации",
+        "tg": "ҳамаи ташкилотҳо",
+    },
     "overdue_count": {
         "en": "{count} waiting past their deadline",
         "ru": "Ждут дольше срока: {count}",
+        "tg": "Аз мӯҳлат гузаштаанд: {count}",
     },
-    "search": {"en": "Reference", "ru": "Номер"},
-    "filter": {"en": "Show", "ru": "Показать"},
-    "any": {"en": "any", "ru": "все"},
-    "state": {"en": "State", "ru": "Состояние"},
-    "district": {"en": "District", "ru": "Район"},
-    "kind": {"en": "Kind", "ru": "Вид"},
-    "urgency": {"en": "Urgency", "ru": "Срочность"},
-    "older": {"en": "Older than (hours)", "ru": "Старше (часов)"},
-    "overdue": {"en": "Past its deadline", "ru": "Срок прошёл"},
-    "opened": {"en": "Opened", "ru": "Открыт"},
-    "waiting": {"en": "Waiting", "ru": "Ждёт"},
-    "taken_by": {"en": "Taken by", "ru": "Принял"},
-    "no_cases": {"en": "No cases match.", "ru": "Случаев нет."},
+    "search": {
+        "en": "Reference",
+        "ru": "Номер",
+        "tg": "Рақам",
+    },
+    "filter": {
+        "en": "Show",
+        "ru": "Показать",
+        "tg": "Нишон додан",
+    },
+    "any": {
+        "en": "any",
+        "ru": "все",
+        "tg": "ҳама",
+    },
+    "state": {
+        "en": "State",
+        "ru": "Состояние",
+        "tg": "Ҳолат",
+    },
+    "district": {
+        "en": "District",
+        "ru": "Район",
+        "tg": "Ноҳия",
+    },
+    "kind": {
+        "en": "Kind",
+        "ru": "Вид",
+        "tg": "Намуд",
+    },
+    "urgency": {
+        "en": "Urgency",
+        "ru": "Срочность",
+        "tg": "Фаврият",
+    },
+    "older": {
+        "en": "Older than (hours)",
+        "ru": "Старше (часов)",
+        "tg": "Кӯҳнатар аз (соат)",
+    },
+    "overdue": {
+        "en": "Past its deadline",
+        "ru": "Срок прошёл",
+        "tg": "Мӯҳлаташ гузашт",
+    },
+    "opened": {
+        "en": "Opened",
+        "ru": "Открыт",
+        "tg": "Кушода шуд",
+    },
+    "taken_by": {
+        "en": "Taken by",
+        "ru": "Принял",
+        "tg": "Қабул кард",
+    },
+    "no_cases": {
+        "en": "No cases match.",
+        "ru": "Случаев нет.",
+        "tg": "Парванда нест.",
+    },
     "refreshes": {
         "en": "This list refreshes every 30 seconds.",
         "ru": "Список обновляется каждые 30 секунд.",
+        "tg": "Ин рӯйхат ҳар 30 сония нав мешавад.",
     },
-    "case": {"en": "Case {ref}", "ru": "Случай {ref}"},
-    "her_choices": {"en": "Her choices", "ru": "Её выбор"},
-    "consent": {"en": "Who may be told", "ru": "Кому можно сообщить"},
-    "call": {"en": "Call window", "ru": "Когда звонить"},
-    "sms": {"en": "One SMS to her", "ru": "Одно SMS ей"},
-    "channel": {"en": "Asked by", "ru": "Канал"},
-    "timeline": {"en": "Timeline", "ru": "Ход случая"},
-    "her_number": {"en": "Her number", "ru": "Её номер"},
-    "hidden": {"en": "hidden", "ru": "скрыт"},
+    "case": {
+        "en": "Case {ref}",
+        "ru": "Случай {ref}",
+        "tg": "Парвандаи {ref}",
+    },
+    "her_choices": {
+        "en": "Her choices",
+        "ru": "Её выбор",
+        "tg": "Интихоби ӯ",
+    },
+    "consent": {
+        "en": "Who may be told",
+        "ru": "Кому можно сообщить",
+        "tg": "Ба кӣ гуфтан мумкин",
+    },
+    "call": {
+        "en": "Call window",
+        "ru": "Когда звонить",
+        "tg": "Вақти занг",
+    },
+    "sms": {
+        "en": "One SMS to her",
+        "ru": "Одно SMS ей",
+        "tg": "Як SMS ба ӯ",
+    },
+    "channel": {
+        "en": "Asked by",
+        "ru": "Канал",
+        "tg": "Тавассути",
+    },
+    "timeline": {
+        "en": "Timeline",
+        "ru": "Ход случая",
+        "tg": "Ҷараёни парванда",
+    },
+    "her_number": {
+        "en": "Her number",
+        "ru": "Её номер",
+        "tg": "Рақами ӯ",
+    },
+    "hidden": {
+        "en": "hidden",
+        "ru": "скрыт",
+        "tg": "пинҳон",
+    },
     "reason": {
         "en": "Why you need it (recorded with your name)",
         "ru": "Зачем он нужен (записывается с вашим именем)",
+        "tg": "Чаро лозим аст (бо номи шумо сабт мешавад)",
     },
-    "reveal": {"en": "Show her number", "ru": "Показать номер"},
-    "replay": {"en": "Send again", "ru": "Отправить снова"},
-    "outcome": {"en": "Replay: {outcome}", "ru": "Повтор: {outcome}"},
-    "back": {"en": "All cases", "ru": "Все случаи"},
-    "not_found": {"en": "No such case.", "ru": "Такого случая нет."},
+    "reveal": {
+        "en": "Show her number",
+        "ru": "Показать номер",
+        "tg": "Рақами ӯро нишон додан",
+    },
+    "replay": {
+        "en": "Send again",
+        "ru": "Отправить снова",
+        "tg": "Аз нав фиристодан",
+    },
+    "outcome": {
+        "en": "Replay: {outcome}",
+        "ru": "Повтор: {outcome}",
+        "tg": "Такрор: {outcome}",
+    },
+    "back": {
+        "en": "All cases",
+        "ru": "Все случаи",
+        "tg": "Ҳамаи парвандаҳо",
+    },
+    "not_found": {
+        "en": "No such case.",
+        "ru": "Такого случая нет.",
+        "tg": "Чунин парванда нест.",
+    },
     "forbidden_form": {
         "en": "This form is out of date or did not come from this console: open the page again.",
         "ru": "Форма устарела или отправлена не из консоли: откройте страницу заново.",
+        "tg": "Ин шакл кӯҳна шудааст ё аз консол фиристода нашудааст: саҳифаро аз нав кушоед.",
     },
-    "role_refused": {"en": "Your role cannot do this.", "ru": "Ваша роль не позволяет это."},
+    "role_refused": {
+        "en": "Your role cannot do this.",
+        "ru": "Ваша роль не позволяет это.",
+        "tg": "Нақши шумо ба ин иҷозат намедиҳад.",
+    },
     "figures_only": {
         "en": "Your role sees anonymous figures only.",
         "ru": "Ваша роль видит только обезличенные цифры.",
+        "tg": "Нақши шумо танҳо рақамҳои беномро мебинад.",
     },
-    "cases_nav": {"en": "Cases", "ru": "Случаи"},
-    "reports": {"en": "Figures", "ru": "Цифры"},
-    "directory": {"en": "Directory", "ru": "Справочник"},
-    "download_csv": {"en": "Download CSV", "ru": "Скачать CSV"},
-    "from": {"en": "From", "ru": "С"},
-    "to": {"en": "To (not included)", "ru": "По (не включая)"},
-    "organisation": {"en": "Organisation", "ru": "Организация"},
-    "all_orgs": {"en": "all", "ru": "все"},
+    "cases_nav": {
+        "en": "Cases",
+        "ru": "Случаи",
+        "tg": "Парвандаҳо",
+    },
+    "reports": {
+        "en": "Figures",
+        "ru": "Цифры",
+        "tg": "Рақамҳо",
+    },
+    "directory": {
+        "en": "Directory",
+        "ru": "Справочник",
+        "tg": "Феҳрист",
+    },
+    "dashboard": {
+        "en": "Queues",
+        "ru": "Очереди",
+        "tg": "Навбатҳо",
+    },
+    "download_csv": {
+        "en": "Download CSV",
+        "ru": "Скачать CSV",
+        "tg": "CSV-ро боргирӣ кардан",
+    },
+    "from": {
+        "en": "From",
+        "ru": "С",
+        "tg": "Аз",
+    },
+    "to": {
+        "en": "To (not included)",
+        "ru": "По (не включая)",
+        "tg": "То (дохил намешавад)",
+    },
+    "organisation": {
+        "en": "Organisation",
+        "ru": "Организация",
+        "tg": "Ташкилот",
+    },
+    "all_orgs": {
+        "en": "all",
+        "ru": "все",
+        "tg": "ҳама",
+    },
     "suppressed": {
         "en": "Counts under {n} are shown as <{n}: a small number could point at a person.",
         "ru": "Числа меньше {n} показаны как <{n}: малое число может указать на человека.",
+        "tg": (
+            "Рақамҳои камтар аз {n} ҳамчун <{n} нишон дода мешаванд: рақами хурд метавонад ба "
+            "одам ишора кунад."
+        ),
     },
     "chart": {
         "en": "Cases by district and kind; minutes to acceptance",
         "ru": "Случаи по районам и видам; минуты до принятия",
+        "tg": "Парвандаҳо аз рӯи ноҳия ва намуд; дақиқаҳо то қабул",
     },
     "check_ok": {
         "en": "The directory file passes the check.",
         "ru": "Файл справочника проверен: ошибок нет.",
+        "tg": "Файли феҳрист санҷида шуд: хато нест.",
     },
     "check_problems": {
         "en": "The directory file has problems (the gateway keeps the last good one):",
         "ru": "В файле справочника ошибки (шлюз работает с последним исправным):",
+        "tg": "Дар файли феҳрист хатоҳо ҳаст (шлюз бо охирин феҳристи дуруст кор мекунад):",
     },
-    "version": {"en": "Version", "ru": "Версия"},
-    "districts": {"en": "Districts", "ru": "Районы"},
-    "responders": {"en": "Responders", "ru": "Откликающиеся"},
-    "role": {"en": "Role", "ru": "Роль"},
-    "tier": {"en": "Tier", "ru": "Очередь"},
-    "languages_of": {"en": "Languages", "ru": "Языки"},
-    "duty_officer": {"en": "Duty officer", "ru": "Дежурный"},
-    "act": {"en": "Act on this case", "ru": "Действия"},
-    "hand_to": {"en": "Hand it to", "ru": "Передать"},
+    "version": {
+        "en": "Version",
+        "ru": "Версия",
+        "tg": "Версия",
+    },
+    "districts": {
+        "en": "Districts",
+        "ru": "Районы",
+        "tg": "Ноҳияҳо",
+    },
+    "responders": {
+        "en": "Responders",
+        "ru": "Откликающиеся",
+        "tg": "Ҷавобдиҳандагон",
+    },
+    "role": {
+        "en": "Role",
+        "ru": "Роль",
+        "tg": "Нақш",
+    },
+    "tier": {
+        "en": "Tier",
+        "ru": "Очередь",
+        "tg": "Навбат",
+    },
+    "languages_of": {
+        "en": "Languages",
+        "ru": "Языки",
+        "tg": "Забонҳо",
+    },
+    "duty_officer": {
+        "en": "Duty officer",
+        "ru": "Дежурный",
+        "tg": "Навбатдор",
+    },
+    "act": {
+        "en": "Act on this case",
+        "ru": "Действия",
+        "tg": "Амал бо ин парванда",
+    },
+    "hand_to": {
+        "en": "Hand it to",
+        "ru": "Передать",
+        "tg": "Супоридан ба",
+    },
     "hand": {
         "en": "Hand over (they get the details by SMS)",
         "ru": "Передать (данные придут по SMS)",
+        "tg": "Супоридан (маълумот бо SMS мерасад)",
     },
     "close_reason": {
         "en": "Why it is closed (recorded with your name)",
         "ru": "Почему закрыт (записывается с вашим именем)",
+        "tg": "Чаро баста мешавад (бо номи шумо сабт мешавад)",
     },
-    "close": {"en": "Close the case", "ru": "Закрыть случай"},
-    "said_closed": {"en": "The case is closed.", "ru": "Случай закрыт."},
-    "said_handed": {"en": "The case is handed over.", "ru": "Случай передан."},
+    "close": {
+        "en": "Close the case",
+        "ru": "Закрыть случай",
+        "tg": "Парвандаро бастан",
+    },
+    "said_closed": {
+        "en": "The case is closed.",
+        "ru": "Случай закрыт.",
+        "tg": "Парванда баста шуд.",
+    },
+    "said_handed": {
+        "en": "The case is handed over.",
+        "ru": "Случай передан.",
+        "tg": "Парванда супорида шуд.",
+    },
     "said_unchanged": {
         "en": "Nothing changed: the case had moved on.",
         "ru": "Ничего не изменилось: случай уже изменился.",
+        "tg": "Ҳеҷ чиз тағйир наёфт: парванда аллакай дигар шудааст.",
     },
 }
 

@@ -4,7 +4,6 @@ her USSD request in Tajik to a responder's OK, keyboard only, on a wide and a 36
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 import redis
@@ -13,30 +12,8 @@ from config.settings import ROOT
 from testing.env import make_env
 from testing.processes import Processes
 
-try:
-    from playwright.sync_api import expect, sync_playwright
-except ImportError:
-    pytest.skip(
-        "the playwright package is missing; install requirements-dev.txt",
-        allow_module_level=True,
-    )
+expect = pytest.importorskip("playwright.sync_api").expect  # requirements-dev.txt
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.is_file():
-    pytest.skip(
-        "browser tests need Chromium: Chromium not found at /usr/bin/chromium; "
-        "install the Debian package chromium",
-        allow_module_level=True,
-    )
-
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ARTIFACTS = ROOT / "tests" / "artifacts"
 SURVIVOR = "+992900009721"
 GROUP_1, GROUP_2 = "vakhsh-group-1", "vakhsh-group-2"  # Malika R. and Zarina S., tier 1
@@ -73,14 +50,6 @@ def gateway(redis_url, tmp_path_factory):
     running.stop()
     client.flushdb()
     client.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as driver:
-        chromium = driver.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
