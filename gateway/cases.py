@@ -15,6 +15,20 @@ SMS = ("no", "yes")  # may we send her one neutral SMS
 LOCAL_UTC_OFFSET = 5 * 3600  # Tajikistan: UTC+5 all year
 DAYTIME = (9, 18)  # local hours when an SMS to her is least likely to be seen by others
 CHANNELS = ("ussd", "sms")
+# Kinds of aid a responder records (AID or DONE with codes; the console): what organisations
+# report as "women who received legal, social and economic aid". Labels and SMS codes per
+# language are in the catalogs (messages.aid, keywords.aid_codes).
+AID_KINDS = (
+    "legal",
+    "police",
+    "shelter",
+    "medical",
+    "psych",
+    "economic",
+    "debt",
+    "referral",
+    "peer",
+)
 URGENT_KINDS = frozenset({"danger", "callback"})
 
 
@@ -56,11 +70,15 @@ class Case:
     taken_by: str = ""
     closed_at: float = 0.0
     exclude: tuple[str, ...] = field(default=())
+    aid: tuple[str, ...] = field(default=())  # kinds of aid given, in AID_KINDS order
+    aid_at: float = 0.0  # when the first aid was recorded
 
     def to_fields(self) -> dict[str, str]:
         """The case as flat string fields for a Redis hash."""
-        out = {k: str(v) for k, v in asdict(self).items() if k != "exclude"}
+        out = {k: str(v) for k, v in asdict(self).items() if k not in ("exclude", "aid", "aid_at")}
         out["exclude"] = ",".join(self.exclude)
+        if self.aid:  # most cases never have aid recorded: no empty fields for them
+            out["aid"], out["aid_at"] = ",".join(self.aid), str(self.aid_at)
         return out
 
     @classmethod
@@ -82,6 +100,8 @@ class Case:
             taken_by=fields.get("taken_by", ""),
             closed_at=float(fields.get("closed_at") or 0.0),
             exclude=tuple(x for x in fields.get("exclude", "").split(",") if x),
+            aid=tuple(x for x in fields.get("aid", "").split(",") if x),
+            aid_at=float(fields.get("aid_at") or 0.0),
         )
 
     def allows(self, role: str) -> bool:
@@ -160,6 +180,18 @@ def hand_over(case: Case, responder_id: str) -> Case:
     if case.taken_by == responder_id:
         raise CaseError("the case is already theirs")
     return replace(case, state=CaseState.TAKEN, taken_by=responder_id)
+
+
+def with_aid(case: Case, kinds: Iterable[str], now: float) -> Case:
+    """The case with these kinds of aid added (each once, in AID_KINDS order); only a taken or
+    closed case has had aid."""
+    unknown = set(kinds) - set(AID_KINDS)
+    if unknown:
+        raise CaseError(f"aid {', '.join(sorted(unknown))} is not one of {', '.join(AID_KINDS)}")
+    if case.state == CaseState.OPEN:
+        raise CaseError("nobody has taken the case yet")
+    given = set(case.aid) | set(kinds)
+    return replace(case, aid=tuple(k for k in AID_KINDS if k in given), aid_at=case.aid_at or now)
 
 
 def candidate_refs(rng: random.Random | None = None) -> Iterator[str]:

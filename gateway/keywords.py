@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from gateway.cases import AID_KINDS
 from gateway.text import fold
 from menus import catalog
 
@@ -19,7 +20,15 @@ def _vocabulary(*commands: str) -> dict[str, dict[str, tuple[str, ...]]]:
 
 
 KEYWORDS = _vocabulary("help", "stop", "delete")
-RESPONDER_COMMANDS = _vocabulary("accept", "decline", "done")
+RESPONDER_COMMANDS = _vocabulary("accept", "decline", "done", "aid")
+# Commands that may carry codes of aid after the reference: "AID 4821 LEGAL ECON".
+WITH_AID = ("aid", "done")
+# kind -> {lang: codes}, and the folded code -> kind of every language (a responder may write
+# the codes of any language, in any case, with or without Tajik letters).
+AID_CODES = {
+    kind: {lang: tuple(words[f"aid_codes.{kind}"].split()) for lang, words in _WORDS.items()}
+    for kind in AID_KINDS
+}
 # A command word, then what follows it: "OK 3521", "OK3521", "OK-3521", "Ok, 3521", "OK #3521".
 _COMMAND = re.compile(r"^(?P<word>[^\W\d_]+(?:'[^\W\d_]+)?)(?P<rest>(?:[\W_\d].*)?)$", re.S)
 _SEPARATORS = " ,.:;#-\u2013\u2014"  # what people put between the word and the ref
@@ -30,10 +39,13 @@ _REF = re.compile(r"^\d{4,6}$")
 class Command:
     """What an SMS asks for: a survivor keyword, a responder command with its ref, or nothing."""
 
-    name: str  # help, code, stop, delete, accept, decline, done, unclear, or text
+    # help, code, stop, delete, accept, decline, done, aid, unclear, aid_unclear (AID or DONE
+    # with a code that names no aid, or AID without one), or text
+    name: str
     lang: str = ""
     ref: str = ""
     owner: str = ""  # code: the id of the organisation whose code word it is
+    aid: tuple[str, ...] = ()  # aid, done: the kinds of aid its codes name
 
 
 def _table(vocab: Mapping[str, Mapping[str, Iterable[str]]]) -> dict[str, tuple[str, str]]:
@@ -47,6 +59,7 @@ def _table(vocab: Mapping[str, Mapping[str, Iterable[str]]]) -> dict[str, tuple[
 
 _KEYWORDS = _table(KEYWORDS)
 _RESPONDER = _table(RESPONDER_COMMANDS)
+_AID = {code: kind for code, (kind, _) in _table(AID_CODES).items()}
 
 
 def parse(text: str, code_words: Mapping[str, tuple[str, str]] | None = None) -> Command:
@@ -64,11 +77,22 @@ def parse(text: str, code_words: Mapping[str, tuple[str, str]] | None = None) ->
         return Command("text")
     name, lang = _RESPONDER[found["word"]]
     rest = found["rest"].lstrip(_SEPARATORS)
+    if name in WITH_AID:
+        words = [w for w in re.split(f"[{re.escape(_SEPARATORS)}]+", rest) if w]
+        if words and _REF.match(words[0]):
+            return _with_aid(name, lang, words[0], words[1:])
     if rest == "" or _REF.match(rest):
         return Command(name, lang, rest)  # no ref: a plain OK, which SMS intake may resolve
     # A command word with something that is not a reference: it looks like a command, so the
     # sender, if a responder, is told how to write one.
     return Command("unclear", lang)
+
+
+def _with_aid(name: str, lang: str, ref: str, codes: list[str]) -> Command:
+    kinds = [_AID.get(code) for code in codes]
+    if None in kinds or (name == "aid" and not kinds):
+        return Command("aid_unclear", lang, ref)  # answered with the codes of their language
+    return Command(name, lang, ref, aid=tuple(k for k in AID_KINDS if k in kinds))
 
 
 def fold_code_words(

@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gateway.cases import CaseState
+from gateway.cases import AID_KINDS, CaseState
 from gateway.message import HANDED, MessageState
 from gateway.store import Store
 
@@ -51,6 +51,18 @@ class Report:
     handed: Counter = field(default_factory=Counter)  # route -> messages handed to it
     delivered: Counter = field(default_factory=Counter)
     segments: Counter = field(default_factory=Counter)
+    # Aid given: cases (one woman each) per kind; per (district, month, kind); with more than
+    # one kind; days from opening to the first aid recorded.
+    aid: Counter = field(default_factory=Counter)
+    aid_by_place_month: Counter = field(default_factory=Counter)
+    aid_several: int = 0
+    aid_days: list[float] = field(default_factory=list)
+
+    def days_to_aid(self) -> str:
+        """Median days from opening to the first aid, or '-' for fewer than 5 cases."""
+        if len(self.aid_days) < MIN_CELL:
+            return "-"
+        return f"{percentile(sorted(self.aid_days), 0.5):.1f}"
 
     def acceptance(self) -> tuple[str, str]:
         """Median and 90th percentile minutes to acceptance, or '-' for fewer than 5 cases."""
@@ -81,7 +93,15 @@ def build(
         report.total += 1
         district = district_names.get(case.get("district", ""), case.get("district", "?"))
         report.by_district_kind[(district, case.get("kind", "?"))] += 1
-        report.by_month[time.strftime("%Y-%m", time.gmtime(created))] += 1
+        month = time.strftime("%Y-%m", time.gmtime(created))
+        report.by_month[month] += 1
+        given = [kind for kind in case.get("aid", "").split(",") if kind]
+        for kind in given:
+            report.aid[kind] += 1
+            report.aid_by_place_month[(district, month, kind)] += 1
+        report.aid_several += len(given) > 1
+        if case.get("aid_at") and float(case["aid_at"]):
+            report.aid_days.append((float(case["aid_at"]) - created) / 86400)
         if case.get("taken_at"):
             report.accept_minutes.append((float(case["taken_at"]) - created) / 60)
         if int(case.get("tier") or 0) > 0:
@@ -113,6 +133,13 @@ def rows(report: Report) -> list[tuple[str, ...]]:
         ("escalations", "cases that reached a second tier", cell(report.escalated)),
         ("not closed", "cases taken but never closed", cell(report.taken_open)),
     ]
+    out += [("aid given", f"women who received {kind} aid", cell(n)) for kind, n in _aid(report)]
+    out += [
+        ("aid given", "women who received more than one kind", cell(report.aid_several)),
+        ("aid given", "median days from opening to the first aid", report.days_to_aid()),
+    ]
+    for (district, month, kind), n in sorted(report.aid_by_place_month.items()):
+        out.append(("aid by district and month", f"{district} / {month} / {kind}", cell(n)))
     for route in sorted(report.handed):
         handed, delivered = report.handed[route], report.delivered[route]
         share = f"{100 * delivered / handed:.0f}%" if handed >= MIN_CELL else "-"
@@ -122,6 +149,11 @@ def rows(report: Report) -> list[tuple[str, ...]]:
             ("SMS segments", route, str(report.segments[route])),
         ]
     return out
+
+
+def _aid(report: Report) -> list[tuple[str, int]]:
+    """(kind, cases) for every kind of aid, in the vocabulary's order (zeros included)."""
+    return [(kind, report.aid[kind]) for kind in AID_KINDS]
 
 
 def period(report: Report) -> str:

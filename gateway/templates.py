@@ -15,12 +15,14 @@ LANGS = languages.CODES
 MAX_SEGMENTS = 2
 # The responder texts render() fills in.
 _NAMES = ("alert", "details", "details_nocall", "taken", "late", "closed", "declined", "reminder",
-          "unclear")  # fmt: skip
+          "unclear", "aid_recorded", "aid_codes")  # fmt: skip
 
 _SMS = catalog.section("messages")
 # Texts by language (menus/locales/<lang>.yaml, under `messages`), then by name.
 KIND = catalog.section("messages.kind")
 CONTACT = catalog.section("messages.contact")
+AID = catalog.section("messages.aid")  # the label of each kind of aid
+AID_CODES = catalog.section("keywords.aid_codes")  # the SMS codes of each kind of aid
 URGENT = {lang: t["urgent"] + " " for lang, t in _SMS.items()}
 TEXT = {lang: {name: t[name] for name in _NAMES} for lang, t in _SMS.items()}
 
@@ -54,6 +56,18 @@ SURVIVOR_TEXT = {lang: t["acknowledgement"] for lang, t in _SMS.items()}
 def acknowledgement(lang: str, ref: str) -> str:
     """The neutral acknowledgement for her, in her language."""
     return SURVIVOR_TEXT.get(lang, SURVIVOR_TEXT["tg"]).format(ref=ref)
+
+
+def aid_labels(lang: str, kinds: tuple[str, ...]) -> str:
+    """Kinds of aid as a responder reads them, in their language."""
+    lang = lang if lang in AID else "en"
+    return ", ".join(AID[lang].get(kind, kind) for kind in kinds)
+
+
+def aid_codes(lang: str, kinds: tuple[str, ...]) -> str:
+    """Kinds of aid as their first SMS code in a language: short enough for any confirmation."""
+    lang = lang if lang in AID_CODES else "en"
+    return " ".join(AID_CODES[lang][kind].split()[0] for kind in kinds)
 
 
 def render(name: str, lang: str, **params: str) -> str:

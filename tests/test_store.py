@@ -125,6 +125,34 @@ def test_operators_close_and_hand_over_follow_the_domain_rules(redis_client):
     assert not redis_client.zrange("hd:cases:taken", 0, -1)
 
 
+def test_recording_aid_follows_the_domain_rules(redis_client):
+    """The store's AID script gives what with_aid() states: only a taken or closed case, only
+    by its holder (or an operator), each kind once, in the vocabulary's order, first time kept."""
+    store = Store(redis_client, Vault([new_key()]))
+    answers = {"kind": "legal", "district": "vakhsh", "consent": "group", "call": "any"}
+    for n, (state, by) in enumerate(itertools.product(list(cases.CaseState), ("g1", "g2", ""))):
+        base = cases.new_case(
+            id=f"a{n}", ref=str(6000 + n), answers=answers, channel="sms", lang="tg", now=1.0
+        )
+        before = cases.Case.from_fields(
+            {**base.to_fields(), "state": state, "taken_by": "g1" if state != "open" else ""}
+        )
+        redis_client.hset(f"hd:case:{before.id}", mapping=before.to_fields())
+        for kinds in (("peer", "legal"), ("legal", "debt")):
+            current = store.cases.get(before.id)
+            try:
+                expected = cases.with_aid(current, kinds, 5.0)
+                if by and current.taken_by != by:
+                    expected = None
+            except cases.CaseError:
+                expected = None
+            recorded = store.cases.record_aid(before.id, kinds, by=by)
+            assert recorded == (expected.aid if expected else None), (state, by, kinds)
+        after = store.cases.get(before.id)
+        if after.aid:
+            assert after.aid == ("legal", "debt", "peer") and after.aid_at > 0
+
+
 def test_repository_writes_join_a_callers_transaction(redis_client):
     """Writes given the caller's pipeline are queued there: nothing before execute(), all of
     them after, in one transaction."""

@@ -8,6 +8,7 @@ import pytest
 
 from config.settings import ROOT
 from gateway import templates
+from gateway.cases import AID_KINDS
 from gateway.directory import load
 from gateway.text import measure
 
@@ -31,6 +32,7 @@ def test_every_text_fits_two_segments(lang, name):
             call=call,
             district=LONGEST[lang],
             phone="+992900009999",
+            aid=templates.aid_codes(lang, AID_KINDS),  # every kind of aid at once
         )
         assert measure(body).segments <= 2, (len(body), body)
         assert "{" not in body
@@ -48,6 +50,7 @@ def test_every_language_has_every_text_and_word():
         assert templates.TEXT[lang].keys() == templates.TEXT["en"].keys()
         assert templates.KIND[lang].keys() == templates.KIND["en"].keys()
         assert templates.CONTACT[lang].keys() == templates.CONTACT["en"].keys()
+        assert set(templates.AID[lang]) == set(templates.AID_CODES[lang]) == set(AID_KINDS)
 
 
 @pytest.mark.parametrize("lang", templates.LANGS)

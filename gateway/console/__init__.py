@@ -27,9 +27,9 @@ from flask import (
     url_for,
 )
 
-from gateway import auth, directory, reports, web
+from gateway import auth, directory, reports, templates, web
 from gateway.accounts import EVERY_ORG
-from gateway.cases import CALLS, CONSENTS, KINDS, LOCAL_UTC_OFFSET, CaseState
+from gateway.cases import AID_KINDS, CALLS, CONSENTS, KINDS, LOCAL_UTC_OFFSET, CaseState
 from gateway.console.words import LANGUAGES, pick, words
 from gateway.usecases.casefile import Filters, Invalid, NotFound, Refused
 
@@ -233,6 +233,17 @@ def hand(ref: str) -> Response:
     return _act(handing, ref)
 
 
+@blueprint.post("/cases/<ref>/aid")
+def aid(ref: str) -> Response:
+    """Record aid she received (the kinds only: nothing identifying)."""
+
+    def recording(casefile) -> Response:
+        done = casefile.record_aid(g.operator, ref, request.form.getlist("aid"))
+        return redirect(url_for("console.case", ref=ref, said="aid" if done else "unchanged"))
+
+    return _act(recording, ref)
+
+
 def _reason() -> str:
     return request.form.get("reason", "")
 
@@ -275,7 +286,9 @@ def _case_page(ref: str, status: int = 200, **extra) -> Response:
         consents=CONSENTS,
         calls=CALLS,
         replayed=request.args.get("replayed", ""),
-        said=_one_of(request.args.get("said"), ("closed", "handed", "unchanged")),
+        said=_one_of(request.args.get("said"), ("closed", "handed", "aid", "unchanged")),
+        aid_kinds=[(kind, templates.aid_labels(g.lang, (kind,))) for kind in AID_KINDS],
+        aid_given=templates.aid_labels(g.lang, story.case.aid),
         responders=web.context().casefile.responders(story.case),
         **extra,
     )

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 import redis
 from redis.client import Pipeline
 
-from gateway.cases import Case, CaseState, candidate_refs
+from gateway.cases import AID_KINDS, Case, CaseState, candidate_refs
 from gateway.privacy import Vault
 from gateway.store.keys import (
     ALERTED,
@@ -97,6 +97,28 @@ redis.call('ZREM', KEYS[6], ARGV[1])
 redis.call('INCR', KEYS[5])
 return 1
 """
+# Record aid given (cases.with_aid). KEYS: case. ARGV: the holder who records it ('' for an
+# operator), now, every aid kind in order (comma-joined), then the kinds given. Returns the
+# case's aid after it, or false when the case is open or another responder's.
+AID = f"""
+local state = redis.call('HGET', KEYS[1], 'state')
+if state ~= '{CaseState.TAKEN}' and state ~= '{CaseState.CLOSED}' then return false end
+if ARGV[1] ~= '' and redis.call('HGET', KEYS[1], 'taken_by') ~= ARGV[1] then return false end
+local given = {{}}
+for kind in string.gmatch(redis.call('HGET', KEYS[1], 'aid') or '', '[^,]+') do
+  given[kind] = true
+end
+for i = 4, #ARGV do given[ARGV[i]] = true end
+local ordered = {{}}
+for kind in string.gmatch(ARGV[3], '[^,]+') do
+  if given[kind] then ordered[#ordered + 1] = kind end
+end
+local aid = table.concat(ordered, ',')
+redis.call('HSET', KEYS[1], 'aid', aid)
+local at = tonumber(redis.call('HGET', KEYS[1], 'aid_at') or '0')
+if not at or at == 0 then redis.call('HSET', KEYS[1], 'aid_at', ARGV[2]) end
+return aid
+"""
 # Hand a case to a responder (cases.hand_over). KEYS: case, open set, taken set, its alerted
 # set, the responder's alert list. ARGV: case id, responder, now, the alert list's ttl.
 # Returns the previous holder ('' when it was open), or false.
@@ -130,6 +152,7 @@ class Cases:
         self._cas = client.register_script(MOVE_TIER)
         self._take = client.register_script(TAKE)
         self._hand_over = client.register_script(HAND_OVER)
+        self._aid = client.register_script(AID)
         self._close = client.register_script(CLOSE)
 
     def reserve_ref(self, case_id: str, refs: Iterable[str] | None = None) -> str:
@@ -254,6 +277,17 @@ class Cases:
             args=[case_id, responder_id, f"{time.time():.3f}", keep],
         )
         return bool(closed)
+
+    def record_aid(
+        self, case_id: str, kinds: Iterable[str], by: str = ""
+    ) -> tuple[str, ...] | None:
+        """Add kinds of aid to a taken or closed case, by its holder (`by`, a responder id) or
+        an operator (''): the case's aid after it, or None when refused."""
+        aid = self._aid(
+            keys=[CASE.format(id=case_id)],
+            args=[by, f"{time.time():.3f}", ",".join(AID_KINDS), *kinds],
+        )
+        return None if aid is None else tuple(k for k in aid.decode().split(",") if k)
 
     def hand_over(self, case_id: str, responder_id: str) -> str | None:
         """Make the case this responder's (who may then close it with DONE): the previous

@@ -63,10 +63,44 @@ class Answers:
             self.alerting.escalate(case.id, tier + 1)
         return "declined"
 
-    def close(self, responder: Responder, ref: str) -> str:
-        """DONE by the responder who took the case closes it."""
+    def record_aid(self, responder: Responder, ref: str, kinds: tuple[str, ...]) -> str:
+        """AID <ref> <codes> by the responder who took the case: the kinds of aid given are
+        added to it (nothing else: no words, no names) and confirmed to them."""
+        case = self._alerted_case(responder, ref, "aid")
+        if case is None or self._add_aid(case, kinds, responder.id) is None:
+            return "ignored"
+        return "recorded"
+
+    def _add_aid(self, case: cases.Case, kinds: tuple[str, ...], by: str, reply: bool = True):
+        """The case's aid after adding these kinds; None (audited) when it is not `by`'s."""
+        aid = self.store.cases.record_aid(case.id, kinds, by=by)
+        if aid is None:
+            self.store.audit.record("command_ignored", reason="not the accepter", responder=by)
+            return None
+        self.store.audit.record("aid_recorded", case=case.id, responder=by, aid=",".join(kinds))
+        holder = self.roster.directory.responders.get(by)
+        if reply and holder is not None:
+            codes = templates.aid_codes(holder.languages[0], aid)
+            key = "aid_recorded:" + ",".join(aid)  # one SMS per change of what is recorded
+            self._reply(case, "aid_recorded", holder, key=key, aid=codes)
+        return aid
+
+    def aid_codes(self, responder: Responder, inbound: str, ref: str) -> None:
+        """The codes of aid in the responder's language, after an AID or DONE with a code that
+        names none; its id comes from the inbound SMS, as not_understood()'s."""
+        mid = message_id(inbound, "aid_codes", responder.id)
+        body = templates.render("aid_codes", responder.languages[0], ref=ref or "1234")
+        fields = {"purpose": "aid_codes", "case": "", "recipient": responder.id}
+        if self.store.messages.create(mid, responder.phone, body, **fields):
+            self.outbox.enqueue(mid)
+
+    def close(self, responder: Responder, ref: str, aid: tuple[str, ...] = ()) -> str:
+        """DONE by the responder who took the case closes it; DONE with codes records that aid
+        first (the "closed" reply is the one confirmation)."""
         case = self._alerted_case(responder, ref, "close")
         if case is None:
+            return "ignored"
+        if aid and self._add_aid(case, aid, responder.id, reply=False) is None:
             return "ignored"
         if not self.store.cases.close(case.id, responder.id, case.ref, self.timing.retention):
             self.store.audit.record(

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from gateway import reports
 from gateway.accounts import EVERY_ORG, Operator
-from gateway.cases import Case, CaseState, deadline
+from gateway.cases import AID_KINDS, Case, CaseError, CaseState, deadline, with_aid
 from gateway.directory import Directory, Responder
 from gateway.jobs import SEND_ID, Jobs
 from gateway.logs import holds_number
@@ -34,6 +34,7 @@ EVENTS = {
     "number_revealed": "her number shown to {by}: {reason}",
     "closed_by_operator": "closed by {by}: {reason}",
     "handed_over": "handed to {responder} by {by}",
+    "aid_recorded": "aid recorded by {who}: {aid}",
 }
 AUDIT_LOOKBACK = 20_000  # audit entries searched for a case's events, newest first
 MIN_REASON = 5
@@ -158,9 +159,11 @@ class CaseFile:
             if template is None:
                 continue
             who = names.get(entry.get("responder", ""))
+            responder = f"{who.name} ({who.role})" if who else entry.get("responder", "")
             values = {
                 **entry,
-                "responder": f"{who.name} ({who.role})" if who else entry.get("responder", ""),
+                "responder": responder,
+                "who": responder or entry.get("by", "?"),
                 "tier": str(int(entry.get("tier", "0")) + 1),
             }
             events.append(Event(float(entry["at"]), template.format_map(_Blank(values)), "audit"))
@@ -240,6 +243,22 @@ class CaseFile:
         if responder_id not in choices:
             raise NotFound(responder_id)
         return self.answers.hand_over(case, choices[responder_id], operator.name)
+
+    def record_aid(self, operator: Operator, ref: str, kinds: list[str]) -> bool:
+        """Aid given to her, recorded on the page (audited with the operator's name); False
+        when the case is still open (nobody has taken it)."""
+        self._require(operator, "close")
+        case = self.find(operator, ref)
+        try:
+            if not kinds:
+                raise CaseError(f"choose one or more of: {', '.join(AID_KINDS)}")
+            with_aid(case, kinds, self.clock())  # the domain's rules, before the store's
+        except CaseError as error:
+            raise Invalid(str(error)) from None
+        if self.store.cases.record_aid(case.id, kinds) is None:
+            return False
+        self.store.audit.record("aid_recorded", case=case.id, by=operator.name, aid=",".join(kinds))
+        return True
 
     def responders(self, case: Case) -> list[Responder]:
         """Whom a case may be handed to: the responders of its organisation."""

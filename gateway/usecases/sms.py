@@ -157,10 +157,14 @@ class SmsIntake:
             waiting = self.store.cases.open_alerts(responder.id)
             found = self.store.cases.get(waiting[0]) if len(waiting) == 1 else None
             ref = found.ref if found else ""
+        if command.name == "aid_unclear" or (command.name == "aid" and not ref):
+            self.answers.aid_codes(responder, f"{inbound.channel}:{inbound.external_id}", ref)
+            return ""
         act = {
             "accept": self.answers.accept,
             "decline": self.answers.decline,
-            "done": self.answers.close,
+            "done": lambda who, ref: self.answers.close(who, ref, command.aid),
+            "aid": lambda who, ref: self.answers.record_aid(who, ref, command.aid),
         }.get(command.name)
         if act is None or not ref or act(responder, ref) == "ignored":
             # The same answer whether or not the reference exists: nothing is revealed.
@@ -210,6 +214,8 @@ class SmsIntake:
         "accept": _responder,
         "decline": _responder,
         "done": _responder,
+        "aid": _responder,
+        "aid_unclear": _responder,
         "unclear": _responder,
         "stop": _stop,
         "delete": _stop,
