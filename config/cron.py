@@ -7,6 +7,11 @@ from workers import jobs
 
 # Hourly, so STOP/DELETE and expired data never wait long; the sweep is idempotent, so a second
 # clock process or a restart that runs it early does no harm.
+# Daily: taken cases without a word from their holder for QUIET_DAYS are reminded (at most
+# once per period, so a second clock or an early run sends nothing twice).
+register(
+    jobs.remind_quiet, queue_name=ALERTS_QUEUE, interval=86400, job_timeout=600, name="quiet cases"
+)
 register(
     jobs.sweep, queue_name=ALERTS_QUEUE, interval=3600, job_timeout=600, name="retention sweep"
 )

@@ -59,6 +59,8 @@ class Settings:
     retention_days: int = 90
     session_ttl: int = 180
     remind_every: int = 900
+    follow_up_answer_hours: int = 48
+    quiet_days: int = 14
     send_retry_delays: tuple[int, ...] = (10, 30, 90)
     send_rate: int = 1
     send_timeout: int = 5  # seconds to read a provider's answer (connect: 3 s)
@@ -130,6 +132,8 @@ class Settings:
             retention_days=r.integer("RETENTION_DAYS", 90, low=1),
             session_ttl=r.integer("SESSION_TTL", 180, low=30, high=3600),
             remind_every=r.integer("REMIND_EVERY", 900, low=10),
+            follow_up_answer_hours=r.integer("FOLLOW_UP_ANSWER_HOURS", 48, low=1, high=720),
+            quiet_days=r.integer("QUIET_DAYS", 14, low=1, high=365),
             send_retry_delays=r.delays("SEND_RETRY_DELAYS", (10, 30, 90)),
             send_rate=r.integer("SEND_RATE", 1, low=1, high=1000),
             send_timeout=r.integer("SEND_TIMEOUT", 5, low=1, high=60),

@@ -32,6 +32,11 @@ AID_KINDS = (
 URGENT_KINDS = frozenset({"danger", "callback"})
 
 
+# Fields a case gains after it is taken; stored only once set (most cases never have them).
+LATER_FIELDS = ("aid", "aid_at", "taken_at", "follow_up", "active_at")
+FOLLOW_UP_DAYS = range(1, 91)  # LATER <ref> <days>: a follow-up within three months
+
+
 class CaseState(StrEnum):
     """Where a case is: waiting for a responder, taken by one, or closed by the one who took it.
 
@@ -72,13 +77,19 @@ class Case:
     exclude: tuple[str, ...] = field(default=())
     aid: tuple[str, ...] = field(default=())  # kinds of aid given, in AID_KINDS order
     aid_at: float = 0.0  # when the first aid was recorded
+    taken_at: float = 0.0  # when a responder took it
+    follow_up: float = 0.0  # when its holder is next reminded to follow it up (LATER)
+    active_at: float = 0.0  # the holder's last word on it (OK, AID, NOTE, LATER)
 
     def to_fields(self) -> dict[str, str]:
         """The case as flat string fields for a Redis hash."""
-        out = {k: str(v) for k, v in asdict(self).items() if k not in ("exclude", "aid", "aid_at")}
+        out = {k: str(v) for k, v in asdict(self).items() if k not in ("exclude", *LATER_FIELDS)}
         out["exclude"] = ",".join(self.exclude)
-        if self.aid:  # most cases never have aid recorded: no empty fields for them
-            out["aid"], out["aid_at"] = ",".join(self.aid), str(self.aid_at)
+        if self.aid:
+            out["aid"] = ",".join(self.aid)
+        for name in LATER_FIELDS[1:]:
+            if getattr(self, name):
+                out[name] = str(getattr(self, name))
         return out
 
     @classmethod
@@ -102,6 +113,9 @@ class Case:
             exclude=tuple(x for x in fields.get("exclude", "").split(",") if x),
             aid=tuple(x for x in fields.get("aid", "").split(",") if x),
             aid_at=float(fields.get("aid_at") or 0.0),
+            taken_at=float(fields.get("taken_at") or 0.0),
+            follow_up=float(fields.get("follow_up") or 0.0),
+            active_at=float(fields.get("active_at") or 0.0),
         )
 
     def allows(self, role: str) -> bool:

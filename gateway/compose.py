@@ -21,6 +21,7 @@ from gateway.usecases.alerting import Alerting
 from gateway.usecases.answers import Answers
 from gateway.usecases.casefile import CaseFile
 from gateway.usecases.digests import Digests
+from gateway.usecases.followup import FollowUp
 from gateway.usecases.opening import CaseOpening, Limits
 from gateway.usecases.outbox import Outbox
 from gateway.usecases.receipts import Receipts
@@ -90,6 +91,7 @@ class Context:
     receipts: Receipts
     # operators
     casefile: CaseFile
+    followup: FollowUp
 
 
 def build(
@@ -114,6 +116,8 @@ def build(
         send_rate=settings.send_rate,
         out_per_hour=settings.alerts_per_hour,
         receipt_timeout=settings.receipt_timeout,
+        follow_up_answer=settings.follow_up_answer_hours * 3600,
+        quiet_after=settings.quiet_days * 86400,
         retention=settings.retention_days * 86400,
     )
     clock = time.time
@@ -136,7 +140,10 @@ def build(
         clock=clock,
         spool=spool,
     )
-    sms = SmsIntake(store, jobs, roster, opening, answers, limits=limits, clock=clock, spool=spool)
+    followup = FollowUp(store, jobs, roster, outbox, timing, clock)
+    sms = SmsIntake(
+        store, jobs, roster, opening, answers, followup, limits=limits, clock=clock, spool=spool
+    )
     return Context(
         settings=settings,
         store=store,
@@ -153,5 +160,6 @@ def build(
         digests=Digests(store, jobs, roster, outbox, timing, clock),
         replay=replay,
         receipts=receipts,
-        casefile=CaseFile(store, jobs, roster, replay, answers, timing, clock),
+        casefile=CaseFile(store, jobs, roster, replay, answers, followup, timing, clock),
+        followup=followup,
     )

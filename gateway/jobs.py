@@ -32,7 +32,9 @@ ESCALATE = "workers.jobs.escalate"
 DIGEST = "workers.jobs.send_digest"
 RECEIPT = "workers.jobs.expire_receipt"
 PURGE = "workers.jobs.purge_cases"
-FUNCTIONS = (PLAN, SEND, ESCALATE, DIGEST, RECEIPT, PURGE)
+FOLLOW_UP = "workers.jobs.follow_up"
+FOLLOW_CHECK = "workers.jobs.follow_up_check"
+FUNCTIONS = (PLAN, SEND, ESCALATE, DIGEST, RECEIPT, PURGE, FOLLOW_UP, FOLLOW_CHECK)
 
 # Job ids: each format written once.
 SEND_ID = "send-{message}"
@@ -41,6 +43,8 @@ ESCALATE_ID = "esc-{case}-{tier}"
 RECEIPT_ID = "rcpt-{message}"
 DIGEST_ID = "digest-{responder}-{window}"
 PURGE_ID = "purge-{nonce}"
+FOLLOW_UP_ID = "follow-{case}-{n}"
+FOLLOW_CHECK_ID = "followchk-{case}-{n}"
 
 TIMEOUT = 60  # seconds a job may run
 FAILED_KEPT = 30 * 86400  # a failed job stays replayable this long
@@ -208,6 +212,16 @@ class Jobs:
         """Schedule the expiry of a message's delivery receipt."""
         job_id = RECEIPT_ID.format(message=message_id)
         return self.schedule(RECEIPT, (message_id,), at, job_id, about)
+
+    def follow_up(self, case_id: str, n: int, at: float, about: str) -> bool:
+        """Schedule the reminder of a case's follow-up number n (a newer one makes it void)."""
+        job_id = FOLLOW_UP_ID.format(case=case_id, n=n)
+        return self.schedule(FOLLOW_UP, (case_id, n), at, job_id, about)
+
+    def follow_up_check(self, case_id: str, n: int, at: float, about: str) -> bool:
+        """Schedule the check that the holder answered follow-up reminder n."""
+        job_id = FOLLOW_CHECK_ID.format(case=case_id, n=n)
+        return self.schedule(FOLLOW_CHECK, (case_id, n), at, job_id, about)
 
     def send_later(self, message_id: str, at: float, about: str) -> bool:
         """Schedule a message's send job (her acknowledgement, inside her safe window)."""

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from gateway.cases import AID_KINDS
+from gateway.cases import AID_KINDS, FOLLOW_UP_DAYS
 from gateway.text import fold
 from menus import catalog
 
@@ -20,7 +20,7 @@ def _vocabulary(*commands: str) -> dict[str, dict[str, tuple[str, ...]]]:
 
 
 KEYWORDS = _vocabulary("help", "stop", "delete")
-RESPONDER_COMMANDS = _vocabulary("accept", "decline", "done", "aid")
+RESPONDER_COMMANDS = _vocabulary("accept", "decline", "done", "aid", "later", "note")
 # Commands that may carry codes of aid after the reference: "AID 4821 LEGAL ECON".
 WITH_AID = ("aid", "done")
 # kind -> {lang: codes}, and the folded code -> kind of every language (a responder may write
@@ -33,19 +33,26 @@ AID_CODES = {
 _COMMAND = re.compile(r"^(?P<word>[^\W\d_]+(?:'[^\W\d_]+)?)(?P<rest>(?:[\W_\d].*)?)$", re.S)
 _SEPARATORS = " ,.:;#-\u2013\u2014"  # what people put between the word and the ref
 _REF = re.compile(r"^\d{4,6}$")
+# NOTE <ref> <text>, on the text as written.
+_NOTE = re.compile(
+    r"^\s*\S+?[\s,.:;#\-\u2013\u2014]*(?P<ref>\d{4,6})(?:[\s,.:;\-]+(?P<note>.*))?$", re.S
+)
+NOTE_MAX = 500  # characters of a note kept
 
 
 @dataclass(frozen=True)
 class Command:
     """What an SMS asks for: a survivor keyword, a responder command with its ref, or nothing."""
 
-    # help, code, stop, delete, accept, decline, done, aid, unclear, aid_unclear (AID or DONE
-    # with a code that names no aid, or AID without one), or text
+    # help, code, stop, delete, accept, decline, done, aid, later, note, unclear, aid_unclear
+    # (AID or DONE with a code that names no aid, or AID without one), or text
     name: str
     lang: str = ""
     ref: str = ""
     owner: str = ""  # code: the id of the organisation whose code word it is
     aid: tuple[str, ...] = ()  # aid, done: the kinds of aid its codes name
+    days: int = 0  # later: in how many days
+    note: str = field(default="", repr=False)  # note: the text as written (never in a log)
 
 
 def _table(vocab: Mapping[str, Mapping[str, Iterable[str]]]) -> dict[str, tuple[str, str]]:
@@ -77,6 +84,20 @@ def parse(text: str, code_words: Mapping[str, tuple[str, str]] | None = None) ->
         return Command("text")
     name, lang = _RESPONDER[found["word"]]
     rest = found["rest"].lstrip(_SEPARATORS)
+    if name == "later":
+        words = [w for w in re.split(f"[{re.escape(_SEPARATORS)}]+", rest) if w]
+        if len(words) == 2 and _REF.match(words[0]) and words[1].isdigit():
+            if int(words[1]) in FOLLOW_UP_DAYS:
+                return Command(name, lang, words[0], days=int(words[1]))
+        return Command("unclear", lang)  # answered with how to write a command
+    if name == "note":
+        # The note as she wrote it (not folded): everything after the reference.
+        found_note = _NOTE.match(text[: NOTE_MAX + 40])
+        if found_note and (found_note["note"] or "").strip():
+            return Command(
+                name, lang, found_note["ref"], note=found_note["note"].strip()[:NOTE_MAX]
+            )
+        return Command("unclear", lang)
     if name in WITH_AID:
         words = [w for w in re.split(f"[{re.escape(_SEPARATORS)}]+", rest) if w]
         if words and _REF.match(words[0]):

@@ -15,7 +15,8 @@ LANGS = languages.CODES
 MAX_SEGMENTS = 2
 # The responder texts render() fills in.
 _NAMES = ("alert", "details", "details_nocall", "taken", "late", "closed", "declined", "reminder",
-          "unclear", "aid_recorded", "aid_codes")  # fmt: skip
+          "unclear", "aid_recorded", "aid_codes", "later_set", "follow_up", "follow_up_missed",
+          "note_kept", "quiet")  # fmt: skip
 
 _SMS = catalog.section("messages")
 # Texts by language (menus/locales/<lang>.yaml, under `messages`), then by name.

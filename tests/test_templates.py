@@ -33,6 +33,9 @@ def test_every_text_fits_two_segments(lang, name):
             district=LONGEST[lang],
             phone="+992900009999",
             aid=templates.aid_codes(lang, AID_KINDS),  # every kind of aid at once
+            date="2026-12-31",
+            days="90",
+            responder="Gulbahor Nazarmamadova-Sharipova",  # a long responder name
         )
         assert measure(body).segments <= 2, (len(body), body)
         assert "{" not in body

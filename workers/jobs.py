@@ -52,6 +52,21 @@ def escalate(case_id: str, tier: int) -> str:
     return _context().alerting.escalate(case_id, tier)
 
 
+def follow_up(case_id: str, n: int) -> str:
+    """Remind the holder of a case that its follow-up is due."""
+    return _context().followup.due(case_id, n)
+
+
+def follow_up_check(case_id: str, n: int) -> str:
+    """Tell the duty officer when a follow-up reminder got no answer."""
+    return _context().followup.check(case_id, n)
+
+
+def remind_quiet() -> int:
+    """Remind the holders of taken cases without news (daily, see config/cron.py)."""
+    return _context().followup.quiet()
+
+
 def expire_receipt(message_id: str) -> str:
     """Mark a message without a delivery receipt as unknown."""
     return _context().receipts.expire(message_id)

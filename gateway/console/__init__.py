@@ -174,11 +174,13 @@ def cases() -> Response:
         overdue=args.get("overdue") == "1",
         older_than_hours=_number(args.get("older")),
         ref=args.get("ref", "").strip(),
+        quiet=args.get("quiet") == "1",
     )
     if not g.operator.may("cases"):
         return redirect(url_for("console.figures"))  # a viewer: anonymous figures only
     rows = casefile.cases(g.operator, filters)
-    overdue = sum(1 for row in casefile.cases(g.operator) if row.overdue)
+    every = casefile.cases(g.operator)
+    overdue, quiet = sum(r.overdue for r in every), sum(r.quiet for r in every)
     if filters.ref and len(rows) == 1:
         return redirect(url_for("console.case", ref=filters.ref))
     districts = sorted(
@@ -190,6 +192,8 @@ def cases() -> Response:
         "cases.html",
         rows=rows,
         overdue=overdue,
+        quiet=quiet,
+        quiet_days=web.context().settings.quiet_days,
         filters=filters,
         states=[s.value for s in CaseState],
         kinds=KINDS,
@@ -244,6 +248,18 @@ def aid(ref: str) -> Response:
     return _act(recording, ref)
 
 
+@blueprint.post("/cases/<ref>/follow-up")
+def follow_up(ref: str) -> Response:
+    """Set the case's follow-up date (its holder is reminded then)."""
+
+    def setting(casefile) -> Response:
+        days = int(_number(request.form.get("days")))
+        done = casefile.follow_up(g.operator, ref, days)
+        return redirect(url_for("console.case", ref=ref, said="follow_up" if done else "unchanged"))
+
+    return _act(setting, ref)
+
+
 def _reason() -> str:
     return request.form.get("reason", "")
 
@@ -286,7 +302,9 @@ def _case_page(ref: str, status: int = 200, **extra) -> Response:
         consents=CONSENTS,
         calls=CALLS,
         replayed=request.args.get("replayed", ""),
-        said=_one_of(request.args.get("said"), ("closed", "handed", "aid", "unchanged")),
+        said=_one_of(
+            request.args.get("said"), ("closed", "handed", "aid", "follow_up", "unchanged")
+        ),
         aid_kinds=[(kind, templates.aid_labels(g.lang, (kind,))) for kind in AID_KINDS],
         aid_given=templates.aid_labels(g.lang, story.case.aid),
         responders=web.context().casefile.responders(story.case),

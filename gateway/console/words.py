@@ -386,6 +386,41 @@ WORDS: dict[str, dict[str, str]] = {
         "ru": "Помощь записана.",
         "tg": "Ёрӣ сабт шуд.",
     },
+    "quiet": {
+        "en": "No news",
+        "ru": "Нет новостей",
+        "tg": "Хабар нест",
+    },
+    "quiet_count": {
+        "en": "{count} taken without news for {days} days",
+        "ru": "Без новостей {days} дн.: {count}",
+        "tg": "{days} рӯз бехабар: {count}",
+    },
+    "follow_up": {
+        "en": "Follow-up",
+        "ru": "Проверка",
+        "tg": "Санҷиш",
+    },
+    "follow_up_days": {
+        "en": "Follow up in (days; its holder is reminded then)",
+        "ru": "Проверить через (дней; принявшему придёт напоминание)",
+        "tg": "Санҷиш баъд аз (рӯз; ба қабулкунанда ёдрас мешавад)",
+    },
+    "set_follow_up": {
+        "en": "Set the follow-up",
+        "ru": "Назначить проверку",
+        "tg": "Санҷишро таъин кардан",
+    },
+    "notes": {
+        "en": "Notes by the responder",
+        "ru": "Заметки принявшего",
+        "tg": "Қайдҳои ҷавобдиҳанда",
+    },
+    "said_follow_up": {
+        "en": "The follow-up is set.",
+        "ru": "Проверка назначена.",
+        "tg": "Санҷиш таъин шуд.",
+    },
 }
 
 

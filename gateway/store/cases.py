@@ -115,9 +115,19 @@ for kind in string.gmatch(ARGV[3], '[^,]+') do
 end
 local aid = table.concat(ordered, ',')
 redis.call('HSET', KEYS[1], 'aid', aid)
+if ARGV[1] ~= '' then redis.call('HSET', KEYS[1], 'active_at', ARGV[2]) end
 local at = tonumber(redis.call('HGET', KEYS[1], 'aid_at') or '0')
 if not at or at == 0 then redis.call('HSET', KEYS[1], 'aid_at', ARGV[2]) end
 return aid
+"""
+# Set a taken case's follow-up (LATER). KEYS: case. ARGV: its holder ('' for an operator), now,
+# when it is due. Returns the follow-up's number (a newer LATER replaces an older one), or false.
+FOLLOW_UP = f"""
+if redis.call('HGET', KEYS[1], 'state') ~= '{CaseState.TAKEN}' then return false end
+if ARGV[1] ~= '' and redis.call('HGET', KEYS[1], 'taken_by') ~= ARGV[1] then return false end
+redis.call('HSET', KEYS[1], 'follow_up', ARGV[3])
+if ARGV[1] ~= '' then redis.call('HSET', KEYS[1], 'active_at', ARGV[2]) end
+return redis.call('HINCRBY', KEYS[1], 'follow_ups', 1)
 """
 # Hand a case to a responder (cases.hand_over). KEYS: case, open set, taken set, its alerted
 # set, the responder's alert list. ARGV: case id, responder, now, the alert list's ttl.
@@ -153,6 +163,7 @@ class Cases:
         self._take = client.register_script(TAKE)
         self._hand_over = client.register_script(HAND_OVER)
         self._aid = client.register_script(AID)
+        self._follow_up = client.register_script(FOLLOW_UP)
         self._close = client.register_script(CLOSE)
 
     def reserve_ref(self, case_id: str, refs: Iterable[str] | None = None) -> str:
@@ -199,18 +210,20 @@ class Cases:
         token = self.redis.hget(CASE.format(id=case_id), "enc:phone")
         return self.vault.decrypt(token) if token else None
 
-    def add_note(self, case_id: str, text: str) -> int:
-        """Append something she wrote to the case, encrypted; returns the note's number."""
+    def add_note(self, case_id: str, text: str, of: str = "note") -> int:
+        """Append something she wrote (`of` "note") or its holder wrote ("rnote": NOTE) to
+        the case, encrypted (purged with her number); returns the note's number."""
         key = CASE.format(id=case_id)
-        number = self.redis.hincrby(key, "notes", 1)
-        self.redis.hset(key, f"enc:note:{number}", self.vault.encrypt(text))
+        number = self.redis.hincrby(key, of + "s", 1)
+        self.redis.hset(key, f"enc:{of}:{number}", self.vault.encrypt(text))
         return number
 
-    def notes(self, case_id: str) -> list[str]:
-        """What she wrote after opening the case, decrypted, oldest first."""
+    def notes(self, case_id: str, of: str = "note") -> list[str]:
+        """What she (or with `of` "rnote", its holder) wrote, decrypted, oldest first."""
         raw = self.redis.hgetall(CASE.format(id=case_id))
-        notes = {k.decode(): v for k, v in raw.items() if k.startswith(b"enc:note:")}
-        return [self.vault.decrypt(notes[k]) for k in sorted(notes, key=lambda k: int(k[9:]))]
+        head = f"enc:{of}:".encode()
+        notes = {int(k[len(head) :]): v for k, v in raw.items() if k.startswith(head)}
+        return [self.vault.decrypt(notes[n]) for n in sorted(notes)]
 
     def mark_alerted(self, case_id: str, responder_ids: list[str]) -> None:
         """Record that these responders were alerted for the case (so they may accept it)."""
@@ -288,6 +301,24 @@ class Cases:
             args=[by, f"{time.time():.3f}", ",".join(AID_KINDS), *kinds],
         )
         return None if aid is None else tuple(k for k in aid.decode().split(",") if k)
+
+    def set_follow_up(self, case_id: str, at: float, by: str = "") -> int | None:
+        """Remind the holder of a taken case at `at` (set by them, `by`, or an operator, ''):
+        the follow-up's number, or None when the case is not taken (or not `by`'s)."""
+        n = self._follow_up(keys=[CASE.format(id=case_id)], args=[by, f"{time.time():.3f}", at])
+        return None if n is None else int(n)
+
+    def taken(self) -> list[tuple[str, float]]:
+        """(case id, when it was taken) of every taken case, oldest first."""
+        return [(i.decode(), t) for i, t in self.redis.zrange(TAKEN_CASES, 0, -1, withscores=True)]
+
+    def follow_ups(self, case_id: str) -> int:
+        """How many follow-ups were set: the newest one's number."""
+        return int(self.redis.hget(CASE.format(id=case_id), "follow_ups") or 0)
+
+    def touch(self, case_id: str, at: float | None = None) -> None:
+        """Its holder spoke of it (AID, NOTE): it is not a quiet case."""
+        self.redis.hset(CASE.format(id=case_id), "active_at", f"{at or time.time():.3f}")
 
     def hand_over(self, case_id: str, responder_id: str) -> str | None:
         """Make the case this responder's (who may then close it with DONE): the previous

@@ -9,13 +9,22 @@ from dataclasses import dataclass, field
 
 from gateway import reports
 from gateway.accounts import EVERY_ORG, Operator
-from gateway.cases import AID_KINDS, Case, CaseError, CaseState, deadline, with_aid
+from gateway.cases import (
+    AID_KINDS,
+    FOLLOW_UP_DAYS,
+    Case,
+    CaseError,
+    CaseState,
+    deadline,
+    with_aid,
+)
 from gateway.directory import Directory, Responder
 from gateway.jobs import SEND_ID, Jobs
-from gateway.logs import holds_number
+from gateway.logs import holds_number, redact
 from gateway.reports import Report
 from gateway.store import Store
 from gateway.usecases.answers import Answers
+from gateway.usecases.followup import FollowUp
 from gateway.usecases.replay import Replay
 from gateway.usecases.roster import Roster
 from gateway.usecases.timing import Timing
@@ -35,6 +44,10 @@ EVENTS = {
     "closed_by_operator": "closed by {by}: {reason}",
     "handed_over": "handed to {responder} by {by}",
     "aid_recorded": "aid recorded by {who}: {aid}",
+    "follow_up_set": "follow-up in {days} days, set by {who}",
+    "follow_up_due": "follow-up reminder to {responder}",
+    "follow_up_missed": "no answer from {responder} to the follow-up: the duty officer was told",
+    "note_added": "a note by {responder}",
 }
 AUDIT_LOOKBACK = 20_000  # audit entries searched for a case's events, newest first
 MIN_REASON = 5
@@ -58,6 +71,7 @@ class Row:
     org: str
     overdue: bool
     waiting: float  # seconds since it was opened
+    quiet: bool = False  # taken, and no word from its holder for the quiet period
 
 
 @dataclass(frozen=True)
@@ -75,6 +89,7 @@ class Story:
     events: list[Event]
     messages: list[dict[str, str]]
     replayable: set[str] = field(default_factory=set)  # message ids with a failed send job
+    notes: list[str] = field(default_factory=list)  # its holder's (NOTE), numbers masked
 
 
 @dataclass(frozen=True)
@@ -86,6 +101,7 @@ class Filters:
     overdue: bool = False
     older_than_hours: float = 0.0
     ref: str = ""
+    quiet: bool = False
 
 
 class CaseFile:
@@ -98,6 +114,7 @@ class CaseFile:
         roster: Roster,
         replay: Replay,
         answers: Answers,
+        followup: FollowUp,
         timing: Timing,
         clock: Callable[[], float],
     ):
@@ -106,6 +123,7 @@ class CaseFile:
         self.roster = roster
         self._replay = replay
         self.answers = answers
+        self.followup = followup
         self.timing = timing
         self.clock = clock
 
@@ -120,6 +138,12 @@ class CaseFile:
         each = deadline(case, self.timing.escalate_after, self.timing.escalate_after_urgent)
         return case.created + each * len(self.roster.directory.tiers(case.district))
 
+    def is_quiet(self, case: Case, now: float) -> bool:
+        """Taken, no follow-up ahead, and no word from its holder for the quiet period."""
+        if case.state != CaseState.TAKEN or case.follow_up > now:
+            return False
+        return now - max(case.taken_at, case.active_at) >= self.timing.quiet_after
+
     def cases(self, operator: Operator, filters: Filters = Filters()) -> list[Row]:
         """The operator's organisation's cases that pass the filters, newest first."""
         self._require(operator, "cases")
@@ -132,7 +156,7 @@ class CaseFile:
             if not operator.sees(org):
                 continue
             overdue = case.state == CaseState.OPEN and now > self.deadline(case)
-            row = Row(case, org, overdue, now - case.created)
+            row = Row(case, org, overdue, now - case.created, self.is_quiet(case, now))
             if _passes(row, filters):
                 rows.append(row)
         return sorted(rows, key=lambda r: -r.case.created)
@@ -178,7 +202,9 @@ class CaseFile:
             m["id"] for m in messages if self.jobs.is_failed(SEND_ID.format(message=m["id"]))
         }
         overdue = case.state == CaseState.OPEN and self.clock() > self.deadline(case)
+        notes = [redact(n) for n in self.store.cases.notes(case.id, of="rnote")]
         return Story(
+            notes=notes,
             case=case,
             org=self.org_of(case),
             overdue=overdue,
@@ -260,6 +286,14 @@ class CaseFile:
         self.store.audit.record("aid_recorded", case=case.id, by=operator.name, aid=",".join(kinds))
         return True
 
+    def follow_up(self, operator: Operator, ref: str, days: int) -> bool:
+        """Set a taken case's follow-up in `days` days (its holder is reminded then)."""
+        self._require(operator, "close")
+        if days not in FOLLOW_UP_DAYS:
+            raise Invalid(f"a follow-up is {FOLLOW_UP_DAYS[0]} to {FOLLOW_UP_DAYS[-1]} days away")
+        case = self.find(operator, ref)
+        return self.followup.later_for(case, days, operator.name)
+
     def responders(self, case: Case) -> list[Responder]:
         """Whom a case may be handed to: the responders of its organisation."""
         org = self.org_of(case)
@@ -295,4 +329,5 @@ def _passes(row: Row, f: Filters) -> bool:
         and (not f.overdue or row.overdue)
         and (not f.older_than_hours or row.waiting >= f.older_than_hours * 3600)
         and (not f.ref or case.ref == f.ref)
+        and (not f.quiet or row.quiet)
     )

@@ -14,6 +14,7 @@ from gateway.phone import PhoneError, normalise
 from gateway.spool import Spool
 from gateway.store import REDIS_DOWN, Store
 from gateway.usecases.answers import Answers
+from gateway.usecases.followup import FollowUp
 from gateway.usecases.opening import CaseOpening, Limits
 from gateway.usecases.roster import Roster
 from menus import languages
@@ -34,6 +35,7 @@ class SmsIntake:
         roster: Roster,
         opening: CaseOpening,
         answers: Answers,
+        followup: FollowUp,
         *,
         limits: Limits,
         clock: Callable[[], float],
@@ -45,6 +47,7 @@ class SmsIntake:
         self.roster = roster
         self.opening = opening
         self.answers = answers
+        self.followup = followup
         self.limits = limits
         self.clock = clock
         self.unknown_reply = unknown_reply
@@ -165,6 +168,8 @@ class SmsIntake:
             "decline": self.answers.decline,
             "done": lambda who, ref: self.answers.close(who, ref, command.aid),
             "aid": lambda who, ref: self.answers.record_aid(who, ref, command.aid),
+            "later": lambda who, ref: self.followup.later(who, ref, command.days),
+            "note": lambda who, ref: self.followup.note(who, ref, command.note),
         }.get(command.name)
         if act is None or not ref or act(responder, ref) == "ignored":
             # The same answer whether or not the reference exists: nothing is revealed.
@@ -216,6 +221,8 @@ class SmsIntake:
         "done": _responder,
         "aid": _responder,
         "aid_unclear": _responder,
+        "later": _responder,
+        "note": _responder,
         "unclear": _responder,
         "stop": _stop,
         "delete": _stop,

@@ -19,4 +19,6 @@ class Timing:
     # For a phone that is no responder (her acknowledgement) it is a hard limit: loop protection.
     out_per_hour: int = 30
     digest_every: int = 60  # at most one digest per responder in this many seconds
+    follow_up_answer: int = 2 * 86400  # after a follow-up reminder, then the duty officer
+    quiet_after: int = 14 * 86400  # a taken case without a word from its holder this long
     slow_route_for: int = 60  # after a timeout, sends skip that route this long (a later exists)
