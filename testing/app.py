@@ -180,3 +180,17 @@ def fail_both_alerts(app, twilio_fake, android_fake) -> list[str]:
     twilio_fake.failures.clear()
     android_fake.failures.clear()
     return failed
+
+
+def taken(app, phone: str = SURVIVOR) -> str:
+    """Her case in Vakhsh, alerted and taken by its first group leader (GROUP_1); its reference."""
+    ref = ask_for_help(app, phone, district="Vakhsh")
+    work(app)
+    sms_from(app, GROUP_1, f"OK {ref}")
+    work(app)
+    return ref
+
+
+def texts_to(fake, phone: str) -> list[str]:
+    """The bodies a fake provider received for one phone, in order."""
+    return [m.body for m in fake.sent if m.to == phone]

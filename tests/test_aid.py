@@ -10,7 +10,7 @@ import pytest
 from gateway import keywords, templates
 from gateway.cases import AID_KINDS
 from gateway.text import fold
-from testing.app import GROUP_1, GROUP_2, ask_for_help, sms_from, work
+from testing.app import GROUP_1, GROUP_2, ask_for_help, sms_from, taken, texts_to, work
 
 pytestmark = pytest.mark.live
 
@@ -47,18 +47,6 @@ def test_no_code_means_two_kinds_and_none_is_a_command_word():
             assert seen.setdefault(code, kind) == kind, (code, kind, seen[code])
             assert code not in commands, code
     assert set(seen.values()) == set(AID_KINDS)
-
-
-def taken(app) -> str:
-    ref = ask_for_help(app, district="Vakhsh")
-    work(app)
-    sms_from(app, GROUP_1, f"OK {ref}")
-    work(app)
-    return ref
-
-
-def texts_to(fake, phone: str) -> list[str]:
-    return [m.body for m in fake.sent if m.to == phone]
 
 
 def test_the_holder_records_aid_and_done_with_codes_closes(app, twilio_fake):

@@ -11,24 +11,12 @@ import pytest
 
 from gateway import templates
 from gateway.store.keys import CASE
-from testing.app import DUTY, GROUP_1, GROUP_2, ask_for_help, sms_from, work
+from testing.app import DUTY, GROUP_1, GROUP_2, sms_from, taken, texts_to, work
 from testing.leaks import assert_no_clear, redis_dump
 
 pytestmark = pytest.mark.live
 
 NOTE = "She found work in the bazaar, call 90 000 93 99 on Friday"
-
-
-def taken(app) -> str:
-    ref = ask_for_help(app, district="Vakhsh")
-    work(app)
-    sms_from(app, GROUP_1, f"OK {ref}")
-    work(app)
-    return ref
-
-
-def texts_to(fake, phone: str) -> list[str]:
-    return [m.body for m in fake.sent if m.to == phone]
 
 
 def test_later_reminds_the_holder_and_an_unanswered_reminder_reaches_the_duty_officer(
