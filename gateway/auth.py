@@ -47,32 +47,34 @@ def subjects(vault, user: str = "", source: str = "") -> dict[str, str]:
 
 
 def account(store, name: str, fallback: tuple[str, str]) -> Operator | None:
-    """The operator of this name (disabled ones too), or None.
+    """The operator of this name (disabled ones too), or None."""
+    record = store.operators.get(name)
+    return record[0] if record is not None else _first_admin(store, name, fallback)
 
-    `fallback` is OPERATOR_USER / OPERATOR_PASSWORD: the first admin, of every organisation,
+
+def _first_admin(store, name: str, fallback: tuple[str, str]) -> Operator | None:
+    """`fallback` is OPERATOR_USER / OPERATOR_PASSWORD: the first admin, of every organisation,
     for installations from before accounts. It signs in only while no stored account has its
-    name and no enabled admin account exists: the first admin account retires it."""
-    found = store.operators.get(name)
-    if found is not None:
-        return found[0]
+    name (the caller looked) and no enabled admin account exists: the first admin account
+    retires it."""
     user, secret = fallback
     if name != user or not secret or store.operators.has_admin():
         return None
     return Operator(user, EVERY_ORG, "admin")
 
 
-def operator(store, name: str, password: str, fallback: tuple[str, str]) -> Operator | None:
-    """The enabled account these credentials sign in to, or None."""
-    found = store.operators.get(name)
-    if found is not None:
-        stored, password_hash = found
+def _checked(store, record, name: str, password: str, fallback: tuple[str, str]):
+    """The enabled account these credentials sign in to (`record`: the stored one of this
+    name, or None), or None."""
+    if record is not None:
+        stored, password_hash = record
         if stored.disabled or not check_password(password_hash, password):
             return None
         return stored
     user, secret = fallback
     same_user = hmac.compare_digest(name.encode(), user.encode())
     same_password = hmac.compare_digest(password.encode(), secret.encode())
-    return account(store, name, fallback) if same_user and same_password else None
+    return _first_admin(store, name, fallback) if same_user and same_password else None
 
 
 @dataclass(frozen=True)
@@ -104,18 +106,19 @@ def sign_in(
     wait = store.logins.wait(counted, now)
     if wait > 0:
         return Attempt(None, wait, "wrong")
-    found = operator(store, name, password, fallback)
-    secret = store.operators.totp(name) if found is not None else None
+    record = store.operators.get(name)  # read once: password, state, whether it is stored
+    found = _checked(store, record, name, password, fallback)
+    secret = store.operators.totp(name) if found is not None and record is not None else None
     if found is not None and secret is not None:
         if code is None:
             return Attempt(None, 0.0, "code needed")
         if not _code_ok(store, name, secret, code, now):
             found = None
     if found is None:
-        return Attempt(None, _failed(store, name, fallback, counted, now), "wrong")
+        named = record is not None or _first_admin(store, name, fallback) is not None
+        return Attempt(None, _failed(store, name, named, counted, now), "wrong")
     # The first admin of the settings is exempt: it retires once an admin account exists.
-    stored = store.operators.get(found.name) is not None
-    if production and found.role == "admin" and secret is None and stored:
+    if production and found.role == "admin" and secret is None and record is not None:
         return Attempt(None, 0.0, "second factor needed")
     store.logins.record(ok=True, user=found.name, every=every)
     return Attempt(found)
@@ -133,9 +136,9 @@ def _code_ok(store, name: str, secret: str, code: str, now: float) -> bool:
     return False
 
 
-def _failed(store, name: str, fallback: tuple[str, str], counted: dict, now: float) -> float:
+def _failed(store, name: str, named: bool, counted: dict, now: float) -> float:
+    """Count a failure; `named`: the name is an account's (else it is audited as a hash)."""
     count, wait = store.logins.failed(counted, now, delay)
-    named = account(store, name, fallback) is not None  # else audited as a hash
     store.logins.record(
         ok=False,
         # Another name is kept as a hash: it may be a password typed into the wrong field.
