@@ -29,7 +29,7 @@ from flask import (
 
 from gateway import auth, directory, reports, templates, web
 from gateway.accounts import EVERY_ORG
-from gateway.cases import AID_KINDS, CALLS, CONSENTS, KINDS, LOCAL_UTC_OFFSET, CaseState
+from gateway.cases import AID_KINDS, KINDS, LOCAL_UTC_OFFSET, CaseState
 from gateway.console.words import LANGUAGES, pick, words
 from gateway.usecases.casefile import Filters, Invalid, NotFound, Refused
 
@@ -178,8 +178,8 @@ def cases() -> Response:
     )
     if not g.operator.may("cases"):
         return redirect(url_for("console.figures"))  # a viewer: anonymous figures only
-    rows = casefile.cases(g.operator, filters)
-    every = casefile.cases(g.operator)
+    every = casefile.cases(g.operator)  # one read of the cases for the list and its counts
+    rows = [row for row in every if filters.passes(row)]
     overdue, quiet = sum(r.overdue for r in every), sum(r.quiet for r in every)
     if filters.ref and len(rows) == 1:
         return redirect(url_for("console.case", ref=filters.ref))
@@ -299,8 +299,6 @@ def _case_page(ref: str, status: int = 200, **extra) -> Response:
         "case.html",
         status,
         story=story,
-        consents=CONSENTS,
-        calls=CALLS,
         replayed=request.args.get("replayed", ""),
         said=_one_of(
             request.args.get("said"), ("closed", "handed", "aid", "follow_up", "unchanged")
@@ -316,9 +314,9 @@ def _case_page(ref: str, status: int = 200, **extra) -> Response:
 @blueprint.get("/reports")
 def figures() -> Response:
     """The anonymous figures of `flask report` for the operator's organisation."""
-    report, org, error = _report()
+    report, org, (status, why) = _report()
     if report is None:
-        return _page("refused.html", 403 if error == "role" else 400, message=error)
+        return _page("refused.html", status, message=why)
     query = {k: v for k, v in request.args.items() if k in ("from", "to", "org")}
     orgs = sorted(web.context().roster.directory.organisations)
     return _page(
@@ -337,9 +335,9 @@ def figures() -> Response:
 
 @blueprint.get("/reports.csv")
 def figures_csv() -> Response:
-    report, org, error = _report()
+    report, org, (status, why) = _report()
     if report is None:
-        return Response(error + "\n", 403 if error == "role" else 400, mimetype="text/plain")
+        return Response(why + "\n", status, mimetype="text/plain")
     name = f"hamdam-{org or 'all'}-{_day(report.start)}-{_day(report.end)}.csv"
     return Response(
         reports.as_csv(report),
@@ -350,30 +348,30 @@ def figures_csv() -> Response:
 
 @blueprint.get("/reports.png")
 def figures_png() -> Response:
-    report, _, error = _report()
+    report, _, (status, why) = _report()
     if report is None:
-        return Response(error + "\n", 403 if error == "role" else 400, mimetype="text/plain")
+        return Response(why + "\n", status, mimetype="text/plain")
     buffer = io.BytesIO()
     reports.as_png(report, buffer)
     return Response(buffer.getvalue(), mimetype="image/png")
 
 
-def _report() -> tuple[reports.Report | None, str, str]:
-    """The report the query asks for: (report, organisation, '') or (None, '', why not)."""
+def _report() -> tuple[reports.Report | None, str, tuple[int, str]]:
+    """The report the query asks for: (report, organisation, _) or (None, '', (status, why))."""
     try:
         start, end = (_parse_day(request.args.get(k)) for k in ("from", "to"))
     except ValueError:
-        return None, "", "dates are YYYY-MM-DD"
+        return None, "", (400, "dates are YYYY-MM-DD")
     since, until = reports.span(time.time(), start, end)
     if since >= until:
-        return None, "", "'from' must be a day before 'to'"
+        return None, "", (400, "'from' must be a day before 'to'")
     org = g.operator.org if g.operator.org != EVERY_ORG else request.args.get("org", "")
     try:
-        return web.context().casefile.figures(g.operator, since, until, org), org, ""
+        return web.context().casefile.figures(g.operator, since, until, org), org, (200, "")
     except Refused:
-        return None, "", "role"
+        return None, "", (403, g.words["role_refused"])
     except NotFound:
-        return None, "", f"no organisation {org!r} in the directory"
+        return None, "", (400, f"no organisation {org!r} in the directory")
 
 
 @blueprint.get("/directory")

@@ -103,6 +103,20 @@ class Filters:
     ref: str = ""
     quiet: bool = False
 
+    def passes(self, row: Row) -> bool:
+        """True when the row is one these filters keep."""
+        case = row.case
+        return (
+            (not self.state or case.state == self.state)
+            and (not self.district or case.district == self.district)
+            and (not self.kind or case.kind == self.kind)
+            and (not self.urgency or case.urgency == self.urgency)
+            and (not self.overdue or row.overdue)
+            and (not self.older_than_hours or row.waiting >= self.older_than_hours * 3600)
+            and (not self.ref or case.ref == self.ref)
+            and (not self.quiet or row.quiet)
+        )
+
 
 class CaseFile:
     """An operator's view of cases, limited to their organisation."""
@@ -157,7 +171,7 @@ class CaseFile:
                 continue
             overdue = case.state == CaseState.OPEN and now > self.deadline(case)
             row = Row(case, org, overdue, now - case.created, self.is_quiet(case, now))
-            if _passes(row, filters):
+            if filters.passes(row):
                 rows.append(row)
         return sorted(rows, key=lambda r: -r.case.created)
 
@@ -317,17 +331,3 @@ def _reason(text: str) -> str:
 class _Blank(dict):
     def __missing__(self, key: str) -> str:
         return "?"
-
-
-def _passes(row: Row, f: Filters) -> bool:
-    case = row.case
-    return (
-        (not f.state or case.state == f.state)
-        and (not f.district or case.district == f.district)
-        and (not f.kind or case.kind == f.kind)
-        and (not f.urgency or case.urgency == f.urgency)
-        and (not f.overdue or row.overdue)
-        and (not f.older_than_hours or row.waiting >= f.older_than_hours * 3600)
-        and (not f.ref or case.ref == f.ref)
-        and (not f.quiet or row.quiet)
-    )
