@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gateway.cases import AID_KINDS, CaseState
+from gateway.directory import Directory
 from gateway.message import HANDED, MessageState
 from gateway.store import Store
 
@@ -118,6 +119,16 @@ def build(
             report.segments[route] += int(message.get("segments") or 0)
             report.delivered[route] += message.get("state") == MessageState.DELIVERED
     return report
+
+
+def of_directory(
+    store: Store, start: float, end: float, directory: Directory, org: str = ""
+) -> Report:
+    """build() with the directory's English district names, over one organisation's districts
+    (every organisation's with '')."""
+    names = {d.id: d.names["en"] for d in directory.districts.values()}
+    districts = directory.districts_of(org) if org else None
+    return build(store, start, end, names, districts)
 
 
 def rows(report: Report) -> list[tuple[str, ...]]:

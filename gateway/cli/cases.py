@@ -109,9 +109,7 @@ def report(
     if org and org not in directory.organisations:
         known = ", ".join(sorted(directory.organisations))
         raise click.BadParameter(f"{org!r} is not in the directory ({known})", param_hint="'--org'")
-    names = {d.id: d.names["en"] for d in directory.districts.values()}
-    districts = directory.districts_of(org) if org else None
-    figures = reports.build(context.store, since, until, names, districts)
+    figures = reports.of_directory(context.store, since, until, directory, org)
     if fmt == "png":
         if output is None:
             folder = context.settings.var_dir / "reports"

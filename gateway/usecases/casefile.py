@@ -152,6 +152,10 @@ class CaseFile:
         each = deadline(case, self.timing.escalate_after, self.timing.escalate_after_urgent)
         return case.created + each * len(self.roster.directory.tiers(case.district))
 
+    def is_overdue(self, case: Case, now: float) -> bool:
+        """Open past its deadline: no responder has taken it in the time every tier had."""
+        return case.state == CaseState.OPEN and now > self.deadline(case)
+
     def is_quiet(self, case: Case, now: float) -> bool:
         """Taken, no follow-up ahead, and no word from its holder for the quiet period."""
         if case.state != CaseState.TAKEN or case.follow_up > now:
@@ -169,7 +173,7 @@ class CaseFile:
             org = self.org_of(case)
             if not operator.sees(org):
                 continue
-            overdue = case.state == CaseState.OPEN and now > self.deadline(case)
+            overdue = self.is_overdue(case, now)
             row = Row(case, org, overdue, now - case.created, self.is_quiet(case, now))
             if filters.passes(row):
                 rows.append(row)
@@ -186,7 +190,6 @@ class CaseFile:
     def story(self, operator: Operator, ref: str) -> Story:
         """Her choices and the case's timeline: its audit events and its messages."""
         case = self.find(operator, ref)
-        names = self.roster.directory.responders
         messages = self.store.messages.of_case(case.id)
         ids = {m["id"] for m in messages}
         events = []
@@ -196,8 +199,7 @@ class CaseFile:
             template = EVENTS.get(entry["event"])
             if template is None:
                 continue
-            who = names.get(entry.get("responder", ""))
-            responder = f"{who.name} ({who.role})" if who else entry.get("responder", "")
+            responder = self._named(entry.get("responder", ""))
             values = {
                 **entry,
                 "responder": responder,
@@ -206,8 +208,7 @@ class CaseFile:
             }
             events.append(Event(float(entry["at"]), template.format_map(_Blank(values)), "audit"))
         for message in messages:
-            who = names.get(message.get("recipient", ""))
-            to = f"{who.name} ({who.role})" if who else message.get("recipient") or "her"
+            to = self._named(message.get("recipient", "")) or "her"
             text = f"{message.get('purpose', 'message')} to {to}: {message.get('state', '?')}"
             if message.get("route"):
                 text += f" via {message['route']}"
@@ -215,7 +216,7 @@ class CaseFile:
         replayable = {
             m["id"] for m in messages if self.jobs.is_failed(SEND_ID.format(message=m["id"]))
         }
-        overdue = case.state == CaseState.OPEN and self.clock() > self.deadline(case)
+        overdue = self.is_overdue(case, self.clock())
         notes = [redact(n) for n in self.store.cases.notes(case.id, of="rnote")]
         return Story(
             notes=notes,
@@ -236,9 +237,7 @@ class CaseFile:
             org = operator.org
         if org and org not in directory.organisations:
             raise NotFound(org)
-        names = {d.id: d.names["en"] for d in directory.districts.values()}
-        districts = directory.districts_of(org) if org else None
-        return reports.build(self.store, start, end, names, districts)
+        return reports.of_directory(self.store, start, end, directory, org)
 
     def directory(self, operator: Operator) -> tuple[Directory, set[str]]:
         """The directory in use and the organisations this operator may read in it."""
@@ -312,6 +311,11 @@ class CaseFile:
         """Whom a case may be handed to: the responders of its organisation."""
         org = self.org_of(case)
         return self.roster.directory.responders_of(org) if org else []
+
+    def _named(self, responder_id: str) -> str:
+        """A responder as the timeline names them (name and role), else their id as stored."""
+        who = self.roster.directory.responders.get(responder_id)
+        return f"{who.name} ({who.role})" if who else responder_id
 
     @staticmethod
     def _require(operator: Operator, action: str) -> None:
