@@ -64,6 +64,11 @@ class Directory:
         """Return the district's escalation tiers in order; its duty officer follows the last."""
         return sorted({r.tier for r in self.responders_for(district_id) if r.role != "duty"})
 
+    def place(self, district_id: str, lang: str) -> str:
+        """A district's name in a language, as an SMS names it (its id when it is unknown)."""
+        district = self.districts.get(district_id)
+        return district.names.get(lang, district_id) if district else district_id
+
     def districts_of(self, organisation: str) -> set[str]:
         """The ids of the districts an organisation serves."""
         return {d.id for d in self.districts.values() if d.organisation == organisation}

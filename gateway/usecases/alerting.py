@@ -96,11 +96,9 @@ class Alerting:
 
     def alert(self, case: cases.Case, tier: tuple[Responder, ...], purpose: str) -> None:
         """One alert (or reminder) to each responder of a tier, in their language."""
-        district = self.roster.directory.districts.get(case.district)
         self.store.cases.mark_alerted(case.id, [r.id for r in tier])
         for responder in tier:
             lang = responder.languages[0]
-            name = district.names.get(lang, case.district) if district else case.district
             template = "reminder" if purpose.startswith("reminder") else "alert"
             body = templates.render(
                 template,
@@ -109,7 +107,7 @@ class Alerting:
                 kind=case.kind,
                 urgency=case.urgency,
                 call=case.call,
-                district=name,
+                district=self.roster.directory.place(case.district, lang),
             )
             self.outbox.queue(case.id, purpose, responder, body)
 

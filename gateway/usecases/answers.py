@@ -37,11 +37,7 @@ class Answers:
         if outcome == "mine":
             return "mine"
         self.store.audit.record("accepted", case=case.id, responder=responder.id)
-        phone = self.store.cases.phone(case.id)
-        if case.call != "none" and phone:
-            self._reply(case, "details", responder, phone=phone, call=case.call)
-        else:
-            self._reply(case, "details_nocall", responder)
+        self._details(case, responder)
         for other in sorted(self.store.cases.alerted(case.id) - {responder.id}):
             found = self.roster.directory.responders.get(other)
             if found is not None:
@@ -88,11 +84,8 @@ class Answers:
     def aid_codes(self, responder: Responder, inbound: str, ref: str) -> None:
         """The codes of aid in the responder's language, after an AID or DONE with a code that
         names none; its id comes from the inbound SMS, as not_understood()'s."""
-        mid = message_id(inbound, "aid_codes", responder.id)
         body = templates.render("aid_codes", responder.languages[0], ref=ref or "1234")
-        fields = {"purpose": "aid_codes", "case": "", "recipient": responder.id}
-        if self.store.messages.create(mid, responder.phone, body, **fields):
-            self.outbox.enqueue(mid)
+        self._answer(responder, inbound, "aid_codes", body)
 
     def close(self, responder: Responder, ref: str, aid: tuple[str, ...] = ()) -> str:
         """DONE by the responder who took the case closes it; DONE with codes records that aid
@@ -130,12 +123,8 @@ class Answers:
         self.store.audit.record(
             "handed_over", case=case.id, responder=responder.id, previous=before, by=by
         )
-        key = f"handed:{before}"  # a second hand-over to the same responder is a new message
-        phone = self.store.cases.phone(case.id)
-        if case.call != "none" and phone:
-            self._reply(case, "details", responder, key=key, phone=phone, call=case.call)
-        else:
-            self._reply(case, "details_nocall", responder, key=key)
+        # A second hand-over to the same responder is a new message.
+        self._details(case, responder, key=f"handed:{before}")
         previous = self.roster.directory.responders.get(before)
         if previous is not None:
             self._reply(case, "taken", previous, key=f"handed:{responder.id}")
@@ -145,9 +134,14 @@ class Answers:
         """Tell a responder, in their language, that an SMS was not understood and how to write
         a command. It names no case, so it reveals nothing; its id comes from the inbound SMS
         (`inbound`: channel and provider id), so a redelivery cannot send it twice."""
-        mid = message_id(inbound, "unclear", responder.id)
-        body = templates.render("unclear", responder.languages[0])
-        fields = {"purpose": "unclear", "case": "", "recipient": responder.id}
+        self._answer(
+            responder, inbound, "unclear", templates.render("unclear", responder.languages[0])
+        )
+
+    def _answer(self, responder: Responder, inbound: str, purpose: str, body: str) -> None:
+        """An answer to one inbound SMS that names no case; a redelivery cannot send it twice."""
+        mid = message_id(inbound, purpose, responder.id)
+        fields = {"purpose": purpose, "case": "", "recipient": responder.id}
         if self.store.messages.create(mid, responder.phone, body, **fields):
             self.outbox.enqueue(mid)
 
@@ -160,6 +154,14 @@ class Answers:
             )
             return None
         return case
+
+    def _details(self, case: cases.Case, responder: Responder, key: str = "") -> None:
+        """The case is theirs: her number and when to call, if she said calls are safe."""
+        phone = self.store.cases.phone(case.id)
+        if case.call != "none" and phone:
+            self._reply(case, "details", responder, key=key, phone=phone, call=case.call)
+        else:
+            self._reply(case, "details_nocall", responder, key=key)
 
     def _reply(
         self, case: cases.Case, name: str, responder: Responder, key: str = "", **params: str

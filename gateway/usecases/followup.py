@@ -43,9 +43,10 @@ class FollowUp:
     def later(self, responder: Responder, ref: str, days: int) -> str:
         """LATER <ref> <days>: remind its holder in `days` days (a newer LATER replaces it)."""
         case = self._held(responder, ref, "later")
-        if case is None or not self._set(case, days, responder.id):
+        at = self._set(case, days, responder.id) if case is not None else None
+        if case is None or at is None:
             return "ignored"
-        when = time.strftime("%Y-%m-%d", time.gmtime(self.clock() + days * DAY))
+        when = time.strftime("%Y-%m-%d", time.gmtime(at))
         self._reply(case, "later_set", responder, key=f"later_set:{when}", date=when)
         return "set"
 
@@ -62,7 +63,7 @@ class FollowUp:
 
     def later_for(self, case: cases.Case, days: int, by: str) -> bool:
         """A follow-up set by an operator on the console (audited with their name)."""
-        return self._set(case, days, "", operator=by)
+        return self._set(case, days, "", operator=by) is not None
 
     # ---- the jobs --------------------------------------------------------------------------------
     def due(self, case_id: str, n: int) -> str:
@@ -111,15 +112,17 @@ class FollowUp:
         return reminded
 
     # ---- helpers ---------------------------------------------------------------------------------
-    def _set(self, case: cases.Case, days: int, by: str, operator: str = "") -> bool:
+    def _set(self, case: cases.Case, days: int, by: str, operator: str = "") -> float | None:
+        """Set the follow-up and schedule its reminder: when it is due, or None (not taken, or
+        not `by`'s)."""
         at = self.clock() + days * DAY
         n = self.store.cases.set_follow_up(case.id, at, by=by)
         if n is None:
-            return False
+            return None
         self.jobs.follow_up(case.id, n, at, about=f"follow-up of case {case.ref}")
         who = {"by": operator} if operator else {"responder": by}
         self.store.audit.record("follow_up_set", case=case.id, days=str(days), **who)
-        return True
+        return at
 
     def _held(self, responder: Responder, ref: str, command: str) -> cases.Case | None:
         """The case with this reference if this responder holds it; audited otherwise."""
@@ -141,7 +144,6 @@ class FollowUp:
 
     def _reply(self, case: cases.Case, name: str, to: Responder, key: str, **params: str) -> None:
         lang = to.languages[0]
-        district = self.roster.directory.districts.get(case.district)
-        place = district.names.get(lang, case.district) if district else case.district
+        place = self.roster.directory.place(case.district, lang)
         body = templates.render(name, lang, ref=case.ref, district=place, **params)
         self.outbox.queue(case.id, name, to, body, key=key)

@@ -108,9 +108,7 @@ class Outbox:
         duty = directory.duty_officer_for(district)
         if duty is None or not self.store.messages.notice_once(what, every):
             return
-        names = directory.districts.get(district)
         lang = duty.languages[0]
-        label = names.names.get(lang, district) if names else district
-        body = templates.notice(name, lang, district=label)
+        body = templates.notice(name, lang, district=directory.place(district, lang))
         self.store.audit.record("duty_notified", notice=name, district=district, responder=duty.id)
         self.queue("", name, duty, body, key=f"{what}:{int(self.clock())}")
