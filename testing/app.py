@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 from pathlib import Path
 
@@ -194,3 +195,23 @@ def taken(app, phone: str = SURVIVOR) -> str:
 def texts_to(fake, phone: str) -> list[str]:
     """The bodies a fake provider received for one phone, in order."""
     return [m.body for m in fake.sent if m.to == phone]
+
+
+CONSOLE_PASSWORD = "a long enough password"  # noqa: S105 - a test value
+
+
+def form_token(page: str) -> str:
+    """The CSRF token of a console page's forms."""
+    return re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+
+
+def coordinator_client(app, name: str = "dilnoza", org: str = "nur"):
+    """A test client signed in on the console as a new coordinator of `org`."""
+    args = ["operators", "add", name, "--role", "coordinator", "--org", org, "--by", "tester"]
+    result = app.test_cli_runner().invoke(args=args, input=CONSOLE_PASSWORD + "\n")
+    assert result.exit_code == 0, result.output
+    client = app.test_client()
+    page = client.get("/console/login").get_data(as_text=True)
+    form = {"csrf": form_token(page), "name": name, "password": CONSOLE_PASSWORD}
+    assert client.post("/console/login", data=form).status_code == 302
+    return client

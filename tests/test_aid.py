@@ -10,7 +10,17 @@ import pytest
 from gateway import keywords, templates
 from gateway.cases import AID_KINDS
 from gateway.text import fold
-from testing.app import GROUP_1, GROUP_2, ask_for_help, sms_from, taken, texts_to, work
+from testing.app import (
+    GROUP_1,
+    GROUP_2,
+    ask_for_help,
+    coordinator_client,
+    form_token,
+    sms_from,
+    taken,
+    texts_to,
+    work,
+)
 
 pytestmark = pytest.mark.live
 
@@ -79,16 +89,9 @@ def test_the_holder_records_aid_and_done_with_codes_closes(app, twilio_fake):
 
 def test_aid_shows_on_the_case_page_and_is_recorded_there(app):
     ref = taken(app)
-    runner = app.test_cli_runner()
-    args = ["operators", "add", "dilnoza", "--role", "coordinator", "--org", "nur"]
-    runner.invoke(args=args, input="a long enough password\n")
-    client = app.test_client()
-    page = client.get("/console/login").get_data(as_text=True)
-    token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
-    form = {"csrf": token, "name": "dilnoza", "password": "a long enough password"}
-    client.post("/console/login", data=form)
+    client = coordinator_client(app)
     page = client.get(f"/console/cases/{ref}").get_data(as_text=True)
-    token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    token = form_token(page)
     bad = client.post(f"/console/cases/{ref}/aid", data={"csrf": token, "aid": "food"})
     assert bad.status_code == 400
     done = client.post(f"/console/cases/{ref}/aid", data={"csrf": token, "aid": ["peer", "debt"]})

@@ -4,14 +4,23 @@ period; a coordinator sets a follow-up on the case page."""
 
 from __future__ import annotations
 
-import re
 import time
 
 import pytest
 
 from gateway import templates
 from gateway.store.keys import CASE
-from testing.app import DUTY, GROUP_1, GROUP_2, sms_from, taken, texts_to, work
+from testing.app import (
+    DUTY,
+    GROUP_1,
+    GROUP_2,
+    coordinator_client,
+    form_token,
+    sms_from,
+    taken,
+    texts_to,
+    work,
+)
 from testing.leaks import assert_no_clear, redis_dump
 
 pytestmark = pytest.mark.live
@@ -101,16 +110,7 @@ def test_quiet_cases_are_reminded_once_a_period(app, twilio_fake):
 
 def test_a_coordinator_sets_a_follow_up_and_lists_quiet_cases(app):
     ref = taken(app)
-    runner = app.test_cli_runner()
-    args = ["operators", "add", "dilnoza", "--role", "coordinator", "--org", "nur"]
-    runner.invoke(args=args, input="a long enough password\n")
-    client = app.test_client()
-    page = client.get("/console/login").get_data(as_text=True)
-    token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
-    client.post(
-        "/console/login",
-        data={"csrf": token, "name": "dilnoza", "password": "a long enough password"},
-    )
+    client = coordinator_client(app)
     store = app.extensions["hamdam"].store
     case = store.cases.by_ref(ref)
     store.redis.zadd("hd:cases:taken", {case.id: time.time() - 20 * 86400})
@@ -118,7 +118,7 @@ def test_a_coordinator_sets_a_follow_up_and_lists_quiet_cases(app):
     listed = client.get("/console/?quiet=1").get_data(as_text=True)
     assert f">{ref}<" in listed and "1 taken without news for 14 days" in listed
     page = client.get(f"/console/cases/{ref}").get_data(as_text=True)
-    token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    token = form_token(page)
     bad = client.post(f"/console/cases/{ref}/follow-up", data={"csrf": token, "days": "400"})
     assert bad.status_code == 400
     done = client.post(f"/console/cases/{ref}/follow-up", data={"csrf": token, "days": "7"})

@@ -15,7 +15,16 @@ from werkzeug.security import check_password_hash
 from gateway import accounts
 from gateway.console.words import LANGUAGES, WORDS
 from gateway.store.keys import OPERATOR
-from testing.app import GROUP_1, MAHALLA, SURVIVOR, app_with, ask_for_help, fail_both_alerts, work
+from testing.app import (
+    GROUP_1,
+    MAHALLA,
+    SURVIVOR,
+    app_with,
+    ask_for_help,
+    fail_both_alerts,
+    form_token,
+    work,
+)
 from testing.leaks import assert_no_clear
 
 pytestmark = pytest.mark.live
@@ -27,10 +36,6 @@ SOURCE = {"REMOTE_ADDR": "198.51.100.20"}
 def add(app, name: str, role: str, org: str = "", password: str = PASSWORD):
     args = ["operators", "add", name, "--role", role, "--by", "tester"]
     return app.test_cli_runner().invoke(args=[*args, "--org", org], input=password + "\n")
-
-
-def form_token(page: str) -> str:
-    return re.search(r'name="csrf" value="([^"]+)"', page).group(1)
 
 
 def sign_in(client, name: str, password: str = PASSWORD):
