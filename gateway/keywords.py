@@ -32,6 +32,7 @@ AID_CODES = {
 # A command word, then what follows it: "OK 3521", "OK3521", "OK-3521", "Ok, 3521", "OK #3521".
 _COMMAND = re.compile(r"^(?P<word>[^\W\d_]+(?:'[^\W\d_]+)?)(?P<rest>(?:[\W_\d].*)?)$", re.S)
 _SEPARATORS = " ,.:;#-\u2013\u2014"  # what people put between the word and the ref
+_BETWEEN = re.compile(f"[{re.escape(_SEPARATORS)}]+")  # and between the ref and what follows
 _REF = re.compile(r"^\d{4,6}$")
 # NOTE <ref> <text>, on the text as written.
 _NOTE = re.compile(
@@ -85,7 +86,7 @@ def parse(text: str, code_words: Mapping[str, tuple[str, str]] | None = None) ->
     name, lang = _RESPONDER[found["word"]]
     rest = found["rest"].lstrip(_SEPARATORS)
     if name == "later":
-        words = [w for w in re.split(f"[{re.escape(_SEPARATORS)}]+", rest) if w]
+        words = [w for w in _BETWEEN.split(rest) if w]
         if len(words) == 2 and _REF.match(words[0]) and words[1].isdigit():
             if int(words[1]) in FOLLOW_UP_DAYS:
                 return Command(name, lang, words[0], days=int(words[1]))
@@ -99,7 +100,7 @@ def parse(text: str, code_words: Mapping[str, tuple[str, str]] | None = None) ->
             )
         return Command("unclear", lang)
     if name in WITH_AID:
-        words = [w for w in re.split(f"[{re.escape(_SEPARATORS)}]+", rest) if w]
+        words = [w for w in _BETWEEN.split(rest) if w]
         if words and _REF.match(words[0]):
             return _with_aid(name, lang, words[0], words[1:])
     if rest == "" or _REF.match(rest):
