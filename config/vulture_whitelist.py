@@ -17,3 +17,5 @@ send_message, send_digest, expire_receipt, FUNCTIONS
 free_port, trail
 # Flask routes and handlers registered by decorator on a blueprint variable.
 _headers, _bad_input, _refused, ussd, fast_forward, metrics, healthz, _channel_error
+# Read by the console's templates.
+referred_out

@@ -30,10 +30,25 @@ AID_KINDS = (
     "peer",
 )
 URGENT_KINDS = frozenset({"danger", "callback"})
+# Why a case is referred to another organisation: the aid it is referred for.
+REFERRAL_REASONS = tuple(kind for kind in AID_KINDS if kind != "referral")
 
 
 # Fields a case gains after it is taken; stored only once set (most cases never have them).
-LATER_FIELDS = ("aid", "aid_at", "taken_at", "follow_up", "active_at")
+LATER_FIELDS = (
+    "aid",
+    "aid_at",
+    "taken_at",
+    "follow_up",
+    "active_at",
+    "org",
+    "referral",
+    "referral_from",
+    "referral_to",
+    "referral_reason",
+    "referred_at",
+)
+_TIMES = frozenset({"aid_at", "taken_at", "follow_up", "active_at", "referred_at"})
 FOLLOW_UP_DAYS = range(1, 91)  # LATER <ref> <days>: a follow-up within three months
 
 
@@ -50,6 +65,16 @@ class CaseState(StrEnum):
 
 # What a status check may say: a neutral word per state, nothing else.
 STATUS_WORDS = {CaseState.OPEN: "open", CaseState.TAKEN: "taken", CaseState.CLOSED: "closed"}
+
+
+class Referral(StrEnum):
+    """A referral to another organisation: asked (its duty officer is alerted), accepted there
+    (the case is that organisation's now), or returned to the sender (declined or unanswered).
+    The store's Lua (store/cases.py) runs the same rules as refer() and accept_referral()."""
+
+    ASKED = "asked"
+    ACCEPTED = "accepted"
+    RETURNED = "returned"
 
 
 class CaseError(ValueError):
@@ -80,6 +105,12 @@ class Case:
     taken_at: float = 0.0  # when a responder took it
     follow_up: float = 0.0  # when its holder is next reminded to follow it up (LATER)
     active_at: float = 0.0  # the holder's last word on it (OK, AID, NOTE, LATER)
+    org: str = ""  # the organisation holding it after a referral ('' for its district's)
+    referral: str = ""  # the newest referral's state (Referral), '' if never referred
+    referral_from: str = ""  # the organisation that referred it
+    referral_to: str = ""  # the organisation it was referred to
+    referral_reason: str = ""  # one of REFERRAL_REASONS
+    referred_at: float = 0.0
 
     def to_fields(self) -> dict[str, str]:
         """The case as flat string fields for a Redis hash."""
@@ -112,10 +143,10 @@ class Case:
             closed_at=float(fields.get("closed_at") or 0.0),
             exclude=tuple(x for x in fields.get("exclude", "").split(",") if x),
             aid=tuple(x for x in fields.get("aid", "").split(",") if x),
-            aid_at=float(fields.get("aid_at") or 0.0),
-            taken_at=float(fields.get("taken_at") or 0.0),
-            follow_up=float(fields.get("follow_up") or 0.0),
-            active_at=float(fields.get("active_at") or 0.0),
+            **{
+                name: float(fields.get(name) or 0.0) if name in _TIMES else fields.get(name, "")
+                for name in LATER_FIELDS[1:]
+            },
         )
 
     def allows(self, role: str) -> bool:
@@ -206,6 +237,39 @@ def with_aid(case: Case, kinds: Iterable[str], now: float) -> Case:
         raise CaseError("nobody has taken the case yet")
     given = set(case.aid) | set(kinds)
     return replace(case, aid=tuple(k for k in AID_KINDS if k in given), aid_at=case.aid_at or now)
+
+
+def refer(case: Case, to: str, sender: str, reason: str, agreed: bool, now: float) -> Case:
+    """The case referred by organisation `sender` to organisation `to`, for a reason; only if
+    she agreed (at intake, or on the phone with the one who holds it), only a taken case (its
+    holder has spoken with her), and one referral at a time."""
+    if not agreed:
+        raise CaseError("she must agree to be referred: confirm that she agreed")
+    if reason not in REFERRAL_REASONS:
+        raise CaseError(f"reason {reason!r} is not one of {', '.join(REFERRAL_REASONS)}")
+    if to == sender:
+        raise CaseError("the case is with that organisation already")
+    if case.state != CaseState.TAKEN:
+        raise CaseError("only a taken case can be referred: its holder speaks with her first")
+    if case.referral == Referral.ASKED:
+        raise CaseError("the case is referred already and waits for an answer")
+    return replace(
+        case,
+        referral=Referral.ASKED,
+        referral_from=sender,
+        referral_to=to,
+        referral_reason=reason,
+        referred_at=now,
+    )
+
+
+def accept_referral(case: Case, responder_id: str, org: str) -> Case:
+    """The referred case taken by a responder of the organisation it was referred to."""
+    if case.referral != Referral.ASKED or case.referral_to != org:
+        raise CaseError("the case is not referred to this organisation")
+    if case.state != CaseState.TAKEN:
+        raise CaseError(f"case is {case.state}")
+    return replace(case, taken_by=responder_id, org=org, referral=Referral.ACCEPTED)
 
 
 def candidate_refs(rng: random.Random | None = None) -> Iterator[str]:

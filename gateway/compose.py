@@ -25,6 +25,7 @@ from gateway.usecases.followup import FollowUp
 from gateway.usecases.opening import CaseOpening, Limits
 from gateway.usecases.outbox import Outbox
 from gateway.usecases.receipts import Receipts
+from gateway.usecases.referrals import Referrals
 from gateway.usecases.replay import Replay
 from gateway.usecases.roster import Roster
 from gateway.usecases.sending import Sending
@@ -92,6 +93,7 @@ class Context:
     # operators
     casefile: CaseFile
     followup: FollowUp
+    referrals: Referrals
 
 
 def build(
@@ -118,6 +120,7 @@ def build(
         receipt_timeout=settings.receipt_timeout,
         follow_up_answer=settings.follow_up_answer_hours * 3600,
         quiet_after=settings.quiet_days * 86400,
+        referral_answer=settings.referral_hours * 3600,
         retention=settings.retention_days * 86400,
     )
     clock = time.time
@@ -141,8 +144,18 @@ def build(
         spool=spool,
     )
     followup = FollowUp(store, jobs, roster, outbox, timing, clock)
+    referrals = Referrals(store, jobs, roster, outbox, answers, timing, clock)
     sms = SmsIntake(
-        store, jobs, roster, opening, answers, followup, limits=limits, clock=clock, spool=spool
+        store,
+        jobs,
+        roster,
+        opening,
+        answers,
+        followup,
+        referrals,
+        limits=limits,
+        clock=clock,
+        spool=spool,
     )
     return Context(
         settings=settings,
@@ -160,6 +173,7 @@ def build(
         digests=Digests(store, jobs, roster, outbox, timing, clock),
         replay=replay,
         receipts=receipts,
-        casefile=CaseFile(store, jobs, roster, replay, answers, followup, timing, clock),
+        casefile=CaseFile(store, jobs, roster, replay, answers, followup, referrals, timing, clock),
         followup=followup,
+        referrals=referrals,
     )

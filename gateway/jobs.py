@@ -34,7 +34,8 @@ RECEIPT = "workers.jobs.expire_receipt"
 PURGE = "workers.jobs.purge_cases"
 FOLLOW_UP = "workers.jobs.follow_up"
 FOLLOW_CHECK = "workers.jobs.follow_up_check"
-FUNCTIONS = (PLAN, SEND, ESCALATE, DIGEST, RECEIPT, PURGE, FOLLOW_UP, FOLLOW_CHECK)
+REFERRAL_CHECK = "workers.jobs.referral_check"
+FUNCTIONS = (PLAN, SEND, ESCALATE, DIGEST, RECEIPT, PURGE, FOLLOW_UP, FOLLOW_CHECK, REFERRAL_CHECK)
 
 # Job ids: each format written once.
 SEND_ID = "send-{message}"
@@ -45,6 +46,7 @@ DIGEST_ID = "digest-{responder}-{window}"
 PURGE_ID = "purge-{nonce}"
 FOLLOW_UP_ID = "follow-{case}-{n}"
 FOLLOW_CHECK_ID = "followchk-{case}-{n}"
+REFERRAL_CHECK_ID = "referchk-{case}-{n}"
 
 TIMEOUT = 60  # seconds a job may run
 FAILED_KEPT = 30 * 86400  # a failed job stays replayable this long
@@ -222,6 +224,11 @@ class Jobs:
         """Schedule the check that the holder answered follow-up reminder n."""
         job_id = FOLLOW_CHECK_ID.format(case=case_id, n=n)
         return self.schedule(FOLLOW_CHECK, (case_id, n), at, job_id, about)
+
+    def referral_check(self, case_id: str, n: int, at: float, about: str) -> bool:
+        """Schedule the return of referral n to its sender if nobody took it by then."""
+        job_id = REFERRAL_CHECK_ID.format(case=case_id, n=n)
+        return self.schedule(REFERRAL_CHECK, (case_id, n), at, job_id, about)
 
     def send_later(self, message_id: str, at: float, about: str) -> bool:
         """Schedule a message's send job (her acknowledgement, inside her safe window)."""

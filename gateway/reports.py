@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gateway.cases import AID_KINDS, CaseState
+from gateway.cases import AID_KINDS, CaseState, Referral
 from gateway.directory import Directory
 from gateway.message import HANDED, MessageState
 from gateway.store import Store
@@ -19,6 +19,13 @@ MIN_CELL = 5  # a count under this could point at a person in a small village: s
 
 
 DEFAULT_DAYS = 30
+# How a donor report groups the kinds of aid ("women who received legal, social and economic
+# aid"); every kind is in one group.
+AID_GROUPS = {
+    "legal": ("legal", "police"),
+    "social": ("shelter", "medical", "psych", "referral", "peer"),
+    "economic": ("economic", "debt"),
+}
 
 
 def span(now: float, start: float | None = None, end: float | None = None) -> tuple[float, float]:
@@ -58,6 +65,12 @@ class Report:
     aid_by_place_month: Counter = field(default_factory=Counter)
     aid_several: int = 0
     aid_days: list[float] = field(default_factory=list)
+    aid_by_place_group: Counter = field(default_factory=Counter)  # (district, group) -> women
+    helped: int = 0  # women who received any aid
+    helped_in: Counter = field(default_factory=Counter)  # district -> women who received aid
+    # Referrals (a case's newest) made in the period: (from, to) -> made, and accepted.
+    referred: Counter = field(default_factory=Counter)
+    referral_accepted: Counter = field(default_factory=Counter)
 
     def days_to_aid(self) -> str:
         """Median days from opening to the first aid, or '-' for fewer than 5 cases."""
@@ -79,12 +92,15 @@ def build(
     end: float,
     district_names: dict[str, str],
     districts: set[str] | None = None,
+    org: str = "",
 ) -> Report:
     """The report over cases opened in [start, end) and messages created then; with
-    `districts`, only the cases of those districts (one organisation's) and their messages."""
+    `districts`, only the cases of those districts (one organisation's) and their messages,
+    and with `org`, only the referrals it made or received."""
     report = Report(start, end)
     counted: set[str] = set()
     for case in store.cases.iter():
+        _count_referral(report, case, org)
         created = float(case.get("created") or 0)
         if not start <= created < end:
             continue
@@ -101,6 +117,11 @@ def build(
             report.aid[kind] += 1
             report.aid_by_place_month[(district, month, kind)] += 1
         report.aid_several += len(given) > 1
+        if given:
+            report.helped += 1
+            report.helped_in[district] += 1
+        for group, kinds in AID_GROUPS.items():
+            report.aid_by_place_group[(district, group)] += bool(set(given) & set(kinds))
         if case.get("aid_at") and float(case["aid_at"]):
             report.aid_days.append((float(case["aid_at"]) - created) / 86400)
         if case.get("taken_at"):
@@ -121,6 +142,16 @@ def build(
     return report
 
 
+def _count_referral(report: Report, case: dict[str, str], org: str) -> None:
+    """Count the case's newest referral if it was made in the period (and touches `org`)."""
+    sender, to = case.get("referral_from", ""), case.get("referral_to", "")
+    if not case.get("referral") or (org and org not in (sender, to)):
+        return
+    if report.start <= float(case.get("referred_at") or 0) < report.end:
+        report.referred[(sender, to)] += 1
+        report.referral_accepted[(sender, to)] += case["referral"] == Referral.ACCEPTED
+
+
 def of_directory(
     store: Store, start: float, end: float, directory: Directory, org: str = ""
 ) -> Report:
@@ -128,7 +159,7 @@ def of_directory(
     (every organisation's with '')."""
     names = {d.id: d.names["en"] for d in directory.districts.values()}
     districts = directory.districts_of(org) if org else None
-    return build(store, start, end, names, districts)
+    return build(store, start, end, names, districts, org)
 
 
 def rows(report: Report) -> list[tuple[str, ...]]:
@@ -151,6 +182,15 @@ def rows(report: Report) -> list[tuple[str, ...]]:
     ]
     for (district, month, kind), n in sorted(report.aid_by_place_month.items()):
         out.append(("aid by district and month", f"{district} / {month} / {kind}", cell(n)))
+    for (sender, to), n in sorted(report.referred.items()):
+        out += [
+            ("referrals", f"{sender} to {to}: referred", cell(n)),
+            (
+                "referrals",
+                f"{sender} to {to}: accepted",
+                cell(report.referral_accepted[(sender, to)]),
+            ),
+        ]
     for route in sorted(report.handed):
         handed, delivered = report.handed[route], report.delivered[route]
         share = f"{100 * delivered / handed:.0f}%" if handed >= MIN_CELL else "-"
@@ -165,6 +205,34 @@ def rows(report: Report) -> list[tuple[str, ...]]:
 def _aid(report: Report) -> list[tuple[str, int]]:
     """(kind, cases) for every kind of aid, in the vocabulary's order (zeros included)."""
     return [(kind, report.aid[kind]) for kind in AID_KINDS]
+
+
+def headline(report: Report) -> str:
+    """The donor's sentence: "N women received legal, social and economic aid in A, B and C,
+    <period>"; N under MIN_CELL shown as such, and only districts with MIN_CELL or more named."""
+    given = {group for (_, group), n in report.aid_by_place_group.items() if n}
+    groups = [group for group in AID_GROUPS if group in given]
+    places = sorted(d for d, n in report.helped_in.items() if n >= MIN_CELL)
+    where = f" in {_listed(places)}" if places else ""
+    kinds = _listed(groups) or "no"
+    return f"{cell(report.helped)} women received {kinds} aid{where}, {period(report)}"
+
+
+def donor_rows(report: Report) -> list[tuple[str, ...]]:
+    """The donor's CSV: the headline, then women aided per district and group of aid."""
+    out = [
+        ("headline", "", headline(report)),
+        ("women who received aid", "total", cell(report.helped)),
+    ]
+    for (district, group), n in sorted(report.aid_by_place_group.items()):
+        if n:
+            out.append(("women who received aid", f"{district} / {group}", cell(n)))
+    return out
+
+
+def _listed(names: list[str]) -> str:
+    """A, B and C."""
+    return " and ".join([", ".join(names[:-1]), names[-1]]) if len(names) > 1 else "".join(names)
 
 
 def period(report: Report) -> str:
@@ -184,12 +252,12 @@ def as_table(report: Report) -> str:
     return "\n".join(lines) + "\n"
 
 
-def as_csv(report: Report) -> str:
-    """CSV with section, item, value columns."""
+def as_csv(report: Report, donor: bool = False) -> str:
+    """CSV with section, item, value columns (with `donor`, the donor's rows)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(("section", "item", "value"))
-    writer.writerows(rows(report))
+    writer.writerows(donor_rows(report) if donor else rows(report))
     return buffer.getvalue()
 
 
@@ -233,7 +301,7 @@ def chart(report: Report):
     else:
         right.text(0.5, 0.5, f"fewer than {MIN_CELL} accepted cases", ha="center")
         right.set_axis_off()
-    fig.suptitle(f"Hamdam, {period(report)}")
+    fig.suptitle(headline(report), wrap=True)
     fig.tight_layout()
     return fig
 

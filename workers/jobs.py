@@ -62,6 +62,11 @@ def follow_up_check(case_id: str, n: int) -> str:
     return _context().followup.check(case_id, n)
 
 
+def referral_check(case_id: str, n: int) -> str:
+    """Return a referral nobody took in time to the organisation that made it."""
+    return _context().referrals.check(case_id, n)
+
+
 def remind_quiet() -> int:
     """Remind the holders of taken cases without news (daily, see config/cron.py)."""
     return _context().followup.quiet()

@@ -83,9 +83,10 @@ def _timestamp(day: datetime | None) -> float | None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["table", "csv", "png"]),
+    type=click.Choice(["table", "csv", "png", "donor"]),
     default="table",
     show_default=True,
+    help="donor: a CSV of the donor's sentence and women aided per district and kind of aid.",
 )
 @click.option(
     "--output",
@@ -99,8 +100,8 @@ def report(
     start: datetime | None, end: datetime | None, fmt: str, output: Path | None, org: str
 ) -> None:
     """Anonymous figures: cases by district, kind and month, acceptance times, escalations,
-    cases taken but never closed, delivery and SMS segments per route. Counts under 5 are shown
-    as <5."""
+    cases taken but never closed, aid given, referrals between organisations, delivery and SMS
+    segments per route. Counts under 5 are shown as <5."""
     context = web.context()
     directory = context.roster.directory
     since, until = reports.span(time.time(), _timestamp(start), _timestamp(end))
@@ -119,7 +120,10 @@ def report(
         reports.as_png(figures, output)
         click.echo(f"wrote {output.resolve()} ({reports.cell(figures.total)} cases)")
         return
-    text = reports.as_table(figures) if fmt == "table" else reports.as_csv(figures)
+    if fmt == "table":
+        text = reports.as_table(figures)
+    else:
+        text = reports.as_csv(figures, donor=fmt == "donor")
     if output:
         output.write_text(text)
         click.echo(f"wrote {output.resolve()} ({reports.cell(figures.total)} cases)")

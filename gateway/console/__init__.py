@@ -29,7 +29,7 @@ from flask import (
 
 from gateway import auth, directory, reports, templates, web
 from gateway.accounts import EVERY_ORG
-from gateway.cases import AID_KINDS, KINDS, LOCAL_UTC_OFFSET, CaseState
+from gateway.cases import AID_KINDS, KINDS, LOCAL_UTC_OFFSET, REFERRAL_REASONS, CaseState
 from gateway.console.words import LANGUAGES, pick, words
 from gateway.usecases.casefile import Filters, Invalid, NotFound, Refused
 
@@ -260,6 +260,19 @@ def follow_up(ref: str) -> Response:
     return _act(setting, ref)
 
 
+@blueprint.post("/cases/<ref>/refer")
+def refer(ref: str) -> Response:
+    """Refer the case to another organisation, confirming that she agreed."""
+
+    def referring(casefile) -> Response:
+        form = request.form
+        agreed = form.get("agreed") == "yes"
+        casefile.refer(g.operator, ref, form.get("to", ""), form.get("reason", ""), agreed)
+        return redirect(url_for("console.case", ref=ref, said="referred"))
+
+    return _act(referring, ref)
+
+
 def _reason() -> str:
     return request.form.get("reason", "")
 
@@ -301,13 +314,21 @@ def _case_page(ref: str, status: int = 200, **extra) -> Response:
         story=story,
         replayed=request.args.get("replayed", ""),
         said=_one_of(
-            request.args.get("said"), ("closed", "handed", "aid", "follow_up", "unchanged")
+            request.args.get("said"),
+            ("closed", "handed", "aid", "follow_up", "referred", "unchanged"),
         ),
-        aid_kinds=[(kind, templates.aid_labels(g.lang, (kind,))) for kind in AID_KINDS],
+        aid_kinds=_labelled(AID_KINDS),
         aid_given=templates.aid_labels(g.lang, story.case.aid),
         responders=web.context().casefile.responders(story.case),
+        partners=web.context().casefile.partners(story.case),
+        reasons=_labelled(REFERRAL_REASONS),
         **extra,
     )
+
+
+def _labelled(kinds: tuple[str, ...]) -> list[tuple[str, str]]:
+    """Kinds of aid with their labels in the console's language, for a form."""
+    return [(kind, templates.aid_labels(g.lang, (kind,))) for kind in kinds]
 
 
 # ---- figures and the directory ---------------------------------------------------------------
@@ -323,6 +344,7 @@ def figures() -> Response:
         "reports.html",
         rows=reports.rows(report),
         period=reports.period(report),
+        headline=reports.headline(report),
         total=reports.cell(report.total),
         min_cell=reports.MIN_CELL,
         org=org,
@@ -333,14 +355,17 @@ def figures() -> Response:
     )
 
 
-@blueprint.get("/reports.csv")
-def figures_csv() -> Response:
+@blueprint.get("/reports.csv", defaults={"donor": False})
+@blueprint.get("/reports/donor.csv", defaults={"donor": True})
+def figures_csv(donor: bool) -> Response:
+    """The figures as CSV; the donor's sentence and women aided per district at /donor.csv."""
     report, org, (status, why) = _report()
     if report is None:
         return Response(why + "\n", status, mimetype="text/plain")
-    name = f"hamdam-{org or 'all'}-{_day(report.start)}-{_day(report.end)}.csv"
+    kind = "donor-" if donor else ""
+    name = f"hamdam-{kind}{org or 'all'}-{_day(report.start)}-{_day(report.end)}.csv"
     return Response(
-        reports.as_csv(report),
+        reports.as_csv(report, donor=donor),
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )

@@ -421,6 +421,74 @@ WORDS: dict[str, dict[str, str]] = {
         "ru": "Проверка назначена.",
         "tg": "Санҷиш таъин шуд.",
     },
+    "download_donor": {
+        "en": "Donor summary (CSV)",
+        "ru": "Сводка для доноров (CSV)",
+        "tg": "Хулоса барои донорон (CSV)",
+    },
+    "refer": {
+        "en": "Refer to another organisation",
+        "ru": "Передать другой организации",
+        "tg": "Ба ташкилоти дигар супоридан",
+    },
+    "refer_to": {
+        "en": "Organisation",
+        "ru": "Организация",
+        "tg": "Ташкилот",
+    },
+    "refer_reason": {
+        "en": "For",
+        "ru": "Для",
+        "tg": "Барои",
+    },
+    "refer_agreed": {
+        "en": (
+            "She agreed to be referred (she said so at intake or on the "
+            "phone); kept in the audit with your name"
+        ),
+        "ru": (
+            "Она согласилась на передачу (при обращении или по "
+            "телефону); записывается в журнал с вашим именем"
+        ),
+        "tg": (
+            "Ӯ ба супоридан розӣ шуд (ҳангоми муроҷиат ё бо телефон); бо "
+            "номи шумо дар сабт нигоҳ дошта мешавад"
+        ),
+    },
+    "said_referred": {
+        "en": "Referred: the other organisation's duty officer is alerted.",
+        "ru": "Передано: дежурный другой организации оповещён.",
+        "tg": "Супорида шуд: навбатдори ташкилоти дигар огоҳ шуд.",
+    },
+    "referral": {
+        "en": "Referral",
+        "ru": "Передача",
+        "tg": "Супоридан",
+    },
+    "referral_state": {
+        "en": "{state}: from {sender} to {to}, {reason}, on {day}",
+        "ru": "{state}: от {sender} в {to}, {reason}, {day}",
+        "tg": "{state}: аз {sender} ба {to}, {reason}, {day}",
+    },
+    "referred_out": {
+        "en": "referred out",
+        "ru": "передан",
+        "tg": "супорида шуд",
+    },
+    "stub": {
+        "en": (
+            "Your organisation referred this case to {to}, which took "
+            "it. You see only the referral and its outcome."
+        ),
+        "ru": (
+            "Ваша организация передала этот случай в {to}, и там его "
+            "приняли. Вам видны только передача и итог."
+        ),
+        "tg": (
+            "Ташкилоти шумо ин парвандаро ба {to} супорид ва он ҷо қабул "
+            "шуд. Шумо танҳо супоридан ва натиҷаро мебинед."
+        ),
+    },
 }
 
 

@@ -79,12 +79,19 @@ class Directory:
         duty = self.organisations[organisation].duty_officer
         return [r for r in self.responders.values() if r.id == duty or districts & set(r.districts)]
 
-    def duty_officer_for(self, district_id: str) -> Responder | None:
-        """Return the duty officer of the organisation serving the district, None if unknown."""
+    def holder(self, district_id: str, org: str = "") -> str:
+        """The organisation a case of the district is with: `org` when a referral moved it
+        there, else the one serving the district ('' when the directory lost both)."""
+        if org in self.organisations:
+            return org
         district = self.districts.get(district_id)
-        if district is None:
-            return None
-        return self.responders[self.organisations[district.organisation].duty_officer]
+        return district.organisation if district else ""
+
+    def duty_officer_for(self, district_id: str, org: str = "") -> Responder | None:
+        """Return the duty officer of the organisation holding a case of the district (see
+        holder), None if unknown."""
+        holder = self.holder(district_id, org)
+        return self.responders[self.organisations[holder].duty_officer] if holder else None
 
     def by_phone(self, e164: str) -> Responder | None:
         """Return the responder with this E.164 phone number, or None."""

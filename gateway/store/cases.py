@@ -8,7 +8,7 @@ from collections.abc import Iterable
 import redis
 from redis.client import Pipeline
 
-from gateway.cases import AID_KINDS, Case, CaseState, candidate_refs
+from gateway.cases import AID_KINDS, Case, CaseState, Referral, candidate_refs
 from gateway.privacy import Vault
 from gateway.store.keys import (
     ALERTED,
@@ -148,6 +148,37 @@ redis.call('SADD', KEYS[5], ARGV[1])
 redis.call('EXPIRE', KEYS[5], ARGV[4])
 return before
 """
+# Refer a taken case to another organisation (cases.refer). KEYS: case. ARGV: to, from,
+# reason, now. Returns the referral's number, or false (not taken, or referred and waiting).
+REFER = f"""
+if redis.call('HGET', KEYS[1], 'state') ~= '{CaseState.TAKEN}' then return false end
+if redis.call('HGET', KEYS[1], 'referral') == '{Referral.ASKED}' then return false end
+redis.call('HSET', KEYS[1], 'referral', '{Referral.ASKED}', 'referral_to', ARGV[1],
+  'referral_from', ARGV[2], 'referral_reason', ARGV[3], 'referred_at', ARGV[4])
+return redis.call('HINCRBY', KEYS[1], 'referrals', 1)
+"""
+# The referred case taken by a responder of the organisation it went to (cases.accept_referral).
+# KEYS: case. ARGV: responder, organisation, now. Its follow-up is the new holder's to set (a
+# reminder due for the previous holder is void). Returns the previous holder, or false.
+ACCEPT_REFERRAL = f"""
+if redis.call('HGET', KEYS[1], 'state') ~= '{CaseState.TAKEN}' then return false end
+if redis.call('HGET', KEYS[1], 'referral') ~= '{Referral.ASKED}' then return false end
+if redis.call('HGET', KEYS[1], 'referral_to') ~= ARGV[2] then return false end
+local before = redis.call('HGET', KEYS[1], 'taken_by') or ''
+redis.call('HSET', KEYS[1], 'taken_by', ARGV[1], 'org', ARGV[2],
+  'referral', '{Referral.ACCEPTED}', 'active_at', ARGV[3])
+redis.call('HDEL', KEYS[1], 'follow_up')
+redis.call('HINCRBY', KEYS[1], 'follow_ups', 1)
+return before
+"""
+# A referral declined or unanswered goes back to the sender. KEYS: case. ARGV: the referral's
+# number. Returns 1, or 0 when that referral was answered (or replaced) meanwhile.
+RETURN_REFERRAL = f"""
+if redis.call('HGET', KEYS[1], 'referral') ~= '{Referral.ASKED}' then return 0 end
+if redis.call('HGET', KEYS[1], 'referrals') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'referral', '{Referral.RETURNED}')
+return 1
+"""
 
 
 class Cases:
@@ -165,6 +196,9 @@ class Cases:
         self._aid = client.register_script(AID)
         self._follow_up = client.register_script(FOLLOW_UP)
         self._close = client.register_script(CLOSE)
+        self._refer = client.register_script(REFER)
+        self._accept_referral = client.register_script(ACCEPT_REFERRAL)
+        self._return_referral = client.register_script(RETURN_REFERRAL)
 
     def reserve_ref(self, case_id: str, refs: Iterable[str] | None = None) -> str:
         """A reference unique among cases not yet closed, now bound to case_id until `open`
@@ -334,6 +368,31 @@ class Cases:
             args=[case_id, responder_id, f"{time.time():.3f}", ALERTS_FOR_TTL],
         )
         return None if before is None else before.decode()
+
+    def refer(self, case: Case) -> int | None:
+        """Store a referral made by cases.refer(): its number, or None when the case is no
+        longer taken or another referral is waiting."""
+        n = self._refer(
+            keys=[CASE.format(id=case.id)],
+            args=[case.referral_to, case.referral_from, case.referral_reason, case.referred_at],
+        )
+        return None if n is None else int(n)
+
+    def accept_referral(self, case_id: str, responder_id: str, org: str) -> str | None:
+        """The referred case is this responder's, of `org`, now: the previous holder, or None
+        when it is not referred to `org` (any more)."""
+        before = self._accept_referral(
+            keys=[CASE.format(id=case_id)], args=[responder_id, org, f"{time.time():.3f}"]
+        )
+        return None if before is None else before.decode()
+
+    def return_referral(self, case_id: str, n: int) -> bool:
+        """Referral n goes back to the sender; False when it was answered meanwhile."""
+        return bool(self._return_referral(keys=[CASE.format(id=case_id)], args=[n]))
+
+    def referrals(self, case_id: str) -> int:
+        """How many times the case was referred: the newest referral's number."""
+        return int(self.redis.hget(CASE.format(id=case_id), "referrals") or 0)
 
     def iter(self):
         """Every case hash, decoded (personal fields left encrypted), for retention and reports."""

@@ -32,16 +32,16 @@ class Answers:
             return "ignored"
         outcome = self.store.cases.take(case.id, responder.id)
         if outcome == "taken":
-            self._reply(case, "late", responder)
+            self.reply(case, "late", responder)
             return "late"
         if outcome == "mine":
             return "mine"
         self.store.audit.record("accepted", case=case.id, responder=responder.id)
-        self._details(case, responder)
+        self.details(case, responder)
         for other in sorted(self.store.cases.alerted(case.id) - {responder.id}):
             found = self.roster.directory.responders.get(other)
             if found is not None:
-                self._reply(case, "taken", found)
+                self.reply(case, "taken", found)
         return "won"
 
     def decline(self, responder: Responder, ref: str) -> str:
@@ -51,7 +51,7 @@ class Answers:
             return "ignored"
         declined = self.store.cases.mark_declined(case.id, responder.id)
         self.store.audit.record("declined", case=case.id, responder=responder.id)
-        self._reply(case, "declined", responder)
+        self.reply(case, "declined", responder)
         tier = self.store.cases.tier(case.id)
         tiers = self.alerting.plan(case)
         current = {r.id for r in tiers[tier]} if 0 <= tier < len(tiers) else set()
@@ -78,7 +78,7 @@ class Answers:
         if reply and holder is not None:
             codes = templates.aid_codes(holder.languages[0], aid)
             key = "aid_recorded:" + ",".join(aid)  # one SMS per change of what is recorded
-            self._reply(case, "aid_recorded", holder, key=key, aid=codes)
+            self.reply(case, "aid_recorded", holder, key=key, aid=codes)
         return aid
 
     def aid_codes(self, responder: Responder, inbound: str, ref: str) -> None:
@@ -101,7 +101,7 @@ class Answers:
             )
             return "ignored"
         self.store.audit.record("closed", case=case.id, responder=responder.id)
-        self._reply(case, "closed", responder)
+        self.reply(case, "closed", responder)
         return "closed"
 
     def close_for(self, case: cases.Case, by: str, reason: str) -> bool:
@@ -111,7 +111,7 @@ class Answers:
         self.store.audit.record("closed_by_operator", case=case.id, by=by, reason=reason)
         holder = self.roster.directory.responders.get(case.taken_by)
         if holder is not None:
-            self._reply(case, "closed", holder, key="closed:" + by)
+            self.reply(case, "closed", holder, key="closed:" + by)
         return True
 
     def hand_over(self, case: cases.Case, responder: Responder, by: str) -> bool:
@@ -124,10 +124,10 @@ class Answers:
             "handed_over", case=case.id, responder=responder.id, previous=before, by=by
         )
         # A second hand-over to the same responder is a new message.
-        self._details(case, responder, key=f"handed:{before}")
+        self.details(case, responder, key=f"handed:{before}")
         previous = self.roster.directory.responders.get(before)
         if previous is not None:
-            self._reply(case, "taken", previous, key=f"handed:{responder.id}")
+            self.reply(case, "taken", previous, key=f"handed:{responder.id}")
         return True
 
     def not_understood(self, responder: Responder, inbound: str) -> None:
@@ -155,17 +155,18 @@ class Answers:
             return None
         return case
 
-    def _details(self, case: cases.Case, responder: Responder, key: str = "") -> None:
+    def details(self, case: cases.Case, responder: Responder, key: str = "") -> None:
         """The case is theirs: her number and when to call, if she said calls are safe."""
         phone = self.store.cases.phone(case.id)
         if case.call != "none" and phone:
-            self._reply(case, "details", responder, key=key, phone=phone, call=case.call)
+            self.reply(case, "details", responder, key=key, phone=phone, call=case.call)
         else:
-            self._reply(case, "details_nocall", responder, key=key)
+            self.reply(case, "details_nocall", responder, key=key)
 
-    def _reply(
+    def reply(
         self, case: cases.Case, name: str, responder: Responder, key: str = "", **params: str
     ) -> None:
+        """The SMS `name` about the case to a responder, in their language."""
         body = templates.render(name, responder.languages[0], ref=case.ref, **params)
         # A loser hears once that the case went to someone else: "taken" when the winner's
         # answer came first, "late" when her own OK did; whichever is created first is sent.

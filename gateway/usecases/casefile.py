@@ -15,6 +15,7 @@ from gateway.cases import (
     Case,
     CaseError,
     CaseState,
+    Referral,
     deadline,
     with_aid,
 )
@@ -25,6 +26,7 @@ from gateway.reports import Report
 from gateway.store import Store
 from gateway.usecases.answers import Answers
 from gateway.usecases.followup import FollowUp
+from gateway.usecases.referrals import Referrals
 from gateway.usecases.replay import Replay
 from gateway.usecases.roster import Roster
 from gateway.usecases.timing import Timing
@@ -48,7 +50,12 @@ EVENTS = {
     "follow_up_due": "follow-up reminder to {responder}",
     "follow_up_missed": "no answer from {responder} to the follow-up: the duty officer was told",
     "note_added": "a note by {responder}",
+    "referred": "referred by {org} to {to} ({reason}) by {by}: {consent}",
+    "referral_accepted": "taken by {org}: accepted by {responder}",
+    "referral_returned": "back from {org}: {why}",
 }
+# The events a referring organisation still sees once the case is another's (its stub).
+REFERRAL_EVENTS = frozenset({"referred", "referral_accepted", "referral_returned", "closed"})
 AUDIT_LOOKBACK = 20_000  # audit entries searched for a case's events, newest first
 MIN_REASON = 5
 
@@ -72,6 +79,7 @@ class Row:
     overdue: bool
     waiting: float  # seconds since it was opened
     quiet: bool = False  # taken, and no word from its holder for the quiet period
+    referred_out: bool = False  # another organisation's now, after this one referred it
 
 
 @dataclass(frozen=True)
@@ -90,6 +98,10 @@ class Story:
     messages: list[dict[str, str]]
     replayable: set[str] = field(default_factory=set)  # message ids with a failed send job
     notes: list[str] = field(default_factory=list)  # its holder's (NOTE), numbers masked
+    # The operator's organisation referred the case to another, which took it: only that the
+    # case was referred, where and when, its state and aid, and the referral's events are
+    # shown (`messages` and `notes` stay empty).
+    stub: bool = False
 
 
 @dataclass(frozen=True)
@@ -129,6 +141,7 @@ class CaseFile:
         replay: Replay,
         answers: Answers,
         followup: FollowUp,
+        referrals: Referrals,
         timing: Timing,
         clock: Callable[[], float],
     ):
@@ -138,14 +151,15 @@ class CaseFile:
         self._replay = replay
         self.answers = answers
         self.followup = followup
+        self.referrals = referrals
         self.timing = timing
         self.clock = clock
 
     # ---- reading -------------------------------------------------------------------------------
     def org_of(self, case: Case) -> str:
-        """The organisation serving the case's district ('' when the directory lost it)."""
-        district = self.roster.directory.districts.get(case.district)
-        return district.organisation if district else ""
+        """The organisation the case is with: the one serving its district, or the one a
+        referral moved it to ('' when the directory lost it)."""
+        return self.roster.directory.holder(case.district, case.org)
 
     def deadline(self, case: Case) -> float:
         """When every tier of its district has had its turn (the duty officer has it then)."""
@@ -171,42 +185,43 @@ class CaseFile:
                 continue
             case = Case.from_fields(fields)
             org = self.org_of(case)
-            if not operator.sees(org):
+            stub = not operator.sees(org) and self._referred_by(operator, case)
+            if not operator.sees(org) and not stub:
                 continue
             overdue = self.is_overdue(case, now)
-            row = Row(case, org, overdue, now - case.created, self.is_quiet(case, now))
+            quiet = self.is_quiet(case, now) and not stub
+            row = Row(case, org, overdue and not stub, now - case.created, quiet, stub)
             if filters.passes(row):
                 rows.append(row)
         return sorted(rows, key=lambda r: -r.case.created)
 
-    def find(self, operator: Operator, ref: str) -> Case:
-        """The case with this reference, if this operator may see it; else NotFound."""
+    def find(self, operator: Operator, ref: str, stub: bool = False) -> Case:
+        """The case with this reference, if this operator may see it (with `stub`, also one
+        their organisation referred to another that took it); else NotFound."""
         self._require(operator, "cases")
         case = self.store.cases.by_ref(ref) if ref.isdigit() else None
-        if case is None or not operator.sees(self.org_of(case)):
+        if case is None:
             raise NotFound(ref)
+        if not operator.sees(self.org_of(case)):
+            if not (stub and self._referred_by(operator, case)):
+                raise NotFound(ref)
         return case
 
     def story(self, operator: Operator, ref: str) -> Story:
-        """Her choices and the case's timeline: its audit events and its messages."""
-        case = self.find(operator, ref)
+        """Her choices and the case's timeline: its audit events and its messages; for an
+        organisation that referred the case to another, which took it, the stub only."""
+        case = self.find(operator, ref, stub=True)
+        if not operator.sees(self.org_of(case)):
+            return Story(
+                case=case,
+                org=self.org_of(case),
+                overdue=False,
+                events=self._events(case, set(), REFERRAL_EVENTS),
+                messages=[],
+                stub=True,
+            )
         messages = self.store.messages.of_case(case.id)
-        ids = {m["id"] for m in messages}
-        events = []
-        for entry in self.store.audit.trail(AUDIT_LOOKBACK):
-            if entry.get("case") != case.id and entry.get("message") not in ids:
-                continue
-            template = EVENTS.get(entry["event"])
-            if template is None:
-                continue
-            responder = self._named(entry.get("responder", ""))
-            values = {
-                **entry,
-                "responder": responder,
-                "who": responder or entry.get("by", "?"),
-                "tier": str(int(entry.get("tier", "0")) + 1),
-            }
-            events.append(Event(float(entry["at"]), template.format_map(_Blank(values)), "audit"))
+        events = self._events(case, {m["id"] for m in messages})
         for message in messages:
             to = self._named(message.get("recipient", "")) or "her"
             text = f"{message.get('purpose', 'message')} to {to}: {message.get('state', '?')}"
@@ -227,6 +242,27 @@ class CaseFile:
             messages=messages,
             replayable=replayable,
         )
+
+    def _events(
+        self, case: Case, message_ids: set[str], only: frozenset[str] | None = None
+    ) -> list[Event]:
+        """The audit events of a case (and of its messages), in words; `only` these kinds."""
+        events = []
+        for entry in self.store.audit.trail(AUDIT_LOOKBACK):
+            if entry.get("case") != case.id and entry.get("message") not in message_ids:
+                continue
+            template = EVENTS.get(entry["event"])
+            if template is None or (only is not None and entry["event"] not in only):
+                continue
+            responder = self._named(entry.get("responder", ""))
+            values = {
+                **entry,
+                "responder": responder,
+                "who": responder or entry.get("by", "?"),
+                "tier": str(int(entry.get("tier", "0")) + 1),
+            }
+            events.append(Event(float(entry["at"]), template.format_map(_Blank(values)), "audit"))
+        return events
 
     def figures(self, operator: Operator, start: float, end: float, org: str = "") -> Report:
         """The anonymous figures of `flask report` over the operator's organisation (an admin
@@ -306,6 +342,24 @@ class CaseFile:
             raise Invalid(f"a follow-up is {FOLLOW_UP_DAYS[0]} to {FOLLOW_UP_DAYS[-1]} days away")
         case = self.find(operator, ref)
         return self.followup.later_for(case, days, operator.name)
+
+    def refer(self, operator: Operator, ref: str, to: str, reason: str, agreed: bool) -> int:
+        """Refer a taken case to another organisation, confirming that she agreed (required;
+        audited with the operator's name): the referral's number."""
+        self._require(operator, "close")
+        case = self.find(operator, ref)
+        try:
+            return self.referrals.refer(case, to, reason, agreed, operator.name)
+        except CaseError as error:
+            raise Invalid(str(error)) from None
+
+    def partners(self, case: Case) -> list[str]:
+        """The organisations a case could be referred to: every one but its own."""
+        return sorted(set(self.roster.directory.organisations) - {self.org_of(case)})
+
+    def _referred_by(self, operator: Operator, case: Case) -> bool:
+        """True when the operator's organisation referred the case to one that took it."""
+        return case.referral == Referral.ACCEPTED and operator.sees(case.referral_from)
 
     def responders(self, case: Case) -> list[Responder]:
         """Whom a case may be handed to: the responders of its organisation."""

@@ -84,7 +84,7 @@ class FollowUp:
             return "void: closed, handed over or followed up again"
         if case.active_at >= self.clock() - self.timing.follow_up_answer:
             return "answered"
-        duty = self.roster.directory.duty_officer_for(case.district)
+        duty = self.roster.directory.duty_officer_for(case.district, case.org)
         if duty is None:
             return "no duty officer"
         key = f"follow_up_missed:{n}"

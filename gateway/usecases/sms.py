@@ -16,6 +16,7 @@ from gateway.store import REDIS_DOWN, Store
 from gateway.usecases.answers import Answers
 from gateway.usecases.followup import FollowUp
 from gateway.usecases.opening import CaseOpening, Limits
+from gateway.usecases.referrals import Referrals
 from gateway.usecases.roster import Roster
 from menus import languages
 
@@ -36,6 +37,7 @@ class SmsIntake:
         opening: CaseOpening,
         answers: Answers,
         followup: FollowUp,
+        referrals: Referrals,
         *,
         limits: Limits,
         clock: Callable[[], float],
@@ -48,6 +50,7 @@ class SmsIntake:
         self.opening = opening
         self.answers = answers
         self.followup = followup
+        self.referrals = referrals
         self.limits = limits
         self.clock = clock
         self.unknown_reply = unknown_reply
@@ -164,8 +167,13 @@ class SmsIntake:
             self.answers.aid_codes(responder, f"{inbound.channel}:{inbound.external_id}", ref)
             return ""
         act = {
-            "accept": self.answers.accept,
-            "decline": self.answers.decline,
+            # An OK or NO to a referral its organisation was asked to take; else as ever.
+            "accept": lambda who, ref: (
+                self.referrals.answer(who, ref, yes=True) or self.answers.accept(who, ref)
+            ),
+            "decline": lambda who, ref: (
+                self.referrals.answer(who, ref, yes=False) or self.answers.decline(who, ref)
+            ),
             "done": lambda who, ref: self.answers.close(who, ref, command.aid),
             "aid": lambda who, ref: self.answers.record_aid(who, ref, command.aid),
             "later": lambda who, ref: self.followup.later(who, ref, command.days),

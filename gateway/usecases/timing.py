@@ -21,4 +21,5 @@ class Timing:
     digest_every: int = 60  # at most one digest per responder in this many seconds
     follow_up_answer: int = 2 * 86400  # after a follow-up reminder, then the duty officer
     quiet_after: int = 14 * 86400  # a taken case without a word from its holder this long
+    referral_answer: int = 2 * 86400  # a referral nobody took this long returns to its sender
     slow_route_for: int = 60  # after a timeout, sends skip that route this long (a later exists)

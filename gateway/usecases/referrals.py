@@ -1,0 +1,127 @@
+"""Referral of a case to another organisation, only with her consent. The sender's coordinator
+(or an admin) refers a taken case and confirms that she agreed; the receiving organisation's duty
+officer gets an alert with the same minimum as a first one. Their OK moves the case into that
+organisation (the sender keeps a read-only view); their NO, or no answer in time, returns it to
+the sender. Every step is audited with who did it and both organisations' ids."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from gateway import cases, templates
+from gateway.cases import CaseError, Referral
+from gateway.directory import Responder
+from gateway.jobs import Jobs
+from gateway.store import Store
+from gateway.usecases.answers import Answers
+from gateway.usecases.outbox import Outbox
+from gateway.usecases.roster import Roster
+from gateway.usecases.timing import Timing
+
+
+class Referrals:
+    """Referrals between organisations: made, answered by the receiver, or returned."""
+
+    def __init__(
+        self,
+        store: Store,
+        jobs: Jobs,
+        roster: Roster,
+        outbox: Outbox,
+        answers: Answers,
+        timing: Timing,
+        clock: Callable[[], float],
+    ):
+        self.store = store
+        self.jobs = jobs
+        self.roster = roster
+        self.outbox = outbox
+        self.answers = answers
+        self.timing = timing
+        self.clock = clock
+
+    def refer(self, case: cases.Case, to: str, reason: str, agreed: bool, by: str) -> int:
+        """Refer the case to organisation `to` for `reason`, `by` an operator who confirms that
+        she agreed (`agreed`); the referral's number. CaseError says why it cannot be."""
+        directory = self.roster.directory
+        if to not in directory.organisations:
+            known = ", ".join(sorted(directory.organisations))
+            raise CaseError(f"there is no organisation {to!r} in the directory ({known})")
+        sender = directory.holder(case.district, case.org)
+        referred = cases.refer(case, to, sender, reason, agreed, self.clock())
+        n = self.store.cases.refer(referred)
+        if n is None:
+            raise CaseError("the case changed meanwhile: it is no longer taken, or referred")
+        duty = directory.responders[directory.organisations[to].duty_officer]
+        self.store.cases.mark_alerted(case.id, [duty.id])
+        self.store.audit.record(
+            "referred",
+            case=case.id,
+            org=sender,
+            to=to,
+            reason=reason,
+            by=by,
+            consent="she agreed, confirmed by " + by,
+        )
+        self._send(referred, "referral", duty, key=f"referral:{n}", call=case.call)
+        about = f"return of referral {n} of case {case.ref} if nobody takes it"
+        self.jobs.referral_check(case.id, n, self.clock() + self.timing.referral_answer, about)
+        return n
+
+    def answer(self, responder: Responder, ref: str, yes: bool) -> str | None:
+        """OK or NO from a responder of the organisation a waiting referral went to: the case
+        is theirs, or back with its sender. None when no referral waits for them (the answer
+        is an ordinary OK or NO then)."""
+        case = self.store.cases.by_ref(ref)
+        if case is None or case.referral != Referral.ASKED:
+            return None
+        receivers = self.roster.directory.responders_of(case.referral_to)
+        if responder.id not in {r.id for r in receivers}:
+            return None
+        n = self.store.cases.referrals(case.id)
+        if not yes:
+            self._return(case, n, why="declined", responder=responder.id)
+            self.answers.reply(case, "declined", responder, key=f"referral_no:{n}")
+            return "declined"
+        before = self.store.cases.accept_referral(case.id, responder.id, case.referral_to)
+        if before is None:
+            return "ignored"
+        self.store.audit.record(
+            "referral_accepted",
+            case=case.id,
+            org=case.referral_to,
+            sender=case.referral_from,
+            responder=responder.id,
+        )
+        self.answers.details(case, responder, key=f"referral_taken:{n}")
+        previous = self.roster.directory.responders.get(before)
+        if previous is not None:
+            self.answers.reply(case, "taken", previous, key=f"referred:{n}")
+        return "accepted"
+
+    def check(self, case_id: str, n: int) -> str:
+        """The job at a referral's deadline: back to the sender if nobody took it."""
+        case = self.store.cases.get(case_id)
+        if case is None or not self._return(case, n, why="no answer in time"):
+            return "void: answered"
+        return "returned"
+
+    def _return(self, case: cases.Case, n: int, why: str, **who: str) -> bool:
+        """Referral n back with the sender, whose holder is told; False if answered already."""
+        if not self.store.cases.return_referral(case.id, n):
+            return False
+        self.store.audit.record(
+            "referral_returned", case=case.id, org=case.referral_to, why=why, **who
+        )
+        holder = self.roster.directory.responders.get(case.taken_by)
+        if holder is not None:
+            self._send(case, "referral_back", holder, key=f"referral_back:{n}")
+        return True
+
+    def _send(self, case: cases.Case, name: str, to: Responder, key: str, **params: str) -> None:
+        lang = to.languages[0]
+        place = self.roster.directory.place(case.district, lang)
+        body = templates.render(
+            name, lang, ref=case.ref, kind=case.kind, urgency=case.urgency, district=place, **params
+        )
+        self.outbox.queue(case.id, name, to, body, key=key)

@@ -1,0 +1,172 @@
+"""Referral to another organisation, with her consent: refused without it; the receiving duty
+officer's OK moves the case (the sender keeps a read-only stub), their NO or silence returns it;
+both organisations see the hand-over with the names; the reports count referrals."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import pytest
+
+from gateway import cases, reports, templates
+from gateway.cases import CaseError, CaseState, Referral
+from testing.app import (
+    GROUP_1,
+    SURVIVOR,
+    coordinator_client,
+    form_token,
+    sms_from,
+    taken,
+    texts_to,
+    work,
+)
+
+pytestmark = pytest.mark.live
+
+SUGHD_DUTY, MEHR_DUTY = "+992900002000", "+992900003000"
+
+
+def refer(client, ref: str, agreed: bool = True, to: str = "sughd", reason: str = "shelter"):
+    """A coordinator's referral on the case page; the response."""
+    token = form_token(client.get(f"/console/cases/{ref}").get_data(as_text=True))
+    form = {"csrf": token, "to": to, "reason": reason, **({"agreed": "yes"} if agreed else {})}
+    return client.post(f"/console/cases/{ref}/refer", data=form)
+
+
+def events_of(store, case_id: str) -> list[dict]:
+    return [e for e in store.audit.trail() if e.get("case") == case_id]
+
+
+def test_a_referral_with_her_consent_moves_the_case_and_the_sender_keeps_a_stub(app, twilio_fake):
+    ref = taken(app)
+    store = app.extensions["hamdam"].store
+    nur = coordinator_client(app)
+    assert 'name="agreed"' in nur.get(f"/console/cases/{ref}").get_data(as_text=True)
+    answer = refer(nur, ref)
+    assert answer.status_code == 302 and "said=referred" in answer.headers["Location"]
+    work(app)
+    alert = texts_to(twilio_fake, SUGHD_DUTY)
+    assert len(alert) == 1 and f"#{ref}" in alert[0] and f"OK {ref}" in alert[0]
+    assert SURVIVOR[-4:] not in alert[0]  # the minimum of a first alert: never her number
+    sms_from(app, MEHR_DUTY, f"OK {ref}")  # a third organisation cannot take it
+    sms_from(app, SUGHD_DUTY, f"OK {ref}")
+    work(app)
+    case = store.cases.by_ref(ref)
+    assert (case.org, case.taken_by, case.referral) == ("sughd", "duty-sughd", Referral.ACCEPTED)
+    assert any(SURVIVOR in t for t in texts_to(twilio_fake, SUGHD_DUTY))  # the details, now
+    assert templates.render("taken", "tg", ref=ref) in texts_to(twilio_fake, GROUP_1)
+    assert templates.render("unclear", "tg") in texts_to(twilio_fake, MEHR_DUTY)
+    # The receiving organisation has the whole case; the sender a stub without her data.
+    sughd = coordinator_client(app, name="farzona", org="sughd")
+    full = sughd.get(f"/console/cases/{ref}").get_data(as_text=True)
+    assert "referred by nur to sughd (shelter) by dilnoza" in full
+    assert "taken by sughd: accepted by Sughd duty phone (duty)" in full
+    stub = nur.get(f"/console/cases/{ref}")
+    page = stub.get_data(as_text=True)
+    assert stub.status_code == 200 and "which took it" in page and "accepted by Sughd" in page
+    assert 'name="reason"' not in page and 'name="csrf"' not in page.split("<main")[-1]
+    listed = nur.get("/console/").get_data(as_text=True)
+    assert f">{ref}<" in listed and "referred out" in listed
+    token = form_token(nur.get("/console/").get_data(as_text=True))
+    reveal = nur.post(f"/console/cases/{ref}/reveal", data={"csrf": token, "reason": "a check"})
+    assert reveal.status_code == 404  # her number is the new organisation's to show
+    # The new holder gives aid and closes it; the stub shows the outcome.
+    sms_from(app, SUGHD_DUTY, f"DONE {ref} SAFE")
+    work(app)
+    assert store.cases.by_ref(ref).state == CaseState.CLOSED
+    page = nur.get(f"/console/cases/{ref}").get_data(as_text=True)
+    assert "closed" in page and templates.aid_labels("en", ("shelter",)) in page
+    events = {e["event"]: e for e in events_of(store, case.id)}
+    assert events["referred"]["by"] == "dilnoza" and events["referred"]["org"] == "nur"
+    assert events["referred"]["consent"] == "she agreed, confirmed by dilnoza"
+    assert events["referral_accepted"]["responder"] == "duty-sughd"
+    assert events["referral_accepted"]["sender"] == "nur"
+
+
+def test_a_referral_without_her_consent_is_refused(app, twilio_fake):
+    ref = taken(app)
+    store = app.extensions["hamdam"].store
+    nur = coordinator_client(app)
+    answer = refer(nur, ref, agreed=False)
+    assert answer.status_code == 400
+    assert "she must agree to be referred" in answer.get_data(as_text=True)
+    assert refer(nur, ref, to="nur").status_code == 400  # its own organisation
+    assert refer(nur, ref, to="nowhere").status_code == 400
+    assert refer(nur, ref, reason="referral").status_code == 400
+    work(app)
+    assert texts_to(twilio_fake, SUGHD_DUTY) == []
+    case = store.cases.by_ref(ref)
+    assert case.referral == "" and case.org == ""
+    assert not [e for e in events_of(store, case.id) if e["event"] == "referred"]
+
+
+def test_a_declined_or_unanswered_referral_returns_to_the_sender(app, twilio_fake):
+    ref = taken(app)
+    store = app.extensions["hamdam"].store
+    nur = coordinator_client(app)
+    assert refer(nur, ref).status_code == 302
+    assert refer(nur, ref, to="mehr").status_code == 400  # one referral waits at a time
+    sms_from(app, SUGHD_DUTY, f"NO {ref}")
+    work(app)
+    case = store.cases.by_ref(ref)
+    assert (case.referral, case.taken_by, case.org) == (Referral.RETURNED, "vakhsh-group-1", "")
+    back = templates.render("referral_back", "tg", ref=ref)
+    assert texts_to(twilio_fake, GROUP_1).count(back) == 1
+    assert refer(nur, ref, to="mehr", reason="legal").status_code == 302
+    case = store.cases.by_ref(ref)
+    work(app, scheduled=f"referchk-{case.id}-1")  # the first one's deadline: answered already
+    assert store.cases.by_ref(ref).referral == Referral.ASKED
+    work(app, scheduled=f"referchk-{case.id}-2")  # nobody at Mehr answered in time
+    assert store.cases.by_ref(ref).referral == Referral.RETURNED
+    sms_from(app, MEHR_DUTY, f"OK {ref}")  # too late: nothing moves
+    work(app)
+    case = store.cases.by_ref(ref)
+    assert (case.taken_by, case.org) == ("vakhsh-group-1", "")
+    whys = [e["why"] for e in events_of(store, case.id) if e["event"] == "referral_returned"]
+    assert whys == ["declined", "no answer in time"]
+    assert texts_to(twilio_fake, GROUP_1).count(back) == 2
+
+
+def test_the_store_refers_as_the_domain_says(app):
+    ref = taken(app)
+    store = app.extensions["hamdam"].store
+    case = store.cases.by_ref(ref)
+    referred = cases.refer(case, "sughd", "nur", "legal", True, 1.0)
+    assert store.cases.refer(referred) == 1
+    with pytest.raises(CaseError):
+        cases.refer(store.cases.by_ref(ref), "mehr", "nur", "legal", True, 2.0)
+    assert store.cases.refer(dataclasses.replace(referred, referral_to="mehr")) is None
+    assert store.cases.accept_referral(case.id, "duty-mehr", "mehr") is None
+    with pytest.raises(CaseError):
+        cases.accept_referral(store.cases.by_ref(ref), "duty-mehr", "mehr")
+    expected = cases.accept_referral(store.cases.by_ref(ref), "duty-sughd", "sughd")
+    assert store.cases.accept_referral(case.id, "duty-sughd", "sughd") == "vakhsh-group-1"
+    stored = store.cases.by_ref(ref)
+    assert (stored.taken_by, stored.org, stored.referral) == (
+        expected.taken_by,
+        expected.org,
+        expected.referral,
+    )
+    assert store.cases.return_referral(case.id, 1) is False  # accepted: it stays
+    open_case = dataclasses.replace(case, state=CaseState.OPEN)
+    with pytest.raises(CaseError, match="only a taken case"):
+        cases.refer(open_case, "sughd", "nur", "legal", True, 1.0)
+
+
+def test_reports_count_referrals_between_organisations(app):
+    store = app.extensions["hamdam"].store
+    nur = coordinator_client(app)
+    refs = [taken(app, phone=f"+99290000940{i}") for i in range(6)]
+    for ref in refs:
+        assert refer(nur, ref).status_code == 302
+    for ref in refs[:5]:
+        sms_from(app, SUGHD_DUTY, f"OK {ref}")
+    work(app)
+    directory = app.extensions["hamdam"].roster.directory
+    span = reports.span(time.time())
+    rows = reports.rows(reports.of_directory(store, *span, directory))
+    assert ("referrals", "nur to sughd: referred", "6") in rows
+    assert ("referrals", "nur to sughd: accepted", "5") in rows
+    of_sughd = reports.rows(reports.of_directory(store, *span, directory, "sughd"))
+    assert ("referrals", "nur to sughd: accepted", "5") in of_sughd
