@@ -12,12 +12,14 @@ import re
 import time
 from pathlib import Path
 
+import requests
 from rq import Queue, SimpleWorker
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 from twilio.request_validator import RequestValidator
 
 from config.settings import ROOT, Settings
+from gateway import accounts
 from gateway.app import create_app
 from gateway.channels.android import sign
 from gateway.jobs import ALERTS_QUEUE, job_case
@@ -203,6 +205,31 @@ CONSOLE_PASSWORD = "a long enough password"  # noqa: S105 - a test value
 def form_token(page: str) -> str:
     """The CSRF token of a console page's forms."""
     return re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+
+
+def add_operator(context, name: str, org: str, role: str = "coordinator") -> None:
+    """An operator account, with the password CONSOLE_PASSWORD, in a built context's store."""
+    operator = accounts.account(name, org, role, set(context.roster.directory.organisations))
+    context.store.operators.add(operator, accounts.hash_password(CONSOLE_PASSWORD))
+
+
+def console_session(base: str, name: str) -> requests.Session:
+    """An HTTP session signed in on the console of a running gateway (see add_operator). Its
+    cookies are Secure (the public URL is https); this loopback client sends them anyway, as
+    a browser does to localhost."""
+    http = requests.Session()
+    page = http.get(f"{base}/console/login", timeout=10).text
+    _loopback(http)
+    form = {"csrf": form_token(page), "name": name, "password": CONSOLE_PASSWORD}
+    answer = http.post(f"{base}/console/login", data=form, allow_redirects=False, timeout=10)
+    assert answer.status_code == 302, answer.text
+    _loopback(http)
+    return http
+
+
+def _loopback(http: requests.Session) -> None:
+    for cookie in http.cookies:
+        cookie.secure = False
 
 
 def coordinator_client(app, name: str = "dilnoza", org: str = "nur"):

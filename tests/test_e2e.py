@@ -15,14 +15,20 @@ import pytest
 import redis
 import requests
 
+from config.settings import Settings
+from gateway import templates
+from gateway.cases import CaseState, Referral
 from gateway.channels.android import sign
-from testing.app import SECRET, live_env
+from gateway.compose import build
+from testing.app import SECRET, add_operator, console_session, form_token, live_env
 from testing.fakes import FakeAndroid, FakeTwilio
 from testing.leaks import assert_no_clear, redis_dump
 from testing.processes import Processes, wait_for
 from testing.ussd import Help, http_help
 
 GROUP_1, GROUP_2, COORDINATOR = "+992900001001", "+992900001002", "+992900001090"
+SUGHD_DUTY = "+992900002000"
+NOTE = "Her brother-in-law took the papers of the house"
 
 
 class Gateway(Processes):
@@ -41,6 +47,7 @@ class Gateway(Processes):
             ESCALATE_AFTER_URGENT="10",
         )
         super().__init__(env, var)
+        self.context = build(Settings.from_env(env))  # to read the store as the processes do
 
     def stop(self) -> None:
         super().stop()
@@ -158,12 +165,77 @@ def test_worker_killed_mid_send_still_sends_once(gateway):
     assert len(about(gateway.twilio, ref, GROUP_2)) == 1
 
 
+def said(gateway, phone: str, text: str, what: str):
+    """Wait until the fake provider got this exact text for the phone."""
+    return wait_for(
+        lambda: text in [s.body for s in gateway.twilio.sent if s.to == phone], what=what
+    )
+
+
+def test_after_ok_aid_later_note_done_and_a_referral_with_her_consent(gateway):
+    ref = gateway.ask_for_help("+992900009506", call="any")
+    wait_for(lambda: about(gateway.twilio, ref, GROUP_1), what="tier-1 alert")
+    gateway.sms(GROUP_1, f"OK {ref}")
+    wait_for(lambda: len(about(gateway.twilio, ref, GROUP_1)) == 2, what="details")
+    gateway.sms(GROUP_1, f"AID {ref} legal икт")  # any case; ИҚТ without Tajik letters
+    codes = templates.aid_codes("tg", ("legal", "economic"))
+    said(gateway, GROUP_1, templates.render("aid_recorded", "tg", ref=ref, aid=codes), "AID")
+    gateway.sms(GROUP_1, f"LATER {ref} 14")
+    day = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 14 * 86400))
+    said(gateway, GROUP_1, templates.render("later_set", "tg", ref=ref, date=day), "LATER")
+    gateway.sms(GROUP_1, f"NOTE {ref} {NOTE}")
+    said(gateway, GROUP_1, templates.render("note_kept", "tg", ref=ref), "NOTE")
+    gateway.sms(GROUP_1, f"AID {ref} GARDEN")  # no such code: the codes, in their language
+    said(gateway, GROUP_1, templates.render("aid_codes", "tg", ref=ref), "the aid codes")
+    add_operator(gateway.context, "dilnoza", "nur")
+    with console_session(gateway.base, "dilnoza") as http:
+        url = f"{gateway.base}/console/cases/{ref}"
+        token = form_token(http.get(url, timeout=10).text)
+        form = {"csrf": token, "to": "sughd", "reason": "shelter"}
+        refused = http.post(f"{url}/refer", data=form, allow_redirects=False, timeout=10)
+        assert refused.status_code == 400 and "she must agree" in refused.text
+        referred = http.post(
+            f"{url}/refer", data={**form, "agreed": "yes"}, allow_redirects=False, timeout=10
+        )
+        assert referred.status_code == 302
+    alert = wait_for(lambda: about(gateway.twilio, ref, SUGHD_DUTY), what="the referral alert")
+    assert len(alert) == 1 and "+992900009506" not in alert[0].body
+    gateway.sms(SUGHD_DUTY, f"OK {ref}")
+    details = wait_for(
+        lambda: (
+            len(about(gateway.twilio, ref, SUGHD_DUTY)) == 2
+            and about(gateway.twilio, ref, SUGHD_DUTY)
+        ),
+        what="the details to the receiving duty officer",
+    )
+    assert "+992900009506" in details[1].body
+    said(
+        gateway, GROUP_1, templates.render("taken", "tg", ref=ref), "'taken' to the sender's holder"
+    )
+    gateway.sms(SUGHD_DUTY, f"DONE {ref} SAFE")
+    said(gateway, SUGHD_DUTY, templates.render("closed", "tg", ref=ref), "DONE with a code")
+    store = gateway.context.store
+    case = store.cases.by_ref(ref)
+    assert (case.state, case.org, case.referral) == (CaseState.CLOSED, "sughd", Referral.ACCEPTED)
+    assert case.aid == ("legal", "shelter", "economic")
+    assert case.follow_up == 0  # the sender's follow-up date went with it: the new holder sets one
+    assert store.cases.notes(case.id, of="rnote") == [NOTE]
+    events = [e for e in store.audit.trail() if e.get("case") == case.id]
+    referred = [e for e in events if e["event"] == "referred"]
+    assert len(referred) == 1 and referred[0]["by"] == "dilnoza"
+    accepted = [e for e in events if e["event"] == "referral_accepted"]
+    assert accepted[0]["responder"] == "duty-sughd" and accepted[0]["sender"] == "nur"
+    time.sleep(2)  # nothing more arrives: each answer was sent once
+    sent = [(s.to, s.body) for s in gateway.twilio.sent if f"#{ref}" in s.body]
+    assert len(sent) == len(set(sent))
+
+
 def test_nothing_of_hers_in_redis_logs_or_jobs(gateway, redis_url):
     blob = redis_dump(redis.Redis.from_url(redis_url))
     logs = gateway.log_text()
-    for n in range(1, 6):
-        assert_no_clear(blob, f"+99290000950{n}")
-        assert_no_clear(logs, f"+99290000950{n}")
+    for n in range(1, 7):
+        assert_no_clear(blob, f"+99290000950{n}", inputs=[NOTE])
+        assert_no_clear(logs, f"+99290000950{n}", inputs=[NOTE])
 
 
 def test_clock_runs_the_retention_sweep(gateway, redis_url):

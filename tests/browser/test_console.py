@@ -13,10 +13,9 @@ import redis
 import requests
 
 from config.settings import Settings
-from gateway import accounts
 from gateway.compose import build
 from gateway.jobs import SEND_ID
-from testing.app import GROUP_1, live_env
+from testing.app import CONSOLE_PASSWORD, GROUP_1, add_operator, live_env
 from testing.fakes import FakeAndroid, FakeTwilio
 from testing.leaks import assert_no_clear
 from testing.processes import Processes, wait_for
@@ -24,7 +23,7 @@ from testing.ussd import Help, http_help
 
 expect = pytest.importorskip("playwright.sync_api").expect  # requirements-dev.txt
 
-PASSWORD = "a long enough password"  # noqa: S105 - a test value
+PASSWORD = CONSOLE_PASSWORD
 SURVIVOR, NORTH = "+992900009731", "+992900009732"
 WAIT = 30_000
 
@@ -44,9 +43,8 @@ def gateway(redis_url, tmp_path_factory):
         ESCALATE_AFTER_URGENT="3600",
     )
     context = build(Settings.from_env(env))
-    for name, org, role in (("dilnoza", "nur", "coordinator"), ("aziz", "sughd", "coordinator")):
-        operator = accounts.account(name, org, role, set(context.roster.directory.organisations))
-        context.store.operators.add(operator, accounts.hash_password(PASSWORD))
+    add_operator(context, "dilnoza", "nur")
+    add_operator(context, "aziz", "sughd")
     running = Processes(env, var)
     running.context, running.twilio, running.android = context, twilio, android
     yield running
