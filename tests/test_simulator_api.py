@@ -11,6 +11,7 @@ from config.settings import ANY_ADDRESS, ConfigError, Settings
 from gateway import simulator
 from gateway.app import create_app
 from gateway.jobs import ALERTS_QUEUE
+from testing.app import coordinator_client, form_token
 from testing.env import make_env
 
 SURVIVOR, OTHER = "+992900009711", "+992900009712"
@@ -464,3 +465,55 @@ def test_her_sms_goes_to_the_number_she_chose(app):
     )
     assert wrong.status_code == 400 and "inbound numbers" in wrong.get_json()["error"]
     assert store.simulator.transcript(SURVIVOR)[0]["to"] == "+992900000200"
+
+
+def test_after_ok_the_whole_story_plays_in_the_simulator(app):
+    """Five cases opened and taken; aid given; one followed up after its (fast-forwarded)
+    delay; all referred to Sughd with consent and accepted there; the period's report shows
+    it, and the timelines of both organisations tell the hand-over."""
+    client = app.test_client()
+    store = app.extensions["hamdam"].store
+
+    def sms(phone: str, text: str) -> None:
+        answer = client.post("/simulator/sms", json={"phone": phone, "text": text})
+        assert answer.status_code == 200, answer.get_data(as_text=True)
+        work(app)
+
+    refs = []
+    for n in range(5):
+        answers = dial(client, f"+99290000972{n}", [*TAJIK_HELP, "1"], session=f"sim-story-{n}")
+        refs.append(answers[-1]["screen"].split()[-1])
+    work(app)
+    for ref in refs:
+        sms(GROUP_1, f"OK {ref}")
+        sms(GROUP_1, f"AID {ref} LEGAL ECON")
+    first = store.cases.by_ref(refs[0])
+    sms(GROUP_1, f"LATER {refs[0]} 3")
+    ran = []
+    while not ran or not ran[-1].startswith("follow-"):  # the escalation timer, void, first
+        answer = client.post("/simulator/fast-forward", json={"ref": refs[0]})
+        assert answer.status_code == 200, answer.get_data(as_text=True)
+        ran.append(answer.get_json()["job"])
+        work(app)
+    inboxes = client.get(f"/simulator{simulator.POLL}").get_json()["responders"]
+    [group_1] = [r for r in inboxes if r["phone"] == GROUP_1]
+    reminders = [m["body"] for m in group_1["messages"] if "Вақти санҷиши" in m["body"]]
+    assert len(reminders) == 1 and f"#{refs[0]}" in reminders[0]
+    nur = coordinator_client(app)
+    for ref in refs:
+        token = form_token(nur.get(f"/console/cases/{ref}").get_data(as_text=True))
+        form = {"csrf": token, "to": "sughd", "reason": "shelter", "agreed": "yes"}
+        assert nur.post(f"/console/cases/{ref}/refer", data=form).status_code == 302
+        work(app)
+        sms("+992900002000", f"OK {ref}")  # Sughd's duty officer
+    assert store.cases.by_ref(refs[0]).org == "sughd"
+    figures = nur.get("/console/reports").get_data(as_text=True)
+    assert "5 women received legal and economic aid in Vakhsh" in figures
+    assert 'nur to sughd: accepted</td><td class="n">5<' in figures
+    sughd = coordinator_client(app, name="farzona", org="sughd")
+    theirs = sughd.get(f"/console/cases/{refs[0]}").get_data(as_text=True)
+    ours = nur.get(f"/console/cases/{refs[0]}").get_data(as_text=True)
+    for timeline in (theirs, ours):
+        assert "referred by nur to sughd (shelter) by dilnoza" in timeline
+        assert "taken by sughd: accepted by Sughd duty phone (duty)" in timeline
+    assert "follow-up reminder to" in theirs and first.id not in ours
