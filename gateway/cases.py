@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
@@ -239,10 +240,19 @@ def with_aid(case: Case, kinds: Iterable[str], now: float) -> Case:
     return replace(case, aid=tuple(k for k in AID_KINDS if k in given), aid_at=case.aid_at or now)
 
 
-def refer(case: Case, to: str, sender: str, reason: str, agreed: bool, now: float) -> Case:
+def refer(
+    case: Case,
+    to: str,
+    sender: str,
+    reason: str,
+    agreed: bool,
+    now: float,
+    wait: float = math.inf,
+) -> Case:
     """The case referred by organisation `sender` to organisation `to`, for a reason; only if
     she agreed (at intake, or on the phone with the one who holds it), only a taken case (its
-    holder has spoken with her), and one referral at a time."""
+    holder has spoken with her), and one referral at a time (one waiting longer than `wait`
+    seconds, whose return never ran, may be replaced)."""
     if not agreed:
         raise CaseError("she must agree to be referred: confirm that she agreed")
     if reason not in REFERRAL_REASONS:
@@ -251,7 +261,7 @@ def refer(case: Case, to: str, sender: str, reason: str, agreed: bool, now: floa
         raise CaseError("the case is with that organisation already")
     if case.state != CaseState.TAKEN:
         raise CaseError("only a taken case can be referred: its holder speaks with her first")
-    if case.referral == Referral.ASKED:
+    if case.referral == Referral.ASKED and now - case.referred_at < wait:
         raise CaseError("the case is referred already and waits for an answer")
     return replace(
         case,

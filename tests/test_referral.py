@@ -8,9 +8,11 @@ import dataclasses
 import time
 
 import pytest
+import redis
 
 from gateway import cases, reports, templates
 from gateway.cases import CaseError, CaseState, Referral
+from gateway.store.keys import CASE
 from testing.app import (
     GROUP_1,
     SURVIVOR,
@@ -170,3 +172,44 @@ def test_reports_count_referrals_between_organisations(app):
     assert ("referrals", "nur to sughd: accepted", "5") in rows
     of_sughd = reports.rows(reports.of_directory(store, *span, directory, "sughd"))
     assert ("referrals", "nur to sughd: accepted", "5") in of_sughd
+
+
+def test_a_referral_cut_short_is_undone_and_a_stale_one_can_be_made_again(app, monkeypatch):
+    ref = taken(app)
+    context = app.extensions["hamdam"]
+    store = context.store
+    case = store.cases.by_ref(ref)
+
+    def blip(*args, **kwargs):
+        raise redis.ConnectionError("Redis went away mid-request")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(context.jobs, "referral_check", blip)
+        with pytest.raises(redis.ConnectionError):
+            context.referrals.refer(case, "sughd", "legal", True, "dilnoza")
+    assert store.cases.by_ref(ref).referral == Referral.RETURNED  # undone: it can be made again
+    assert context.referrals.refer(store.cases.by_ref(ref), "sughd", "legal", True, "dilnoza") == 2
+    # A process that died between the two steps leaves one waiting with no deadline job: past
+    # its deadline, it no longer blocks a new referral.
+    with pytest.raises(CaseError, match="waits for an answer"):
+        context.referrals.refer(store.cases.by_ref(ref), "mehr", "legal", True, "dilnoza")
+    store.redis.hset(CASE.format(id=case.id), "referred_at", time.time() - 3 * 86400)
+    nur = coordinator_client(app)
+    assert 'name="agreed"' in nur.get(f"/console/cases/{ref}").get_data(as_text=True)
+    assert refer(nur, ref, to="mehr").status_code == 302
+    assert store.cases.by_ref(ref).referral_to == "mehr"
+
+
+def test_a_referral_of_a_case_closed_meanwhile_returns_without_a_word(app, twilio_fake):
+    ref = taken(app)
+    store = app.extensions["hamdam"].store
+    assert refer(coordinator_client(app), ref).status_code == 302
+    sms_from(app, GROUP_1, f"DONE {ref}")  # its holder closed it before Sughd answered
+    sms_from(app, SUGHD_DUTY, f"OK {ref}")
+    work(app)
+    case = store.cases.by_ref(ref)
+    assert (case.state, case.taken_by, case.org) == (CaseState.CLOSED, "vakhsh-group-1", "")
+    work(app, scheduled=f"referchk-{case.id}-1")
+    assert store.cases.by_ref(ref).referral == Referral.RETURNED
+    back = templates.render("referral_back", "tg", ref=ref)
+    assert back not in texts_to(twilio_fake, GROUP_1)

@@ -149,10 +149,14 @@ redis.call('EXPIRE', KEYS[5], ARGV[4])
 return before
 """
 # Refer a taken case to another organisation (cases.refer). KEYS: case. ARGV: to, from,
-# reason, now. Returns the referral's number, or false (not taken, or referred and waiting).
+# reason, now, the time before which a waiting referral is stale. Returns the referral's
+# number, or false (not taken, or referred and waiting since after that time).
 REFER = f"""
 if redis.call('HGET', KEYS[1], 'state') ~= '{CaseState.TAKEN}' then return false end
-if redis.call('HGET', KEYS[1], 'referral') == '{Referral.ASKED}' then return false end
+if redis.call('HGET', KEYS[1], 'referral') == '{Referral.ASKED}'
+  and tonumber(redis.call('HGET', KEYS[1], 'referred_at')) > tonumber(ARGV[5]) then
+  return false
+end
 redis.call('HSET', KEYS[1], 'referral', '{Referral.ASKED}', 'referral_to', ARGV[1],
   'referral_from', ARGV[2], 'referral_reason', ARGV[3], 'referred_at', ARGV[4])
 return redis.call('HINCRBY', KEYS[1], 'referrals', 1)
@@ -369,13 +373,11 @@ class Cases:
         )
         return None if before is None else before.decode()
 
-    def refer(self, case: Case) -> int | None:
+    def refer(self, case: Case, stale_before: float = 0.0) -> int | None:
         """Store a referral made by cases.refer(): its number, or None when the case is no
-        longer taken or another referral is waiting."""
-        n = self._refer(
-            keys=[CASE.format(id=case.id)],
-            args=[case.referral_to, case.referral_from, case.referral_reason, case.referred_at],
-        )
+        longer taken or another referral waits (since `stale_before` or later)."""
+        args = [case.referral_to, case.referral_from, case.referral_reason, case.referred_at]
+        n = self._refer(keys=[CASE.format(id=case.id)], args=[*args, stale_before])
         return None if n is None else int(n)
 
     def accept_referral(self, case_id: str, responder_id: str, org: str) -> str | None:

@@ -354,7 +354,13 @@ class CaseFile:
             raise Invalid(str(error)) from None
 
     def partners(self, case: Case) -> list[str]:
-        """The organisations a case could be referred to: every one but its own."""
+        """The organisations the case may be referred to now: every one but its own, while it
+        is taken and no referral waits (or the waiting one is past its deadline)."""
+        if case.state != CaseState.TAKEN:
+            return []
+        waiting = self.clock() - case.referred_at < self.timing.referral_answer
+        if case.referral == Referral.ASKED and waiting:
+            return []
         return sorted(set(self.roster.directory.organisations) - {self.org_of(case)})
 
     def _referred_by(self, operator: Operator, case: Case) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from gateway import cases, templates
-from gateway.cases import CaseError, Referral
+from gateway.cases import CaseError, CaseState, Referral
 from gateway.directory import Responder
 from gateway.jobs import Jobs
 from gateway.store import Store
@@ -48,10 +48,24 @@ class Referrals:
             known = ", ".join(sorted(directory.organisations))
             raise CaseError(f"there is no organisation {to!r} in the directory ({known})")
         sender = directory.holder(case.district, case.org)
-        referred = cases.refer(case, to, sender, reason, agreed, self.clock())
-        n = self.store.cases.refer(referred)
+        now, wait = self.clock(), self.timing.referral_answer
+        referred = cases.refer(case, to, sender, reason, agreed, now, wait)
+        n = self.store.cases.refer(referred, stale_before=now - wait)
         if n is None:
             raise CaseError("the case changed meanwhile: it is no longer taken, or referred")
+        try:
+            self._alert(referred, n, by)
+        except Exception:
+            # Nobody was told, or nothing will return it: undo it, so it can be made again.
+            # (Should this fail too, it can be made again once its deadline has passed.)
+            self.store.cases.return_referral(case.id, n)
+            raise
+        return n
+
+    def _alert(self, referred: cases.Case, n: int, by: str) -> None:
+        """Audit referral n, alert the receiving duty officer, and schedule its return."""
+        case, directory = referred, self.roster.directory
+        sender, to, reason = case.referral_from, case.referral_to, case.referral_reason
         duty = directory.responders[directory.organisations[to].duty_officer]
         self.store.cases.mark_alerted(case.id, [duty.id])
         self.store.audit.record(
@@ -63,10 +77,9 @@ class Referrals:
             by=by,
             consent="she agreed, confirmed by " + by,
         )
-        self._send(referred, "referral", duty, key=f"referral:{n}", call=case.call)
+        self._send(case, "referral", duty, key=f"referral:{n}", call=case.call)
         about = f"return of referral {n} of case {case.ref} if nobody takes it"
-        self.jobs.referral_check(case.id, n, self.clock() + self.timing.referral_answer, about)
-        return n
+        self.jobs.referral_check(case.id, n, case.referred_at + self.timing.referral_answer, about)
 
     def answer(self, responder: Responder, ref: str, yes: bool) -> str | None:
         """OK or NO from a responder of the organisation a waiting referral went to: the case
@@ -114,7 +127,7 @@ class Referrals:
             "referral_returned", case=case.id, org=case.referral_to, why=why, **who
         )
         holder = self.roster.directory.responders.get(case.taken_by)
-        if holder is not None:
+        if holder is not None and case.state == CaseState.TAKEN:  # not once it was closed
             self._send(case, "referral_back", holder, key=f"referral_back:{n}")
         return True
 
