@@ -88,6 +88,24 @@ class Reader:
             raise ConfigError(name, "expected 1 to 10 delays of at least 1 second")
         return delays
 
+    def prices(self, name: str) -> dict[str, float]:
+        """route=price pairs separated by commas ("twilio=0.05,android=0"), prices >= 0."""
+        value = self.raw(name)
+        if value is None:
+            return {}
+        prices = {}
+        for part in value.split(","):
+            route, _, price = part.partition("=")
+            try:
+                prices[route.strip()] = float(price)
+            except ValueError:
+                raise ConfigError(
+                    name, f"expected route=price pairs separated by commas, got {part!r}"
+                ) from None
+            if prices[route.strip()] < 0 or not route.strip():
+                raise ConfigError(name, f"{part!r}: a route and a price of 0 or more")
+        return prices
+
     def path(self, name: str, default: Path) -> Path:
         value = self.raw(name)
         return default if value is None else Path(value).expanduser().resolve()

@@ -62,6 +62,7 @@ class Settings:
     follow_up_answer_hours: int = 48
     quiet_days: int = 14
     referral_hours: int = 48
+    segment_prices: dict[str, float] = field(default_factory=dict)  # route -> price of one segment
     send_retry_delays: tuple[int, ...] = (10, 30, 90)
     send_rate: int = 1
     send_timeout: int = 5  # seconds to read a provider's answer (connect: 3 s)
@@ -136,6 +137,7 @@ class Settings:
             follow_up_answer_hours=r.integer("FOLLOW_UP_ANSWER_HOURS", 48, low=1, high=720),
             quiet_days=r.integer("QUIET_DAYS", 14, low=1, high=365),
             referral_hours=r.integer("REFERRAL_HOURS", 48, low=1, high=720),
+            segment_prices=r.prices("SEGMENT_PRICES"),
             send_retry_delays=r.delays("SEND_RETRY_DELAYS", (10, 30, 90)),
             send_rate=r.integer("SEND_RATE", 1, low=1, high=1000),
             send_timeout=r.integer("SEND_TIMEOUT", 5, low=1, high=60),

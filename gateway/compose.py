@@ -22,6 +22,7 @@ from gateway.usecases.answers import Answers
 from gateway.usecases.casefile import CaseFile
 from gateway.usecases.digests import Digests
 from gateway.usecases.followup import FollowUp
+from gateway.usecases.groups import Groups
 from gateway.usecases.opening import CaseOpening, Limits
 from gateway.usecases.outbox import Outbox
 from gateway.usecases.receipts import Receipts
@@ -94,6 +95,7 @@ class Context:
     casefile: CaseFile
     followup: FollowUp
     referrals: Referrals
+    groups: Groups
 
 
 def build(
@@ -145,6 +147,8 @@ def build(
     )
     followup = FollowUp(store, jobs, roster, outbox, timing, clock)
     referrals = Referrals(store, jobs, roster, outbox, answers, timing, clock)
+    prices = {route: settings.segment_prices.get(route, 0.0) for route in settings.sms_routes}
+    groups = Groups(store, jobs, roster, outbox, prices, clock)
     sms = SmsIntake(
         store,
         jobs,
@@ -153,6 +157,7 @@ def build(
         answers,
         followup,
         referrals,
+        groups,
         limits=limits,
         clock=clock,
         spool=spool,
@@ -176,4 +181,5 @@ def build(
         casefile=CaseFile(store, jobs, roster, replay, answers, followup, referrals, timing, clock),
         followup=followup,
         referrals=referrals,
+        groups=groups,
     )

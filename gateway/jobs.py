@@ -35,7 +35,19 @@ PURGE = "workers.jobs.purge_cases"
 FOLLOW_UP = "workers.jobs.follow_up"
 FOLLOW_CHECK = "workers.jobs.follow_up_check"
 REFERRAL_CHECK = "workers.jobs.referral_check"
-FUNCTIONS = (PLAN, SEND, ESCALATE, DIGEST, RECEIPT, PURGE, FOLLOW_UP, FOLLOW_CHECK, REFERRAL_CHECK)
+BROADCAST = "workers.jobs.broadcast"
+FUNCTIONS = (
+    PLAN,
+    SEND,
+    ESCALATE,
+    DIGEST,
+    RECEIPT,
+    PURGE,
+    FOLLOW_UP,
+    FOLLOW_CHECK,
+    REFERRAL_CHECK,
+    BROADCAST,
+)
 
 # Job ids: each format written once.
 SEND_ID = "send-{message}"
@@ -47,6 +59,7 @@ PURGE_ID = "purge-{nonce}"
 FOLLOW_UP_ID = "follow-{case}-{n}"
 FOLLOW_CHECK_ID = "followchk-{case}-{n}"
 REFERRAL_CHECK_ID = "referchk-{case}-{n}"
+BROADCAST_ID = "bcast-{id}-{n}"  # the n-th run of a broadcast's pump
 
 TIMEOUT = 60  # seconds a job may run
 FAILED_KEPT = 30 * 86400  # a failed job stays replayable this long
@@ -224,6 +237,17 @@ class Jobs:
         """Schedule the check that the holder answered follow-up reminder n."""
         job_id = FOLLOW_CHECK_ID.format(case=case_id, n=n)
         return self.schedule(FOLLOW_CHECK, (case_id, n), at, job_id, about)
+
+    def broadcast(self, broadcast_id: str, n: int, about: str, at: float | None = None) -> bool:
+        """Queue run n of a broadcast's pump at the back of the queue (or schedule it at `at`):
+        each run queues a few of its sends and then itself again, so an alert queued meanwhile
+        waits for a few sends at most, never for the whole broadcast."""
+        job_id = BROADCAST_ID.format(id=broadcast_id, n=n)
+        if at is not None:
+            return self.schedule(BROADCAST, (broadcast_id, n), at, job_id, about)
+        return self._enqueue(
+            BROADCAST, (broadcast_id, n), job_id, about, self.retry.other(), unique=True
+        )
 
     def referral_check(self, case_id: str, n: int, at: float, about: str) -> bool:
         """Schedule the return of referral n to its sender if nobody took it by then."""

@@ -21,6 +21,9 @@ def _vocabulary(*commands: str) -> dict[str, dict[str, tuple[str, ...]]]:
 
 KEYWORDS = _vocabulary("help", "stop", "delete")
 RESPONDER_COMMANDS = _vocabulary("accept", "decline", "done", "aid", "later", "note")
+# Anyone's: JOIN <group code> a mutual aid group, LEAVE [<group code>] it (or every group).
+GROUP_COMMANDS = _vocabulary("join", "leave")
+_GROUP_CODE = re.compile(r"^\d{3,6}$")
 # Commands that may carry codes of aid after the reference: "AID 4821 LEGAL ECON".
 WITH_AID = ("aid", "done")
 # kind -> {lang: codes}, and the folded code -> kind of every language (a responder may write
@@ -46,7 +49,7 @@ class Command:
     """What an SMS asks for: a survivor keyword, a responder command with its ref, or nothing."""
 
     # help, code, stop, delete, accept, decline, done, aid, later, note, unclear, aid_unclear
-    # (AID or DONE with a code that names no aid, or AID without one), or text
+    # (AID or DONE with a code that names no aid, or AID without one), join, leave, or text
     name: str
     lang: str = ""
     ref: str = ""
@@ -67,6 +70,7 @@ def _table(vocab: Mapping[str, Mapping[str, Iterable[str]]]) -> dict[str, tuple[
 
 _KEYWORDS = _table(KEYWORDS)
 _RESPONDER = _table(RESPONDER_COMMANDS)
+_GROUPS = _table(GROUP_COMMANDS)
 _AID = {code: kind for code, (kind, _) in _table(AID_CODES).items()}
 
 
@@ -81,6 +85,12 @@ def parse(text: str, code_words: Mapping[str, tuple[str, str]] | None = None) ->
         lang, owner = code_words[folded]
         return Command("code", lang, owner=owner)
     found = _COMMAND.match(folded)
+    if found is not None and found["word"] in _GROUPS:
+        name, lang = _GROUPS[found["word"]]
+        code = found["rest"].strip(_SEPARATORS + " ")
+        if _GROUP_CODE.match(code) or (name == "leave" and code == ""):
+            return Command(name, lang, code)  # the group's code in `ref`
+        return Command("text")  # her own words that happen to start so
     if found is None or found["word"] not in _RESPONDER:
         return Command("text")
     name, lang = _RESPONDER[found["word"]]

@@ -67,6 +67,11 @@ def referral_check(case_id: str, n: int) -> str:
     return _context().referrals.check(case_id, n)
 
 
+def broadcast(broadcast_id: str, n: int) -> str:
+    """Queue the next few sends of a broadcast to a group, then this pump again."""
+    return _context().groups.pump(broadcast_id, n)
+
+
 def remind_quiet() -> int:
     """Remind the holders of taken cases without news (daily, see config/cron.py)."""
     return _context().followup.quiet()

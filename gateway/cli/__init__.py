@@ -8,7 +8,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from gateway import directory, web
+from gateway import directory, groups, web
 from gateway.cli.cases import purge, replay, report
 from gateway.cli.operators import operators_group
 from gateway.store import audit
@@ -106,7 +106,7 @@ def menus_check() -> None:
     except engine.MenuError as error:
         click.echo(str(error), err=True)
         raise SystemExit(1) from None
-    problems = engine.check(menus, roster.sources)
+    problems = engine.check(menus, roster.sources) + groups.problems()
     for problem in problems:
         click.echo(problem, err=True)
     if problems:
@@ -114,7 +114,7 @@ def menus_check() -> None:
     click.echo(
         f"menus ok: {len(menus.screens)} screens in {len(engine.LANGS)} languages fit their "
         f"USSD budget (182 GSM-7 / 80 UCS-2 characters), with {len(roster.sources['districts'])}"
-        " districts from the directory"
+        " districts from the directory; the group messages are one neutral segment each"
     )
 
 

@@ -17,6 +17,7 @@ from gateway.directory.model import (
     ROLES,
     Directory,
     District,
+    Group,
     Organisation,
     Responder,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "Directory",
     "DirectoryError",
     "District",
+    "Group",
     "Organisation",
     "Problem",
     "Responder",
@@ -54,5 +56,11 @@ def load(path: str | os.PathLike[str]) -> Directory:
     entries = checker.run(root)
     if checker.problems or entries is None:
         raise DirectoryError(sorted(checker.problems, key=lambda p: p.line or 0))
-    made = [{e.values["id"]: e.build(cls) for e in entries[cls]} for cls in SECTIONS.values()]
-    return Directory(*made, version=hashlib.sha256(data).hexdigest()[:12])
+    made = {cls: {e.values["id"]: e.build(cls) for e in entries[cls]} for cls in SECTIONS.values()}
+    return Directory(
+        made[Organisation],
+        made[District],
+        made[Responder],
+        version=hashlib.sha256(data).hexdigest()[:12],
+        groups=made[Group],
+    )

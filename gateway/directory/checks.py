@@ -10,19 +10,28 @@ from typing import Any
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from gateway.directory.model import LANGUAGES, ROLES, District, Organisation, Responder
+from gateway.directory.model import LANGUAGES, ROLES, District, Group, Organisation, Responder
 from gateway.phone import PhoneError, mask, normalise
 from gateway.yamlcheck import BAD, Pairs, Problem, Report, describe, line, scalar
 
-SECTIONS = {"organisations": Organisation, "districts": District, "responders": Responder}
+SECTIONS = {
+    "organisations": Organisation,
+    "districts": District,
+    "responders": Responder,
+    "groups": Group,
+}
+_OPTIONAL_SECTIONS = ("groups",)
 _OPTIONAL = {
     "default_district": None,
     "code_words": {},
     "mahallas": (),
     "districts": (),
     "numbers": (),
+    "hours": (9, 18),
+    "senders": (),
 }
-_LISTS = ("list", "mahallas", "districts", "languages")  # fields that are lists of text
+_LISTS = ("list", "mahallas", "districts", "languages", "senders")  # fields: lists of text
+_GROUP_CODE = re.compile(r"^\d{3,6}$")
 _LANGS, _ROLES = (f"one of {', '.join(names)}" for names in (LANGUAGES, ROLES))
 _DIGIT_RUN = re.compile(r"\+?\d(?:[\s().-]?\d){6,}")  # long enough to be a phone number
 
@@ -83,6 +92,25 @@ class Checker:
                 return value
             shown = value if type(value) is int else describe(node)
             return e.bad(node, f"has {shown} for 'tier', expected a whole number of at least 1")
+        if how == "hours":
+            hours = [scalar(v) for v in node.value] if isinstance(node, SequenceNode) else []
+            if (
+                len(hours) == 2
+                and all(type(h) is int for h in hours)
+                and 0 <= hours[0] < hours[1] <= 24
+            ):
+                return tuple(hours)
+            return e.bad(
+                node, "has 'hours' that are not [from, to]: whole hours, 0 to 24, from < to"
+            )
+        if how == "code":
+            value = scalar(node)
+            text = str(value) if type(value) is int else value
+            if isinstance(text, str) and _GROUP_CODE.match(text.strip()):
+                return text.strip()
+            return e.bad(
+                node, f"has {describe(node)} for 'code', expected 3 to 6 digits (JOIN 4107)"
+            )
         if how in ("names", "code_words"):
             if not isinstance(node, MappingNode):
                 return e.bad(node, f"has {describe(node)} {what}, expected a mapping of languages")
@@ -152,7 +180,8 @@ class Checker:
             node = found.get(section, (None, None))[1]
             entries[cls] = []
             if node is None:
-                self.bad(root, f"the file has no '{section}' section")
+                if section not in _OPTIONAL_SECTIONS:
+                    self.bad(root, f"the file has no '{section}' section")
             elif not isinstance(node, SequenceNode) and scalar(node) is not None:
                 self.bad(node, f"'{section}' must be a list, not {describe(node)}")
             for index, item in enumerate(node.value if isinstance(node, SequenceNode) else (), 1):
@@ -175,9 +204,12 @@ class Checker:
                 seen[ident] = e
         return seen
 
-    def cross_check(self, orgs: list[_Entry], dists: list[_Entry], resps: list[_Entry]) -> None:
+    def cross_check(
+        self, orgs: list[_Entry], dists: list[_Entry], resps: list[_Entry], groups: list[_Entry]
+    ) -> None:
         """Report unknown references, duplicates, and districts nobody could be alerted for."""
         org, dist, resp = self.unique(orgs), self.unique(dists), self.unique(resps)
+        self.check_groups(groups, org, resp)
         for e in dists:
             if (owner := e.values.get("organisation")) is not None and owner not in org:
                 e.bad("organisation", f"belongs to unknown organisation '{owner}'")
@@ -224,3 +256,21 @@ class Checker:
                 e.bad(e.line, "has no tier-1 responder")
             elif d not in unsure and gaps:
                 e.bad(e.line, f"has responders at tiers {present} but none at tier {gaps}")
+
+    def check_groups(
+        self, groups: list[_Entry], org: dict[str, _Entry], resp: dict[str, _Entry]
+    ) -> None:
+        """A group's organisation and senders exist, and no two groups share a JOIN code."""
+        self.unique(groups)
+        codes: dict[str, _Entry] = {}
+        for e in groups:
+            if (owner := e.values.get("organisation")) is not None and owner not in org:
+                e.bad("organisation", f"belongs to unknown organisation '{owner}'")
+            lines = e.items.get("senders", ())
+            for sender, at in zip(e.values.get("senders", ()), lines, strict=True):
+                if sender not in resp:
+                    e.bad(at, f"lists sender '{sender}', who is not a responder")
+            if (code := e.values.get("code")) in codes:
+                e.bad("code", f"has the same code {code} as {codes[code].label}")
+            elif code is not None:
+                codes[code] = e

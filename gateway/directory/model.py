@@ -41,11 +41,32 @@ class Responder:
 
 
 @dataclass(frozen=True)
+class Group:
+    """A mutual aid group whose members joined by consent (JOIN <code>)."""
+
+    id: str
+    name: str
+    organisation: str
+    code: str  # 3 to 6 digits: JOIN 4107
+    hours: tuple[int, ...] = (9, 18)  # local hours (UTC+5) its members receive in, [from, to)
+    senders: tuple[str, ...] = ()  # responders who may write to it by SMS (MEET)
+
+
+@dataclass(frozen=True)
 class Directory:
     organisations: dict[str, Organisation]
     districts: dict[str, District]
     responders: dict[str, Responder]
     version: str  # first 12 hex digits of the file's sha256: which directory an alert came from
+    groups: dict[str, Group] = field(default_factory=dict)
+
+    def group_by_code(self, code: str) -> Group | None:
+        """The group whose JOIN code this is, or None."""
+        return next((g for g in self.groups.values() if g.code == code), None)
+
+    def groups_of(self, organisation: str) -> list[Group]:
+        """An organisation's groups, in file order."""
+        return [g for g in self.groups.values() if g.organisation == organisation]
 
     def responders_for(
         self, district_id: str, roles: Iterable[str] | None = None, tier: int | None = None

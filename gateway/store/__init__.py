@@ -15,6 +15,7 @@ from gateway.store.consent import Consent
 from gateway.store.deliveries import Deliveries
 from gateway.store.directory import DirectoryVersions
 from gateway.store.logins import Logins
+from gateway.store.members import Members
 from gateway.store.messages import Messages
 from gateway.store.metrics import Metrics
 from gateway.store.operators import Operators
@@ -51,6 +52,7 @@ class Store:
         self.logins = Logins(client, self.audit)
         self.operators = Operators(client, vault)
         self.simulator = Simulator(client, vault)
+        self.members = Members(client, vault)
 
     def transaction(self) -> redis.client.Pipeline:
         """A MULTI for the caller to fill from several repositories (their `pipeline=`) and

@@ -70,3 +70,13 @@ TOTP_USED = PREFIX + "totpused:{name}:{step}"
 CONSOLE_SESSION = PREFIX + "console:{digest}"
 # set: the ids of a case's messages (its timeline on the console); kept with the case
 CASE_MESSAGES = PREFIX + "casemsgs:{case}"
+# Mutual aid groups (gateway/store/members.py): a member's record (enc:phone, lang, groups,
+# how:<group> and at:<group> she joined), named by a keyed hash of its own kind; a group's set
+# of member digests; a broadcast (group, template, its words, by, created, send_at, count);
+# the broadcasts by when they were made; the ids of a broadcast's messages.
+MEMBER = PREFIX + "member:{digest}"
+GROUP_MEMBERS = PREFIX + "group:{group}:members"
+BROADCAST = PREFIX + "broadcast:{id}"
+BROADCASTS = PREFIX + "broadcasts"
+BROADCAST_MESSAGES = PREFIX + "broadcast:{id}:messages"
+BROADCAST_PENDING = PREFIX + "broadcast:{id}:pending"  # list: message ids not yet queued

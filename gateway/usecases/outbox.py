@@ -7,7 +7,7 @@ import hashlib
 import logging
 from collections.abc import Callable
 
-from gateway import cases, templates
+from gateway import cases, groups, templates
 from gateway.cases import CaseState
 from gateway.directory import Responder
 from gateway.jobs import Jobs
@@ -82,6 +82,9 @@ class Outbox:
                 return "she asked for no more messages"
             if case is None or cases.sms_time(case, self.clock()) > self.clock():
                 return "outside her safe window"
+        if purpose in groups.TO_MEMBERS:
+            if not self.store.members.is_member(message["group"], message["member"]):
+                return "no longer a member of the group"
         if is_alert(purpose):
             case = self.store.cases.get(message.get("case", ""))
             if case is None or case.state != CaseState.OPEN:

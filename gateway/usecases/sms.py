@@ -15,6 +15,7 @@ from gateway.spool import Spool
 from gateway.store import REDIS_DOWN, Store
 from gateway.usecases.answers import Answers
 from gateway.usecases.followup import FollowUp
+from gateway.usecases.groups import Groups
 from gateway.usecases.opening import CaseOpening, Limits
 from gateway.usecases.referrals import Referrals
 from gateway.usecases.roster import Roster
@@ -38,6 +39,7 @@ class SmsIntake:
         answers: Answers,
         followup: FollowUp,
         referrals: Referrals,
+        groups: Groups,
         *,
         limits: Limits,
         clock: Callable[[], float],
@@ -51,6 +53,7 @@ class SmsIntake:
         self.answers = answers
         self.followup = followup
         self.referrals = referrals
+        self.groups = groups
         self.limits = limits
         self.clock = clock
         self.unknown_reply = unknown_reply
@@ -118,7 +121,7 @@ class SmsIntake:
         for (the first time it comes), are never dropped by the inbound limit. Anything else
         counts against it: so a sender spoofing a responder's number cannot mute them, yet can
         neither guess references nor have the same answer repeated (and answered) unbounded."""
-        if command.name in ("help", "code", "stop", "delete"):
+        if command.name in ("help", "code", "stop", "delete", "leave"):
             return True  # a case has its own limit; a STOP is idempotent and must never be lost
         if command.name not in ("accept", "decline", "done"):
             return False
@@ -190,7 +193,17 @@ class SmsIntake:
             self.answers.not_understood(responder, f"{inbound.channel}:{inbound.external_id}")
         return ""
 
+    def _join(self, phone: str, command: keywords.Command, inbound: Inbound) -> str:
+        lang = command.lang or self.store.phones.profile(phone).get("lang", "")
+        self.groups.join(phone, command.ref, lang, how=inbound.channel)
+        return ""
+
+    def _leave(self, phone: str, command: keywords.Command, inbound: Inbound) -> str:
+        self.groups.leave(phone, command.ref)
+        return ""
+
     def _stop(self, phone: str, command: keywords.Command, inbound: Inbound) -> str:
+        self.groups.leave(phone)  # out of every group at once, too
         again = self.store.consent.suppressed(phone)
         case_ids = self.store.consent.withdraw(phone, self.clock(), then=self.jobs.purge)
         if again and not case_ids:
@@ -236,6 +249,8 @@ class SmsIntake:
         "delete": _stop,
         "help": _help,
         "code": _help,
+        "join": _join,
+        "leave": _leave,
     }
 
     def _default_district(self, to: str, owner: str = "", hers: str | None = None) -> str:

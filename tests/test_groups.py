@@ -1,0 +1,144 @@
+"""Mutual aid groups: JOIN by SMS (confirmed once, neutrally), LEAVE and STOP at once; a
+broadcast from approved templates in each member's language, only in the group's hours, never
+twice, never to one who left; an alert opened during a 500-member broadcast goes first."""
+
+from __future__ import annotations
+
+import calendar
+import time
+
+import pytest
+
+from gateway import groups
+from gateway.groups import GroupError
+from gateway.message import HANDED, MessageState
+from testing.app import GROUP_1, ask_for_help, sms_from, texts_to, work
+from testing.leaks import assert_no_clear, redis_dump
+
+pytestmark = pytest.mark.live
+
+LEVAKAND = "4107"  # levakand-women in the example directory, hours [9, 18]
+MEMBERS = [f"+9929000096{n:02d}" for n in range(10)]
+
+
+def local(hour: int, days: int = 0) -> float:
+    """Today's (or a later day's) hour in Tajikistan (UTC+5), as a unix time."""
+    today = time.gmtime(time.time() + 5 * 3600)
+    midnight = calendar.timegm((today.tm_year, today.tm_mon, today.tm_mday, 0, 0, 0))
+    return midnight - 5 * 3600 + (days * 24 + hour) * 3600
+
+
+def clock_at(app, when: float) -> None:
+    """The groups' clock, in the app and in the worker's jobs, stopped at `when`."""
+    from workers import jobs
+
+    for context in (app.extensions["hamdam"], jobs._context()):
+        context.groups.clock = lambda: when
+
+
+def test_join_by_sms_is_confirmed_once_and_leave_and_stop_end_it(app, twilio_fake, caplog):
+    context = app.extensions["hamdam"]
+    store = context.store
+    sms_from(app, MEMBERS[0], f"ДОХИЛ {LEVAKAND}")
+    sms_from(app, MEMBERS[0], f"join {LEVAKAND}")  # again: no second confirmation
+    sms_from(app, MEMBERS[1], "JOIN 9999")  # no such group: nothing is sent
+    work(app)
+    joined = groups.confirmation("tg")
+    assert texts_to(twilio_fake, MEMBERS[0]) == [joined]
+    assert texts_to(twilio_fake, MEMBERS[1]) == []
+    assert store.members.groups(MEMBERS[0]) == ["levakand-women"]
+    assert store.members.count("levakand-women") == 1
+    sms_from(app, MEMBERS[0], "JOIN 4108")
+    sms_from(app, MEMBERS[0], "LEAVE 4107")
+    assert store.members.groups(MEMBERS[0]) == ["vakhsh-circle"]
+    sms_from(app, MEMBERS[0], "STOP")
+    assert store.members.groups(MEMBERS[0]) == []
+    events = [e["event"] for e in store.audit.trail()]
+    assert events.count("member_joined") == 2 and events.count("member_left") == 2
+    assert "join_unknown_code" in events
+    for phone in MEMBERS[:2]:
+        assert_no_clear(redis_dump(store.redis), phone)
+        assert_no_clear(caplog.text, phone)
+
+
+def test_a_member_and_a_survivor_with_the_same_number_are_not_linked(app):
+    store = app.extensions["hamdam"].store
+    ask_for_help(app, MEMBERS[2])
+    sms_from(app, MEMBERS[2], f"JOIN {LEVAKAND}")
+    digest = store.members.digest(MEMBERS[2])
+    assert digest not in store.vault.digests(MEMBERS[2])  # her profile's keyed hash differs
+    assert not [
+        k for k in store.redis.scan_iter(f"*{store.vault.digest(MEMBERS[2])}*") if b"member" in k
+    ]
+
+
+def test_a_broadcast_waits_for_the_groups_hours_goes_once_in_each_language_and_skips_who_left(
+    app, twilio_fake
+):
+    context = app.extensions["hamdam"]
+    for phone, word in zip(MEMBERS[3:6], ("ДОХИЛ", "ВСТУПИТЬ", "JOIN"), strict=True):
+        sms_from(app, phone, f"{word} {LEVAKAND}")
+    work(app)
+    draft = groups.draft("meeting", "thu", "14:00")
+    clock_at(app, local(23))  # at night
+    preview = context.groups.preview("levakand-women", draft)
+    assert preview.recipients == 3 and preview.languages == {"tg": 1, "ru": 1, "en": 1}
+    assert preview.send_at == local(9, days=1) and preview.segments == 3
+    broadcast = context.groups.send("levakand-women", draft, by="dilnoza")
+    sms_from(app, MEMBERS[5], "LEAVE")  # she left during the night
+    work(app, scheduled=f"bcast-{broadcast}-1")  # run too early: it waits again
+    assert all(len(texts_to(twilio_fake, p)) == 1 for p in MEMBERS[3:6])  # joined only
+    clock_at(app, local(9, days=1) + 60)  # morning
+    work(app, scheduled=f"bcast-{broadcast}-2")
+    work(app)
+    assert texts_to(twilio_fake, MEMBERS[3])[-1] == groups.render(draft, "tg")
+    assert texts_to(twilio_fake, MEMBERS[4])[-1] == "Встреча: четверг, 14:00, на обычном месте."
+    assert len(texts_to(twilio_fake, MEMBERS[5])) == 1  # her confirmation, nothing after LEAVE
+    figures = context.groups.figures(broadcast)
+    assert figures[MessageState.DROPPED] == 1 and sum(figures.values()) == 3
+    context.groups.pump(broadcast, 9)  # a pump run again: nothing twice
+    work(app)
+    assert len(texts_to(twilio_fake, MEMBERS[3])) == 2
+
+
+def test_only_approved_neutral_words_reach_a_group():
+    with pytest.raises(GroupError, match="not one of"):
+        groups.draft("party", "mon", "10:00")
+    with pytest.raises(GroupError, match="HH:MM"):
+        groups.draft("meeting", "mon", "25:00")
+    with pytest.raises(GroupError, match="must not name: приют"):
+        groups.draft(groups.FREE, text="Собрание в приюте в среду")
+    with pytest.raises(GroupError, match="must not name: nur"):
+        groups.draft(groups.FREE, text="Nur meets on Friday", extra=["Nur women's network"])
+    assert groups.problems() == []  # every template: one segment, no word of NEVER
+
+
+def test_an_alert_opened_during_a_500_member_broadcast_goes_first(app, twilio_fake):
+    context = app.extensions["hamdam"]
+    for n in range(500):
+        context.groups.join(f"+99290000{80000 + n}", LEVAKAND, "tg", how="console:test")
+    work(app)  # their confirmations (they joined over weeks)
+    twilio_fake.sent.clear()
+    clock_at(app, local(10))
+    draft = groups.draft("course", "sat", "10:00")
+    broadcast = context.groups.send("levakand-women", draft, by="dilnoza")
+    work(app, max_jobs=60)  # the broadcast is under way
+    before = len(twilio_fake.sent)
+    assert 0 < before < 500
+    ref = ask_for_help(app, "+992900009690", district="Vakhsh")
+    work(app)
+    sent = [(m.to, m.body) for m in twilio_fake.sent]
+    first_alert = next(
+        i for i, (to, body) in enumerate(sent) if to == GROUP_1 and f"#{ref}" in body
+    )
+    assert first_alert - before <= 2 * groups_batch()  # a few sends at most, never the rest
+    assert sum(1 for _, body in sent if body == groups.render(draft, "tg")) == 500
+    assert (
+        sum(n for state, n in context.groups.figures(broadcast).items() if state in HANDED) == 500
+    )
+
+
+def groups_batch() -> int:
+    from gateway.usecases.groups import BATCH
+
+    return BATCH
