@@ -18,4 +18,4 @@ free_port, trail
 # Flask routes and handlers registered by decorator on a blueprint variable.
 _headers, _bad_input, _refused, ussd, fast_forward, metrics, healthz, _channel_error
 # Read by the console's templates.
-referred_out
+referred_out, recipients

@@ -22,8 +22,18 @@ ROLES = ("admin", "coordinator", "viewer")
 EVERY_ORG = "*"  # an admin's organisation
 # What each role may do (the console's pages and forms, the dashboard, /metrics).
 PERMISSIONS = {
-    "admin": {"cases", "reveal", "replay", "close", "reports", "directory", "dashboard"},
-    "coordinator": {"cases", "reveal", "replay", "close", "reports", "directory"},
+    "admin": {
+        "cases",
+        "reveal",
+        "replay",
+        "close",
+        "reports",
+        "directory",
+        "dashboard",
+        "groups",
+        "free_text",
+    },
+    "coordinator": {"cases", "reveal", "replay", "close", "reports", "directory", "groups"},
     "viewer": {"reports"},
 }
 NAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,31}")

@@ -12,7 +12,15 @@ import pytest
 from gateway import groups
 from gateway.groups import GroupError
 from gateway.message import HANDED, MessageState
-from testing.app import GROUP_1, ask_for_help, sms_from, texts_to, work
+from testing.app import (
+    GROUP_1,
+    ask_for_help,
+    coordinator_client,
+    form_token,
+    sms_from,
+    texts_to,
+    work,
+)
 from testing.leaks import assert_no_clear, redis_dump
 
 pytestmark = pytest.mark.live
@@ -142,3 +150,39 @@ def groups_batch() -> int:
     from gateway.usecases.groups import BATCH
 
     return BATCH
+
+
+def test_a_coordinator_adds_a_member_previews_and_sends_on_the_console(app, twilio_fake):
+    nur = coordinator_client(app)
+    listed = nur.get("/console/groups").get_data(as_text=True)
+    assert "Levakand women" in listed and "Khujand group" not in listed
+    assert nur.get("/console/groups/khujand-group").status_code == 404  # another organisation's
+    page = nur.get("/console/groups/levakand-women").get_data(as_text=True)
+    token = form_token(page)
+    member = {"csrf": token, "phone": "+992 900 009 650", "lang": "ru"}
+    refused = nur.post("/console/groups/levakand-women/members", data=member)
+    assert refused.status_code == 400 and "she must agree to join" in refused.get_data(as_text=True)
+    added = nur.post("/console/groups/levakand-women/members", data={**member, "agreed": "yes"})
+    assert "said=member" in added.headers["Location"]
+    clock_at(app, local(10))
+    draft = {"csrf": token, "template": "meeting", "day": "fri", "time": "15:30"}
+    own = nur.post(
+        "/console/groups/levakand-women/preview", data={**draft, "template": "free", "text": "Hi"}
+    )
+    assert own.status_code == 400 and "only an admin" in own.get_data(as_text=True)
+    preview = nur.post("/console/groups/levakand-women/preview", data=draft)
+    shown = preview.get_data(as_text=True)
+    assert preview.status_code == 200 and 'class="recipients">1<' in shown
+    assert "Встреча: пятница, 15:30, на обычном месте." in shown and "Send to 1 members" in shown
+    sent = nur.post("/console/groups/levakand-women/send", data=draft)
+    assert "said=sent" in sent.headers["Location"]
+    work(app)
+    assert texts_to(twilio_fake, "+992900009650") == [
+        groups.confirmation("ru"),
+        "Встреча: пятница, 15:30, на обычном месте.",
+    ]
+    page = nur.get("/console/groups/levakand-women").get_data(as_text=True)
+    assert "queued 1" in page  # its delivery figures
+    events = {e["event"]: e for e in app.extensions["hamdam"].store.audit.trail()}
+    assert events["member_joined"]["how"] == "console:dilnoza"
+    assert events["broadcast_queued"]["by"] == "dilnoza"

@@ -453,3 +453,7 @@ def _number(value: str | None) -> float:
         return max(0.0, float(value or 0))
     except ValueError:
         return 0.0
+
+
+# The groups' pages use the blueprint and helpers above.
+from gateway.console import groups as _groups  # noqa: E402, F401

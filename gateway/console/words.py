@@ -489,6 +489,145 @@ WORDS: dict[str, dict[str, str]] = {
             "шуд. Шумо танҳо супоридан ва натиҷаро мебинед."
         ),
     },
+    "groups": {
+        "en": "Groups",
+        "ru": "Группы",
+        "tg": "Гурӯҳҳо",
+    },
+    "group": {
+        "en": "Group",
+        "ru": "Группа",
+        "tg": "Гурӯҳ",
+    },
+    "group_code": {
+        "en": "Code to join",
+        "ru": "Код для вступления",
+        "tg": "Рамзи дохилшавӣ",
+    },
+    "group_hours": {
+        "en": "Hours members receive in",
+        "ru": "Часы получения сообщений",
+        "tg": "Соатҳои гирифтани паём",
+    },
+    "members": {
+        "en": "Members",
+        "ru": "Участники",
+        "tg": "Аъзоён",
+    },
+    "no_groups": {
+        "en": "Your organisation has no groups in the directory.",
+        "ru": "У вашей организации нет групп в справочнике.",
+        "tg": "Ташкилоти шумо дар феҳрист гурӯҳ надорад.",
+    },
+    "add_member": {
+        "en": "Add a member",
+        "ru": "Добавить участника",
+        "tg": "Илова кардани аъзо",
+    },
+    "member_phone": {
+        "en": "Her or his phone number",
+        "ru": "Номер телефона",
+        "tg": "Рақами телефон",
+    },
+    "member_lang": {
+        "en": "Language of the messages",
+        "ru": "Язык сообщений",
+        "tg": "Забони паёмҳо",
+    },
+    "member_agreed": {
+        "en": (
+            "They agreed in person to receive the group's messages; kept "
+            "in the audit with your name"
+        ),
+        "ru": (
+            "Человек лично согласился получать сообщения группы; "
+            "записывается в журнал с вашим именем"
+        ),
+        "tg": (
+            "Шахс шахсан розӣ шуд, ки паёмҳои гурӯҳро гирад; бо номи "
+            "шумо дар сабт нигоҳ дошта мешавад"
+        ),
+    },
+    "said_member": {
+        "en": "Added: a neutral confirmation goes to the phone once.",
+        "ru": "Добавлено: на телефон один раз придёт нейтральное подтверждение.",
+        "tg": "Илова шуд: ба телефон як бор тасдиқи бетараф меравад.",
+    },
+    "broadcast": {
+        "en": "Write to the group",
+        "ru": "Написать группе",
+        "tg": "Ба гурӯҳ навиштан",
+    },
+    "template": {
+        "en": "Message",
+        "ru": "Сообщение",
+        "tg": "Паём",
+    },
+    "day": {
+        "en": "Day",
+        "ru": "День",
+        "tg": "Рӯз",
+    },
+    "time": {
+        "en": "Time (HH:MM)",
+        "ru": "Время (ЧЧ:ММ)",
+        "tg": "Вақт (СС:ДД)",
+    },
+    "free_text": {
+        "en": "Own words (admins; checked against the words no group message may hold)",
+        "ru": "Свой текст (администраторы; проверяется на запрещённые слова)",
+        "tg": "Матни худ (маъмурон; барои калимаҳои манъшуда санҷида мешавад)",
+    },
+    "preview": {
+        "en": "Preview",
+        "ru": "Предпросмотр",
+        "tg": "Пешнамоиш",
+    },
+    "recipients": {
+        "en": "Recipients",
+        "ru": "Получатели",
+        "tg": "Гирандагон",
+    },
+    "segments": {
+        "en": "SMS segments in all",
+        "ru": "Всего SMS-сегментов",
+        "tg": "Ҳамагӣ қисмҳои SMS",
+    },
+    "cost_on": {
+        "en": "Cost on {route}",
+        "ru": "Стоимость через {route}",
+        "tg": "Арзиш тавассути {route}",
+    },
+    "send_at": {
+        "en": "Goes out",
+        "ru": "Отправка",
+        "tg": "Фиристодан",
+    },
+    "send_broadcast": {
+        "en": "Send to {n} members",
+        "ru": "Отправить {n} участникам",
+        "tg": "Ба {n} аъзо фиристодан",
+    },
+    "said_sent": {
+        "en": "Queued: it goes out in the group's hours, behind any alert.",
+        "ru": "В очереди: уйдёт в часы группы, после любых оповещений.",
+        "tg": "Дар навбат: дар соатҳои гурӯҳ, баъд аз ҳар огоҳӣ меравад.",
+    },
+    "broadcasts": {
+        "en": "Messages sent to the group",
+        "ru": "Сообщения группе",
+        "tg": "Паёмҳо ба гурӯҳ",
+    },
+    "by": {
+        "en": "By",
+        "ru": "Кто",
+        "tg": "Кӣ",
+    },
+    "delivery": {
+        "en": "Delivery",
+        "ru": "Доставка",
+        "tg": "Расонидан",
+    },
 }
 
 

@@ -64,10 +64,6 @@ class Directory:
         """The group whose JOIN code this is, or None."""
         return next((g for g in self.groups.values() if g.code == code), None)
 
-    def groups_of(self, organisation: str) -> list[Group]:
-        """An organisation's groups, in file order."""
-        return [g for g in self.groups.values() if g.organisation == organisation]
-
     def responders_for(
         self, district_id: str, roles: Iterable[str] | None = None, tier: int | None = None
     ) -> list[Responder]:
