@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gateway.cases import AID_KINDS, CaseState, Referral
-from gateway.directory import Directory
+from gateway.directory import Directory, Group
 from gateway.message import HANDED, MessageState
 from gateway.store import Store
 
@@ -71,6 +71,12 @@ class Report:
     # Referrals (a case's newest) made in the period: (from, to) -> made, and accepted.
     referred: Counter = field(default_factory=Counter)
     referral_accepted: Counter = field(default_factory=Counter)
+    # Mutual aid groups: members now (group name -> count), broadcasts made in the period, and
+    # their messages handed to a provider and delivered.
+    members: Counter = field(default_factory=Counter)
+    broadcasts: int = 0
+    broadcast_handed: int = 0
+    broadcast_delivered: int = 0
 
     def days_to_aid(self) -> str:
         """Median days from opening to the first aid, or '-' for fewer than 5 cases."""
@@ -159,7 +165,27 @@ def of_directory(
     (every organisation's with '')."""
     names = {d.id: d.names["en"] for d in directory.districts.values()}
     districts = directory.districts_of(org) if org else None
-    return build(store, start, end, names, districts, org)
+    report = build(store, start, end, names, districts, org)
+    _count_groups(
+        report, store, [g for g in directory.groups.values() if org in ("", g.organisation)]
+    )
+    return report
+
+
+def _count_groups(report: Report, store: Store, groups: list[Group]) -> None:
+    """Members of each group, and the broadcasts to them made in the period and their
+    delivery."""
+    ids = {g.id for g in groups}
+    for group in groups:
+        report.members[group.name] = store.members.count(group.id)
+    for broadcast in store.members.broadcasts(limit=10_000):
+        made = float(broadcast.get("created") or 0)
+        if broadcast.get("group") not in ids or not report.start <= made < report.end:
+            continue
+        report.broadcasts += 1
+        states = store.members.states(broadcast["id"])
+        report.broadcast_handed += sum(n for state, n in states.items() if state in HANDED)
+        report.broadcast_delivered += states[MessageState.DELIVERED]
 
 
 def rows(report: Report) -> list[tuple[str, ...]]:
@@ -191,15 +217,27 @@ def rows(report: Report) -> list[tuple[str, ...]]:
                 cell(report.referral_accepted[(sender, to)]),
             ),
         ]
+    out += [("groups", f"members of {name}", cell(n)) for name, n in sorted(report.members.items())]
+    if report.members:
+        handed = report.broadcast_handed
+        out += [
+            ("groups", "messages to groups", str(report.broadcasts)),
+            ("groups", "their SMS handed to a provider", cell(handed)),
+            ("groups", "their SMS delivered", _share(report.broadcast_delivered, handed)),
+        ]
     for route in sorted(report.handed):
-        handed, delivered = report.handed[route], report.delivered[route]
-        share = f"{100 * delivered / handed:.0f}%" if handed >= MIN_CELL else "-"
+        handed = report.handed[route]
         out += [
             ("delivery", f"{route}: messages handed over", cell(handed)),
-            ("delivery", f"{route}: delivered", share),
+            ("delivery", f"{route}: delivered", _share(report.delivered[route], handed)),
             ("SMS segments", route, str(report.segments[route])),
         ]
     return out
+
+
+def _share(delivered: int, handed: int) -> str:
+    """Delivered as a share of handed, or '-' for fewer than MIN_CELL."""
+    return f"{100 * delivered / handed:.0f}%" if handed >= MIN_CELL else "-"
 
 
 def _aid(report: Report) -> list[tuple[str, int]]:

@@ -186,3 +186,6 @@ def test_a_coordinator_adds_a_member_previews_and_sends_on_the_console(app, twil
     events = {e["event"]: e for e in app.extensions["hamdam"].store.audit.trail()}
     assert events["member_joined"]["how"] == "console:dilnoza"
     assert events["broadcast_queued"]["by"] == "dilnoza"
+    figures = nur.get("/console/reports").get_data(as_text=True)
+    assert 'members of Levakand women&#39;s group</td><td class="n">&lt;5<' in figures
+    assert 'messages to groups</td><td class="n">1<' in figures
