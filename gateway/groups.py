@@ -23,7 +23,7 @@ FREE_MAX = 160  # characters of free text (one segment in GSM-7; fewer in Cyrill
 # goes only while its recipient is still a member of the group.
 BROADCAST, JOINED = "broadcast", "group_joined"
 TO_MEMBERS = (BROADCAST, JOINED)
-_TIME = re.compile(r"^([01]?\d|2[0-3])[:.]([0-5]\d)$")
+TIME = re.compile(r"^([01]?\d|2[0-3])[:.]([0-5]\d)$")
 
 _TEXTS = catalog.section("group")
 DAY_NAMES = catalog.section("day")
@@ -64,7 +64,7 @@ def draft(template: str, day: str = "", at: str = "", text: str = "", extra=()) 
         raise GroupError(f"day {day!r} is not one of {', '.join(DAYS)}")
     if template == "cancelled":
         return Draft(template, day)
-    found = _TIME.match(at.strip())
+    found = TIME.match(at.strip())
     if not found:
         raise GroupError("time is HH:MM, e.g. 14:00")
     return Draft(template, day, f"{int(found[1]):02d}:{found[2]}")

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from gateway.cases import AID_KINDS, FOLLOW_UP_DAYS
+from gateway.groups import DAYS, TIME
 from gateway.text import fold
 from menus import catalog
 
@@ -23,6 +24,11 @@ KEYWORDS = _vocabulary("help", "stop", "delete")
 RESPONDER_COMMANDS = _vocabulary("accept", "decline", "done", "aid", "later", "note")
 # Anyone's: JOIN <group code> a mutual aid group, LEAVE [<group code>] it (or every group).
 GROUP_COMMANDS = _vocabulary("join", "leave")
+# A group's sender: MEET <group code> <day> <time>, answered with a preview; YES <code> sends.
+MEET = _vocabulary("meet")
+# The days a MEET may name, in any language (folded), or as their English three letters.
+_DAY = {fold(name): day for names in catalog.section("day").values() for day, name in names.items()}
+_DAY.update({day: day for day in DAYS})
 _GROUP_CODE = re.compile(r"^\d{3,6}$")
 # Commands that may carry codes of aid after the reference: "AID 4821 LEGAL ECON".
 WITH_AID = ("aid", "done")
@@ -49,7 +55,8 @@ class Command:
     """What an SMS asks for: a survivor keyword, a responder command with its ref, or nothing."""
 
     # help, code, stop, delete, accept, decline, done, aid, later, note, unclear, aid_unclear
-    # (AID or DONE with a code that names no aid, or AID without one), join, leave, or text
+    # (AID or DONE with a code that names no aid, or AID without one), join, leave, meet,
+    # meet_unclear, or text
     name: str
     lang: str = ""
     ref: str = ""
@@ -57,6 +64,8 @@ class Command:
     aid: tuple[str, ...] = ()  # aid, done: the kinds of aid its codes name
     days: int = 0  # later: in how many days
     note: str = field(default="", repr=False)  # note: the text as written (never in a log)
+    day: str = ""  # meet: one of groups.DAYS
+    time: str = ""  # meet: HH:MM
 
 
 def _table(vocab: Mapping[str, Mapping[str, Iterable[str]]]) -> dict[str, tuple[str, str]]:
@@ -71,6 +80,7 @@ def _table(vocab: Mapping[str, Mapping[str, Iterable[str]]]) -> dict[str, tuple[
 _KEYWORDS = _table(KEYWORDS)
 _RESPONDER = _table(RESPONDER_COMMANDS)
 _GROUPS = _table(GROUP_COMMANDS)
+_MEET = _table(MEET)
 _AID = {code: kind for code, (kind, _) in _table(AID_CODES).items()}
 
 
@@ -91,6 +101,8 @@ def parse(text: str, code_words: Mapping[str, tuple[str, str]] | None = None) ->
         if _GROUP_CODE.match(code) or (name == "leave" and code == ""):
             return Command(name, lang, code)  # the group's code in `ref`
         return Command("text")  # her own words that happen to start so
+    if found is not None and found["word"] in _MEET:
+        return _meet(_MEET[found["word"]][1], found["rest"].split())
     if found is None or found["word"] not in _RESPONDER:
         return Command("text")
     name, lang = _RESPONDER[found["word"]]
@@ -118,6 +130,16 @@ def parse(text: str, code_words: Mapping[str, tuple[str, str]] | None = None) ->
     # A command word with something that is not a reference: it looks like a command, so the
     # sender, if a responder, is told how to write one.
     return Command("unclear", lang)
+
+
+def _meet(lang: str, words: list[str]) -> Command:
+    """MEET <code> <day> <time>: a meeting for a group, or meet_unclear (how to write it)."""
+    if len(words) == 3 and _GROUP_CODE.match(words[0]) and words[1] in _DAY:
+        time = TIME.match(words[2])
+        if time:
+            at = f"{int(time[1]):02d}:{time[2]}"
+            return Command("meet", lang, words[0], day=_DAY[words[1]], time=at)
+    return Command("meet_unclear", lang)
 
 
 def _with_aid(name: str, lang: str, ref: str, codes: list[str]) -> Command:

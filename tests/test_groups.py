@@ -9,11 +9,12 @@ import time
 
 import pytest
 
-from gateway import groups
+from gateway import groups, templates
 from gateway.groups import GroupError
 from gateway.message import HANDED, MessageState
 from testing.app import (
     GROUP_1,
+    GROUP_2,
     ask_for_help,
     coordinator_client,
     form_token,
@@ -189,3 +190,27 @@ def test_a_coordinator_adds_a_member_previews_and_sends_on_the_console(app, twil
     figures = nur.get("/console/reports").get_data(as_text=True)
     assert 'members of Levakand women&#39;s group</td><td class="n">&lt;5<' in figures
     assert 'messages to groups</td><td class="n">1<' in figures
+
+
+def test_a_sender_writes_to_the_group_by_sms_with_a_preview_and_yes(app, twilio_fake):
+    for phone in MEMBERS[6:8]:
+        sms_from(app, phone, "JOIN 4108")  # vakhsh-circle, whose sender is GROUP_1
+    clock_at(app, local(11))
+    sms_from(app, GROUP_2, "MEET 4108 Friday 14:00")  # not one of its senders
+    sms_from(app, GROUP_1, "MEET 4108 someday")
+    sms_from(app, GROUP_1, "ВОХӮРӢ 4108 ҷумъа 14:00")
+    work(app)
+    said = texts_to(twilio_fake, GROUP_1)
+    assert said[0] == templates.render("meet_how", "tg")
+    assert said[1].startswith("Гурӯҳи 4108: 2 аъзо, 2 SMS") and "ҲА 4108" in said[1]
+    assert texts_to(twilio_fake, GROUP_2) == [templates.render("unclear", "tg")]
+    assert len(texts_to(twilio_fake, MEMBERS[6])) == 1  # nothing before the YES
+    sms_from(app, GROUP_1, "ҲА 4108")
+    sms_from(app, GROUP_1, "YES 4108")  # a second YES sends nothing more
+    work(app)
+    meeting = "Meeting on Friday at 14:00, at the usual place."  # JOIN: in English
+    for phone in MEMBERS[6:8]:
+        assert texts_to(twilio_fake, phone) == [groups.confirmation("en"), meeting]
+    assert templates.render("meet_sent", "tg", code="4108", count="2") in texts_to(
+        twilio_fake, GROUP_1
+    )

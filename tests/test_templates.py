@@ -36,6 +36,10 @@ def test_every_text_fits_two_segments(lang, name):
             date="2026-12-31",
             days="90",
             responder="Gulbahor Nazarmamadova-Sharipova",  # a long responder name
+            code="999999",
+            count="5000",
+            segments="15000",
+            when="2026-12-31 09:00",
         )
         assert measure(body).segments <= 2, (len(body), body)
         assert "{" not in body

@@ -80,3 +80,6 @@ BROADCAST = PREFIX + "broadcast:{id}"
 BROADCASTS = PREFIX + "broadcasts"
 BROADCAST_MESSAGES = PREFIX + "broadcast:{id}:messages"
 BROADCAST_PENDING = PREFIX + "broadcast:{id}:pending"  # list: message ids not yet queued
+# string, expiring: a sender's MEET awaiting their YES (the draft as JSON)
+MEET_DRAFT = PREFIX + "meetdraft:{responder}:{group}"
+MEET_DRAFT_TTL = 3600

@@ -4,6 +4,7 @@ their number encrypted beside it; and the broadcasts sent to a group."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 
@@ -17,6 +18,8 @@ from gateway.store.keys import (
     BROADCASTS,
     ENCRYPTED_FIELD,
     GROUP_MEMBERS,
+    MEET_DRAFT,
+    MEET_DRAFT_TTL,
     MEMBER,
     MESSAGE,
 )
@@ -175,3 +178,13 @@ class Members:
             for message_id in ids:
                 pipe.hget(MESSAGE.format(id=message_id.decode()), "state")
             return Counter((s or b"gone").decode() for s in pipe.execute())
+
+    def keep_draft(self, responder_id: str, group: str, draft: dict[str, str]) -> None:
+        """A sender's MEET, until their YES (or for an hour)."""
+        key = MEET_DRAFT.format(responder=responder_id, group=group)
+        self.redis.set(key, json.dumps(draft), ex=MEET_DRAFT_TTL)
+
+    def take_draft(self, responder_id: str, group: str) -> dict[str, str] | None:
+        """The sender's waiting MEET, taken once (a second YES finds none)."""
+        raw = self.redis.getdel(MEET_DRAFT.format(responder=responder_id, group=group))
+        return json.loads(raw) if raw else None

@@ -85,7 +85,7 @@ class Answers:
         """The codes of aid in the responder's language, after an AID or DONE with a code that
         names none; its id comes from the inbound SMS, as not_understood()'s."""
         body = templates.render("aid_codes", responder.languages[0], ref=ref or "1234")
-        self._answer(responder, inbound, "aid_codes", body)
+        self.answer(responder, inbound, "aid_codes", body)
 
     def close(self, responder: Responder, ref: str, aid: tuple[str, ...] = ()) -> str:
         """DONE by the responder who took the case closes it; DONE with codes records that aid
@@ -134,11 +134,11 @@ class Answers:
         """Tell a responder, in their language, that an SMS was not understood and how to write
         a command. It names no case, so it reveals nothing; its id comes from the inbound SMS
         (`inbound`: channel and provider id), so a redelivery cannot send it twice."""
-        self._answer(
+        self.answer(
             responder, inbound, "unclear", templates.render("unclear", responder.languages[0])
         )
 
-    def _answer(self, responder: Responder, inbound: str, purpose: str, body: str) -> None:
+    def answer(self, responder: Responder, inbound: str, purpose: str, body: str) -> None:
         """An answer to one inbound SMS that names no case; a redelivery cannot send it twice."""
         mid = message_id(inbound, purpose, responder.id)
         fields = {"purpose": purpose, "case": "", "recipient": responder.id}

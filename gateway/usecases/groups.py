@@ -6,13 +6,16 @@ so nobody receives the same broadcast twice."""
 
 from __future__ import annotations
 
+import dataclasses
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from gateway import groups
-from gateway.directory import Group
+from gateway import groups, templates
+from gateway.cases import LOCAL_UTC_OFFSET
+from gateway.directory import Group, Responder
 from gateway.groups import Draft, GroupError
 from gateway.jobs import Jobs
 from gateway.phone import PhoneError, normalise
@@ -101,6 +104,42 @@ class Groups:
         if group is None:
             raise GroupError(f"there is no group {group_id!r}")
         return self.join(number, group.code, lang, f"console:{by}")
+
+    # ---- by SMS, from a group's sender ----------------------------------------------------------
+    def meet(self, responder: Responder, code: str, day: str, at: str) -> str:
+        """MEET <code> <day> <time> from one of the group's senders: the preview by SMS, and
+        the draft kept for their YES <code>."""
+        group = self.roster.directory.group_by_code(code)
+        if group is None or responder.id not in group.senders:
+            self.store.audit.record(
+                "command_ignored", reason="not a sender", responder=responder.id
+            )
+            return "ignored"
+        draft = groups.draft("meeting", day, at)
+        seen = self.preview(group.id, draft)
+        self.store.members.keep_draft(responder.id, group.id, dataclasses.asdict(draft))
+        when = time.strftime("%d.%m %H:%M", time.gmtime(seen.send_at + LOCAL_UTC_OFFSET))
+        counts = {"count": str(seen.recipients), "segments": str(seen.segments)}
+        key = f"{group.id}:{int(self.clock())}"  # one preview per MEET
+        self._tell(responder, "meet_preview", key, code=code, when=when, **counts)
+        self.store.audit.record("broadcast_previewed", group=group.id, responder=responder.id)
+        return "previewed"
+
+    def confirm(self, responder: Responder, code: str) -> str | None:
+        """YES <code> after a MEET: send it. None when no MEET of theirs waits for that code
+        (the YES is an ordinary answer then)."""
+        group = self.roster.directory.group_by_code(code)
+        found = self.store.members.take_draft(responder.id, group.id) if group else None
+        if group is None or found is None:
+            return None
+        broadcast_id = self.send(group.id, Draft(**found), by=responder.id)
+        count = self.store.members.broadcast(broadcast_id).get("recipients", "0")
+        self._tell(responder, "meet_sent", broadcast_id, code=code, count=count)
+        return "sent"
+
+    def _tell(self, responder: Responder, name: str, key: str, **params: str) -> None:
+        body = templates.render(name, responder.languages[0], **params)
+        self.outbox.queue("", name, responder, body, key=f"{name}:{key}")
 
     # ---- broadcasts ----------------------------------------------------------------------------
     def preview(self, group_id: str, draft: Draft) -> Preview:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from gateway import keywords
+from gateway import keywords, templates
 from gateway.cases import CaseState
 from gateway.channels.base import Inbound
 from gateway.jobs import Jobs
@@ -166,13 +166,21 @@ class SmsIntake:
             waiting = self.store.cases.open_alerts(responder.id)
             found = self.store.cases.get(waiting[0]) if len(waiting) == 1 else None
             ref = found.ref if found else ""
+        said = f"{inbound.channel}:{inbound.external_id}"  # names the one answer to this SMS
         if command.name == "aid_unclear" or (command.name == "aid" and not ref):
-            self.answers.aid_codes(responder, f"{inbound.channel}:{inbound.external_id}", ref)
+            self.answers.aid_codes(responder, said, ref)
+            return ""
+        if command.name == "meet_unclear":
+            body = templates.render("meet_how", responder.languages[0])
+            self.answers.answer(responder, said, "meet_how", body)
             return ""
         act = {
-            # An OK or NO to a referral its organisation was asked to take; else as ever.
+            # YES <code> after a MEET; an OK or NO to a referral its organisation was asked to
+            # take; else as ever.
             "accept": lambda who, ref: (
-                self.referrals.answer(who, ref, yes=True) or self.answers.accept(who, ref)
+                self.groups.confirm(who, ref)
+                or self.referrals.answer(who, ref, yes=True)
+                or self.answers.accept(who, ref)
             ),
             "decline": lambda who, ref: (
                 self.referrals.answer(who, ref, yes=False) or self.answers.decline(who, ref)
@@ -181,6 +189,7 @@ class SmsIntake:
             "aid": lambda who, ref: self.answers.record_aid(who, ref, command.aid),
             "later": lambda who, ref: self.followup.later(who, ref, command.days),
             "note": lambda who, ref: self.followup.note(who, ref, command.note),
+            "meet": lambda who, ref: self.groups.meet(who, ref, command.day, command.time),
         }.get(command.name)
         if act is None or not ref or act(responder, ref) == "ignored":
             # The same answer whether or not the reference exists: nothing is revealed.
@@ -190,7 +199,7 @@ class SmsIntake:
                 command=command.name,
                 channel=inbound.channel,
             )
-            self.answers.not_understood(responder, f"{inbound.channel}:{inbound.external_id}")
+            self.answers.not_understood(responder, said)
         return ""
 
     def _join(self, phone: str, command: keywords.Command, inbound: Inbound) -> str:
@@ -244,6 +253,8 @@ class SmsIntake:
         "aid_unclear": _responder,
         "later": _responder,
         "note": _responder,
+        "meet": _responder,
+        "meet_unclear": _responder,
         "unclear": _responder,
         "stop": _stop,
         "delete": _stop,
