@@ -16,11 +16,12 @@ import redis
 import requests
 
 from config.settings import Settings
-from gateway import templates
+from gateway import groups, templates
 from gateway.cases import CaseState, Referral
 from gateway.channels.android import sign
 from gateway.compose import build
 from testing.app import SECRET, add_operator, console_session, form_token, live_env
+from testing.env import directory_with
 from testing.fakes import FakeAndroid, FakeTwilio
 from testing.leaks import assert_no_clear, redis_dump
 from testing.processes import Processes, wait_for
@@ -29,6 +30,10 @@ from testing.ussd import Help, http_help
 GROUP_1, GROUP_2, COORDINATOR = "+992900001001", "+992900001002", "+992900001090"
 SUGHD_DUTY = "+992900002000"
 NOTE = "Her brother-in-law took the papers of the house"
+# A group that receives at any hour, so a broadcast goes while the test runs.
+ALL_DAY = {"id": "e2e-group", "name": "Bahor group", "organisation": "nur", "code": "777",
+           "hours": [0, 24], "senders": ["vakhsh-group-1"]}  # fmt: skip
+MEMBERS = ("+992900009661", "+992900009662")
 
 
 class Gateway(Processes):
@@ -45,6 +50,7 @@ class Gateway(Processes):
             SEND_TIMEOUT="5",
             ESCALATE_AFTER="10",
             ESCALATE_AFTER_URGENT="10",
+            DIRECTORY_FILE=str(directory_with(var / "directory.yaml", **ALL_DAY)),
         )
         super().__init__(env, var)
         self.context = build(Settings.from_env(env))  # to read the store as the processes do
@@ -230,12 +236,44 @@ def test_after_ok_aid_later_note_done_and_a_referral_with_her_consent(gateway):
     assert len(sent) == len(set(sent))
 
 
+def test_members_join_by_sms_and_a_broadcast_reaches_each_once_but_not_after_stop(gateway):
+    for phone in MEMBERS:
+        gateway.sms(phone, "JOIN 777")
+    joined = groups.confirmation("en")
+    for phone in MEMBERS:
+        wait_for(lambda p=phone: texts(gateway, p) == [joined], what="the one confirmation")
+    gateway.sms(MEMBERS[1], "STOP")
+    wait_for(lambda: not gateway.context.store.members.is_member(
+        "e2e-group", gateway.context.store.members.digest(MEMBERS[1])), what="STOP")  # fmt: skip
+    add_operator(gateway.context, "malika", "nur")
+    with console_session(gateway.base, "malika") as http:
+        url = f"{gateway.base}/console/groups/e2e-group"
+        token = form_token(http.get(url, timeout=10).text)
+        form = {"csrf": token, "template": "course", "day": "sat", "time": "10:00"}
+        preview = http.post(f"{url}/preview", data=form, timeout=10).text
+        assert 'class="recipients">1<' in preview
+        sent = http.post(f"{url}/send", data=form, allow_redirects=False, timeout=10)
+        assert sent.status_code == 302
+    course = "Course on Saturday at 10:00. Everyone is welcome."
+    wait_for(lambda: texts(gateway, MEMBERS[0]) == [joined, course], what="the broadcast")
+    time.sleep(2)  # nothing more arrives
+    assert texts(gateway, MEMBERS[0]) == [joined, course]
+    assert texts(gateway, MEMBERS[1]) == [joined]
+
+
+def texts(gateway, phone: str) -> list[str]:
+    return [s.body for s in gateway.twilio.sent if s.to == phone]
+
+
 def test_nothing_of_hers_in_redis_logs_or_jobs(gateway, redis_url):
     blob = redis_dump(redis.Redis.from_url(redis_url))
     logs = gateway.log_text()
     for n in range(1, 7):
         assert_no_clear(blob, f"+99290000950{n}", inputs=[NOTE])
         assert_no_clear(logs, f"+99290000950{n}", inputs=[NOTE])
+    for phone in MEMBERS:
+        assert_no_clear(blob, phone)
+        assert_no_clear(logs, phone)
 
 
 def test_clock_runs_the_retention_sweep(gateway, redis_url):
