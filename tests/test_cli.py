@@ -42,6 +42,17 @@ def test_keys_rotate_moves_records_to_the_new_key(settings, redis_client):
     assert Store(redis_client, Vault([new])).phones.profile(PHONE) == {"lang": "uz"}
 
 
+def test_keys_rotate_moves_group_members_so_leave_still_finds_them(settings, redis_client):
+    old_key, new = new_key(), new_key()
+    Store(redis_client, Vault([old_key])).members.join(PHONE, "levakand-women", "tg", "sms")
+    app = create_app(dataclasses.replace(settings, data_keys=(new, old_key)))
+    assert app.test_cli_runner().invoke(args=["keys", "rotate"]).exit_code == 0
+    members = Store(redis_client, Vault([new])).members  # the old key is gone
+    assert members.groups(PHONE) == ["levakand-women"]
+    assert members.is_member("levakand-women", members.digest(PHONE))
+    assert members.leave(PHONE) == ["levakand-women"] and members.count("levakand-women") == 0
+
+
 def test_menus_check(app):
     result = app.test_cli_runner().invoke(args=["menus", "check"])
     assert result.exit_code == 0, result.output

@@ -485,3 +485,40 @@ def test_phone_typed_into_another_field_is_masked(tmp_path: Path) -> None:
         f"16: responder r1 has unknown role '{mask('+992 900 001 001')}', "
         "expected one of group, mahalla, police, duty"
     ]
+
+
+GROUPS = """\
+groups:
+  - id: g1
+    name: Levakand group
+    organisation: nur
+    code: "4107"
+    hours: [9, 18]
+    senders: [r1]
+  - id: g2
+    name: Second group
+    organisation: sughd
+    code: 4107
+    hours: [18, 9]
+    senders: [r9]
+  - id: g3
+    name: Third group
+    organisation: nur
+    code: "41a"
+"""
+
+
+def test_groups_are_optional_and_checked_line_by_line(tmp_path: Path) -> None:
+    path = tmp_path / "directory.yaml"
+    path.write_text(BASE + GROUPS.split("  - id: g2")[0], encoding="utf-8")
+    group = load(path).groups["g1"]
+    assert (group.code, group.hours, group.senders) == ("4107", (9, 18), ("r1",))
+    base = len(BASE.splitlines())
+    assert problems(tmp_path, BASE + GROUPS) == [
+        f"{base + 10}: group g2 belongs to unknown organisation 'sughd'",
+        f"{base + 11}: group g2 has the same code 4107 as group g1",
+        f"{base + 12}: group g2 has 'hours' that are not [from, to]: whole hours, 0 to 24, "
+        "from < to",
+        f"{base + 13}: group g2 lists sender 'r9', who is not a responder",
+        f"{base + 17}: group g3 has '41a' for 'code', expected 3 to 6 digits (JOIN 4107)",
+    ]

@@ -108,9 +108,8 @@ class Checker:
             text = str(value) if type(value) is int else value
             if isinstance(text, str) and _GROUP_CODE.match(text.strip()):
                 return text.strip()
-            return e.bad(
-                node, f"has {describe(node)} for 'code', expected 3 to 6 digits (JOIN 4107)"
-            )
+            shown = repr(text.strip()) if isinstance(text, str) else describe(node)
+            return e.bad(node, f"has {shown} for 'code', expected 3 to 6 digits (JOIN 4107)")
         if how in ("names", "code_words"):
             if not isinstance(node, MappingNode):
                 return e.bad(node, f"has {describe(node)} {what}, expected a mapping of languages")

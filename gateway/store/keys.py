@@ -75,6 +75,7 @@ CASE_MESSAGES = PREFIX + "casemsgs:{case}"
 # of member digests; a broadcast (group, template, its words, by, created, send_at, count);
 # the broadcasts by when they were made; the ids of a broadcast's messages.
 MEMBER = PREFIX + "member:{digest}"
+MEMBER_HASHED = "member|{phone}"  # what a member's digest hashes: never her profile's digest
 GROUP_MEMBERS = PREFIX + "group:{group}:members"
 BROADCAST = PREFIX + "broadcast:{id}"
 BROADCASTS = PREFIX + "broadcasts"

@@ -21,12 +21,9 @@ from gateway.store.keys import (
     MEET_DRAFT,
     MEET_DRAFT_TTL,
     MEMBER,
+    MEMBER_HASHED,
     MESSAGE,
 )
-
-# A member's number is hashed with this prefix: the same number as a survivor's gives another
-# digest, so no key or report can join the two.
-_KIND = "member|"
 
 # Join a group. KEYS: the member, the group's set. ARGV: group, digest, her number encrypted,
 # language, how she joined, now. Returns 1 when she is new to the group, 0 when already in.
@@ -56,12 +53,12 @@ class Members:
 
     def digest(self, phone: str) -> str:
         """The keyed hash naming a member's record (under the newest key)."""
-        return self.vault.digest(_KIND + phone)
+        return self.vault.digest(MEMBER_HASHED.format(phone=phone))
 
     def _found(self, phone: str) -> str:
         """The digest her record sits under (an older key's during a rotation), else the
         newest key's."""
-        digests = self.vault.digests(_KIND + phone)
+        digests = self.vault.digests(MEMBER_HASHED.format(phone=phone))
         for digest in digests[1:]:
             if self.redis.exists(MEMBER.format(digest=digest)):
                 return digest

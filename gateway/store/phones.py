@@ -12,7 +12,10 @@ from gateway.privacy import Vault
 from gateway.store.keys import (
     DIRECTORY_SNAPSHOT,
     ENCRYPTED_FIELD,
+    GROUP_MEMBERS,
     HOP_FIELD,
+    MEMBER,
+    MEMBER_HASHED,
     PHONE,
     PREFIX,
     RATE,
@@ -121,6 +124,8 @@ class Phones:
                 lookups += self._rekey_rate(name)
             elif name.startswith(_head(USSD_SESSION)):
                 lookups += self._rekey_session(name)
+            elif name.startswith(_head(MEMBER)):
+                rekeyed += self._rekey_member(name)
         return RotationReport(records=records, fields=fields, rekeyed=rekeyed, lookups=lookups)
 
     def _rekey_snapshot(self, responders: Mapping[str, str]) -> int:
@@ -176,6 +181,25 @@ class Phones:
                     return 1
                 except redis.WatchError:
                     continue
+
+    def _rekey_member(self, key: str) -> int:
+        """A group member's record and its place in each group's set, under the newest key's
+        hash (else, once the old key is gone, LEAVE and STOP could not find her)."""
+        token = self.redis.hget(key, ENCRYPTED_FIELD + "phone")
+        if token is None:
+            return 0
+        old = key[len(_head(MEMBER)) :]
+        new = self.vault.digest(MEMBER_HASHED.format(phone=self.vault.decrypt(token)))
+        if new == old:
+            return 0
+        groups = (self.redis.hget(key, "groups") or b"").decode().split(",")
+        with self.redis.pipeline(transaction=True) as pipe:
+            for group in filter(None, groups):
+                pipe.srem(GROUP_MEMBERS.format(group=group), old)
+                pipe.sadd(GROUP_MEMBERS.format(group=group), new)
+            pipe.rename(key, MEMBER.format(digest=new))
+            pipe.execute()
+        return 1
 
     def _rekey_rate(self, key: str) -> int:
         what, _, window = key[len(_head(RATE)) :].rsplit(":", 2)
