@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+import time
 
 import pytest
 from rq import Queue, SimpleWorker
+from rq.job import Job
 
 from config.settings import ANY_ADDRESS, ConfigError, Settings
-from gateway import simulator
+from gateway import groups, simulator
 from gateway.app import create_app
 from gateway.jobs import ALERTS_QUEUE
 from testing.app import coordinator_client, form_token
@@ -517,3 +519,46 @@ def test_after_ok_the_whole_story_plays_in_the_simulator(app):
         assert "referred by nur to sughd (shelter) by dilnoza" in timeline
         assert "taken by sughd: accepted by Sughd duty phone (duty)" in timeline
     assert "follow-up reminder to" in theirs and first.id not in ours
+
+
+def test_a_group_plays_in_the_simulator_from_join_to_the_morning(app):
+    """A member joins by SMS; another joins and sends STOP; a coordinator previews and sends a
+    meeting at night; it waits for the group's hours and arrives in the morning, once, and
+    not to the one who sent STOP."""
+    from workers import jobs
+
+    client = app.test_client()
+    member, stopped = "+992900009741", "+992900009742"
+
+    def clock_at(when: float) -> None:
+        for context in (app.extensions["hamdam"], jobs._context()):
+            context.groups.clock = lambda: when
+
+    def inbox(phone: str) -> list[str]:
+        found = client.get(f"/simulator{simulator.POLL}?phone={phone}").get_json()["phone"]
+        return [m["body"] for m in found["messages"]]
+
+    for phone in (member, stopped):
+        client.post("/simulator/sms", json={"phone": phone, "text": "ДОХИЛ 4107"})
+    client.post("/simulator/sms", json={"phone": stopped, "text": "STOP"})
+    work(app)
+    assert inbox(member) == [groups.confirmation("tg")]
+    midnight = time.time() - (time.time() + 5 * 3600) % 86400  # today, 00:00 in UTC+5
+    clock_at(midnight + 22 * 3600)  # 22:00
+    nur = coordinator_client(app)
+    token = form_token(nur.get("/console/groups/levakand-women").get_data(as_text=True))
+    form = {"csrf": token, "template": "meeting", "day": "tue", "time": "15:00"}
+    preview = nur.post("/console/groups/levakand-women/preview", data=form).get_data(as_text=True)
+    assert 'class="recipients">1<' in preview and "09:00" in preview  # it goes in the morning
+    assert nur.post("/console/groups/levakand-women/send", data=form).status_code == 302
+    queue = Queue(ALERTS_QUEUE, connection=app.extensions["hamdam"].store.redis)
+    [pump] = [j for j in queue.scheduled_job_registry.get_job_ids() if j.startswith("bcast-")]
+    assert inbox(member) == [groups.confirmation("tg")]  # nothing at night
+    clock_at(midnight + 33 * 3600 + 60)  # 09:01 the next morning
+    queue.scheduled_job_registry.remove(pump)
+    queue.enqueue_job(Job.fetch(pump, connection=queue.connection))
+    work(app)
+    work(app)
+    meeting = groups.render(groups.draft("meeting", "tue", "15:00"), "tg")
+    assert inbox(member) == [meeting, groups.confirmation("tg")]  # newest first
+    assert meeting not in inbox(stopped)
