@@ -64,19 +64,27 @@ def add_member(group_id: str) -> Response:
 @blueprint.post("/groups/<group_id>/preview")
 def preview_broadcast(group_id: str) -> Response:
     """What a broadcast would be, with the form that sends it."""
-    group = _group(group_id)
-    if isinstance(group, Response):
-        return group
-    try:
-        draft = _draft(group)
-    except GroupError as error:
-        return _group_page(group_id, 400, error=str(error))
-    return _group_page(group_id, preview=web.context().groups.preview(group.id, draft))
+    return _with_draft(
+        group_id,
+        lambda group, draft: _group_page(
+            group_id, preview=web.context().groups.preview(group.id, draft)
+        ),
+    )
 
 
 @blueprint.post("/groups/<group_id>/send")
 def send_broadcast(group_id: str) -> Response:
     """Send a previewed broadcast (in the group's hours)."""
+
+    def send(group: Group, draft: groups.Draft) -> Response:
+        web.context().groups.send(group.id, draft, by=g.operator.name)
+        return redirect(url_for("console.group_page", group_id=group_id, said="sent"))
+
+    return _with_draft(group_id, send)
+
+
+def _with_draft(group_id: str, then) -> Response:
+    """`then(group, draft)` with the form's draft, or the page that says what is wrong."""
     group = _group(group_id)
     if isinstance(group, Response):
         return group
@@ -84,8 +92,7 @@ def send_broadcast(group_id: str) -> Response:
         draft = _draft(group)
     except GroupError as error:
         return _group_page(group_id, 400, error=str(error))
-    web.context().groups.send(group.id, draft, by=g.operator.name)
-    return redirect(url_for("console.group_page", group_id=group_id, said="sent"))
+    return then(group, draft)
 
 
 def _draft(group: Group) -> groups.Draft:
