@@ -21,7 +21,7 @@ def _vocabulary(*commands: str) -> dict[str, dict[str, tuple[str, ...]]]:
 
 
 KEYWORDS = _vocabulary("help", "stop", "delete")
-RESPONDER_COMMANDS = _vocabulary("accept", "decline", "done", "aid", "later", "note")
+RESPONDER_COMMANDS = _vocabulary("accept", "decline", "done", "aid", "later", "note", "refer")
 # Anyone's: JOIN <group code> a mutual aid group, LEAVE [<group code>] it (or every group).
 GROUP_COMMANDS = _vocabulary("join", "leave")
 # A group's sender: MEET <group code> <day> <time>, answered with a preview; YES <code> sends.
@@ -56,7 +56,7 @@ class Command:
 
     # help, code, stop, delete, accept, decline, done, aid, later, note, unclear, aid_unclear
     # (AID or DONE with a code that names no aid, or AID without one), join, leave, meet,
-    # meet_unclear, or text
+    # meet_unclear, refer, refer_unclear, or text
     name: str
     lang: str = ""
     ref: str = ""
@@ -64,6 +64,7 @@ class Command:
     aid: tuple[str, ...] = ()  # aid, done: the kinds of aid its codes name
     days: int = 0  # later: in how many days
     note: str = field(default="", repr=False)  # note: the text as written (never in a log)
+    agreed: bool = False  # refer: ends with a YES word (she agreed to be referred)
     day: str = ""  # meet: one of groups.DAYS
     time: str = ""  # meet: HH:MM
 
@@ -121,6 +122,8 @@ def parse(text: str, code_words: Mapping[str, tuple[str, str]] | None = None) ->
                 name, lang, found_note["ref"], note=found_note["note"].strip()[:NOTE_MAX]
             )
         return Command("unclear", lang)
+    if name == "refer":
+        return _refer(lang, [w for w in _BETWEEN.split(rest) if w])
     if name in WITH_AID:
         words = [w for w in _BETWEEN.split(rest) if w]
         if words and _REF.match(words[0]):
@@ -130,6 +133,18 @@ def parse(text: str, code_words: Mapping[str, tuple[str, str]] | None = None) ->
     # A command word with something that is not a reference: it looks like a command, so the
     # sender, if a responder, is told how to write one.
     return Command("unclear", lang)
+
+
+def _refer(lang: str, words: list[str]) -> Command:
+    """REFER <ref> <organisation> <aid code> [YES]: the holder refers the case, saying that she
+    agreed with the YES (else it is refused); refer_unclear when it cannot be read."""
+    if len(words) in (3, 4) and _REF.match(words[0]) and words[2] in _AID:
+        agreed = len(words) == 4 and _RESPONDER.get(words[3], ("",))[0] == "accept"
+        if len(words) == 3 or agreed:
+            return Command(
+                "refer", lang, words[0], owner=words[1], aid=(_AID[words[2]],), agreed=agreed
+            )
+    return Command("refer_unclear", lang, words[0] if words and _REF.match(words[0]) else "")
 
 
 def _meet(lang: str, words: list[str]) -> Command:

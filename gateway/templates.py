@@ -17,7 +17,7 @@ MAX_SEGMENTS = 2
 _NAMES = ("alert", "details", "details_nocall", "taken", "late", "closed", "declined", "reminder",
           "unclear", "aid_recorded", "aid_codes", "later_set", "follow_up", "follow_up_missed",
           "note_kept", "quiet", "referral", "referral_back", "meet_preview", "meet_sent",
-          "meet_how")  # fmt: skip
+          "meet_how", "referred", "refer_how")  # fmt: skip
 
 _SMS = catalog.section("messages")
 # Texts by language (menus/locales/<lang>.yaml, under `messages`), then by name.

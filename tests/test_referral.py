@@ -15,6 +15,7 @@ from gateway.cases import CaseError, CaseState, Referral
 from gateway.store.keys import CASE
 from testing.app import (
     GROUP_1,
+    GROUP_2,
     SURVIVOR,
     coordinator_client,
     form_token,
@@ -213,3 +214,25 @@ def test_a_referral_of_a_case_closed_meanwhile_returns_without_a_word(app, twili
     assert store.cases.by_ref(ref).referral == Referral.RETURNED
     back = templates.render("referral_back", "tg", ref=ref)
     assert back not in texts_to(twilio_fake, GROUP_1)
+
+
+def test_the_holder_refers_by_sms_only_saying_she_agreed(app, twilio_fake):
+    ref = taken(app)
+    store = app.extensions["hamdam"].store
+    sms_from(app, GROUP_1, f"REFER {ref} sughd SAFE")  # no YES: she did not agree
+    sms_from(app, GROUP_1, f"REFER {ref} sughd")  # cannot be read
+    sms_from(app, GROUP_2, f"REFER {ref} sughd SAFE YES")  # not the holder
+    work(app)
+    how = templates.render("refer_how", "tg", ref=ref)
+    assert texts_to(twilio_fake, GROUP_1).count(how) == 2
+    assert texts_to(twilio_fake, GROUP_2)[-1] == templates.render("unclear", "tg")
+    assert texts_to(twilio_fake, SUGHD_DUTY) == []
+    sms_from(app, GROUP_1, f"СУПОРИШ {ref} sughd ҷой ҳа")
+    work(app)
+    assert templates.render("referred", "tg", ref=ref) in texts_to(twilio_fake, GROUP_1)
+    assert len(texts_to(twilio_fake, SUGHD_DUTY)) == 1
+    case = store.cases.by_ref(ref)
+    assert (case.referral, case.referral_to, case.referral_reason) == ("asked", "sughd", "shelter")
+    events = [e for e in events_of(store, case.id) if e["event"].startswith("referr")]
+    assert [e["event"] for e in events] == ["referral_refused", "referred"]
+    assert events[1]["consent"] == "she agreed, confirmed by vakhsh-group-1"

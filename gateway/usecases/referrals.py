@@ -81,6 +81,30 @@ class Referrals:
         about = f"return of referral {n} of case {case.ref} if nobody takes it"
         self.jobs.referral_check(case.id, n, case.referred_at + self.timing.referral_answer, about)
 
+    def refer_by(
+        self, responder: Responder, ref: str, to: str, reason: str, agreed: bool, said: str
+    ) -> str:
+        """REFER <ref> <organisation> <aid code> YES from the case's holder, who confirms that
+        she agreed (without YES it is refused, and they are told how to write it)."""
+        case = self.store.cases.by_ref(ref)
+        if case is None or case.state != CaseState.TAKEN or case.taken_by != responder.id:
+            return "ignored"  # the same answer as any command on a case that is not theirs
+        try:
+            n = self.refer(case, to, reason, agreed, by=responder.id)
+        except CaseError as error:
+            self.store.audit.record(
+                "referral_refused", case=case.id, responder=responder.id, why=str(error)
+            )
+            self.how(responder, ref, said)
+            return "refused"
+        self.answers.reply(case, "referred", responder, key=f"referred_sms:{n}")
+        return "referred"
+
+    def how(self, responder: Responder, ref: str, said: str) -> None:
+        """How to write REFER, once per inbound SMS (`said`)."""
+        body = templates.render("refer_how", responder.languages[0], ref=ref or "1234")
+        self.answers.answer(responder, said, "refer_how", body)
+
     def answer(self, responder: Responder, ref: str, yes: bool) -> str | None:
         """OK or NO from a responder of the organisation a waiting referral went to: the case
         is theirs, or back with its sender. None when no referral waits for them (the answer

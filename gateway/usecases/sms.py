@@ -170,6 +170,9 @@ class SmsIntake:
         if command.name == "aid_unclear" or (command.name == "aid" and not ref):
             self.answers.aid_codes(responder, said, ref)
             return ""
+        if command.name == "refer_unclear":
+            self.referrals.how(responder, ref, said)
+            return ""
         if command.name == "meet_unclear":
             body = templates.render("meet_how", responder.languages[0])
             self.answers.answer(responder, said, "meet_how", body)
@@ -190,6 +193,9 @@ class SmsIntake:
             "later": lambda who, ref: self.followup.later(who, ref, command.days),
             "note": lambda who, ref: self.followup.note(who, ref, command.note),
             "meet": lambda who, ref: self.groups.meet(who, ref, command.day, command.time),
+            "refer": lambda who, ref: self.referrals.refer_by(
+                who, ref, command.owner, command.aid[0], command.agreed, said
+            ),
         }.get(command.name)
         if act is None or not ref or act(responder, ref) == "ignored":
             # The same answer whether or not the reference exists: nothing is revealed.
@@ -254,6 +260,8 @@ class SmsIntake:
         "later": _responder,
         "note": _responder,
         "meet": _responder,
+        "refer": _responder,
+        "refer_unclear": _responder,
         "meet_unclear": _responder,
         "unclear": _responder,
         "stop": _stop,
