@@ -122,6 +122,7 @@ class DrillGateway(Processes):
         var: Path,
         android: bool = False,
         twilio: type[FakeTwilio] = FakeTwilio,
+        groups: tuple[dict, ...] = (),
         **extra: str,
     ):
         self.twilio = twilio()
@@ -129,6 +130,9 @@ class DrillGateway(Processes):
         directory = var / "directory.yaml"
         var.mkdir(parents=True, exist_ok=True)
         self.districts = write_directory(directory)
+        if groups:  # a section of its own at the end of the file
+            with directory.open("a", encoding="utf-8") as file:
+                file.write(yaml.safe_dump({"groups": list(groups)}, sort_keys=False))
         settings = {
             "DIRECTORY_FILE": str(directory),
             "TWILIO_API_URL": self.twilio.url,
