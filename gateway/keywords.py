@@ -56,7 +56,7 @@ class Command:
 
     # help, code, stop, delete, accept, decline, done, aid, later, note, unclear, aid_unclear
     # (AID or DONE with a code that names no aid, or AID without one), join, leave, meet,
-    # meet_unclear, refer, refer_unclear, or text
+    # meet_yes, meet_unclear, refer, refer_unclear, or text
     name: str
     lang: str = ""
     ref: str = ""
@@ -148,7 +148,12 @@ def _refer(lang: str, words: list[str]) -> Command:
 
 
 def _meet(lang: str, words: list[str]) -> Command:
-    """MEET <code> <day> <time>: a meeting for a group, or meet_unclear (how to write it)."""
+    """MEET <code> <day> <time>: a meeting for a group; MEET <code> YES: send the one just
+    previewed (its own command, so a group's code is never read as a case's reference); else
+    meet_unclear (how to write it)."""
+    if len(words) == 2 and _GROUP_CODE.match(words[0]):
+        if _RESPONDER.get(words[1], ("",))[0] == "accept":
+            return Command("meet_yes", lang, words[0])
     if len(words) == 3 and _GROUP_CODE.match(words[0]) and words[1] in _DAY:
         time = TIME.match(words[2])
         if time:

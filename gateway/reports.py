@@ -110,7 +110,7 @@ def build(
         created = float(case.get("created") or 0)
         if not start <= created < end:
             continue
-        if districts is not None and case.get("district") not in districts:
+        if districts is not None and not _holds(case, districts, org):
             continue
         counted.add(case.get("id", ""))
         report.total += 1
@@ -146,6 +146,14 @@ def build(
             report.segments[route] += int(message.get("segments") or 0)
             report.delivered[route] += message.get("state") == MessageState.DELIVERED
     return report
+
+
+def _holds(case: dict[str, str], districts: set[str], org: str) -> bool:
+    """True when the organisation (serving `districts`) holds the case: its district's, unless
+    a referral moved it to another."""
+    if case.get("org"):
+        return case["org"] == org
+    return case.get("district") in districts
 
 
 def _count_referral(report: Report, case: dict[str, str], org: str) -> None:

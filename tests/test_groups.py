@@ -5,6 +5,7 @@ twice, never to one who left; an alert opened during a 500-member broadcast goes
 from __future__ import annotations
 
 import calendar
+import re
 import time
 
 import pytest
@@ -202,11 +203,11 @@ def test_a_sender_writes_to_the_group_by_sms_with_a_preview_and_yes(app, twilio_
     work(app)
     said = texts_to(twilio_fake, GROUP_1)
     assert said[0] == templates.render("meet_how", "tg")
-    assert said[1].startswith("Гурӯҳи 4108: 2 аъзо, 2 SMS") and "ҲА 4108" in said[1]
+    assert said[1].startswith("Гурӯҳи 4108: 2 аъзо, 2 SMS") and "ВОХӮРӢ 4108 ҲА" in said[1]
     assert texts_to(twilio_fake, GROUP_2) == [templates.render("unclear", "tg")]
     assert len(texts_to(twilio_fake, MEMBERS[6])) == 1  # nothing before the YES
-    sms_from(app, GROUP_1, "ҲА 4108")
-    sms_from(app, GROUP_1, "YES 4108")  # a second YES sends nothing more
+    sms_from(app, GROUP_1, "ВОХӮРӢ 4108 ҲА")
+    sms_from(app, GROUP_1, "MEET 4108 YES")  # a second YES sends nothing more
     work(app)
     meeting = "Meeting on Friday at 14:00, at the usual place."  # JOIN: in English
     for phone in MEMBERS[6:8]:
@@ -214,3 +215,26 @@ def test_a_sender_writes_to_the_group_by_sms_with_a_preview_and_yes(app, twilio_
     assert templates.render("meet_sent", "tg", code="4108", count="2") in texts_to(
         twilio_fake, GROUP_1
     )
+
+
+def test_a_send_posted_twice_goes_once_and_no_rate_key_ties_a_member_to_her_number(
+    app, twilio_fake
+):
+    context = app.extensions["hamdam"]
+    store = context.store
+    ask_for_help(app, MEMBERS[8])  # she is a survivor with a case, too
+    sms_from(app, MEMBERS[8], f"JOIN {LEVAKAND}")
+    clock_at(app, local(10))
+    nur = coordinator_client(app)
+    token = form_token(nur.get("/console/groups/levakand-women").get_data(as_text=True))
+    draft = {"csrf": token, "template": "cancelled", "day": "mon"}
+    page = nur.post("/console/groups/levakand-women/preview", data=draft).get_data(as_text=True)
+    broadcast = re.search(r'name="broadcast" value="([0-9a-f]{12})"', page)[1]
+    for _ in range(2):  # a double click
+        nur.post("/console/groups/levakand-women/send", data={**draft, "broadcast": broadcast})
+    work(app)
+    cancelled = groups.render(groups.draft("cancelled", "mon"), "en")
+    assert texts_to(twilio_fake, MEMBERS[8]).count(cancelled) == 1
+    hers = store.vault.digest(MEMBERS[8])
+    assert not [k for k in store.redis.scan_iter(f"hd:rate:*{hers}*") if b":out:" in k]
+    assert not [k for k in store.redis.scan_iter(f"hd:rate:sms:{hers}*")]

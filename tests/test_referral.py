@@ -17,6 +17,7 @@ from testing.app import (
     GROUP_1,
     GROUP_2,
     SURVIVOR,
+    ask_for_help,
     coordinator_client,
     form_token,
     sms_from,
@@ -136,10 +137,10 @@ def test_the_store_refers_as_the_domain_says(app):
     store = app.extensions["hamdam"].store
     case = store.cases.by_ref(ref)
     referred = cases.refer(case, "sughd", "nur", "legal", True, 1.0)
-    assert store.cases.refer(referred) == 1
+    assert store.cases.refer(referred, case) == 1
     with pytest.raises(CaseError):
         cases.refer(store.cases.by_ref(ref), "mehr", "nur", "legal", True, 2.0)
-    assert store.cases.refer(dataclasses.replace(referred, referral_to="mehr")) is None
+    assert store.cases.refer(dataclasses.replace(referred, referral_to="mehr"), case) is None
     assert store.cases.accept_referral(case.id, "duty-mehr", "mehr") is None
     with pytest.raises(CaseError):
         cases.accept_referral(store.cases.by_ref(ref), "duty-mehr", "mehr")
@@ -236,3 +237,32 @@ def test_the_holder_refers_by_sms_only_saying_she_agreed(app, twilio_fake):
     events = [e for e in events_of(store, case.id) if e["event"].startswith("referr")]
     assert [e["event"] for e in events] == ["referral_refused", "referred"]
     assert events[1]["consent"] == "she agreed, confirmed by vakhsh-group-1"
+
+
+def test_only_the_alerted_duty_officer_answers_a_referral_and_no_number_reaches_the_audit(
+    app, twilio_fake
+):
+    ref = taken(app)
+    store = app.extensions["hamdam"].store
+    for guess in ("+992900002001", "+992900002005"):  # Sughd group leader, police: not alerted
+        assert refer(coordinator_client(app, name=f"c{guess[-4:]}"), ref).status_code == 302
+        sms_from(app, guess, f"OK {ref}")
+        work(app)
+        case = store.cases.by_ref(ref)
+        assert case.taken_by == "vakhsh-group-1" and case.referral == Referral.ASKED
+        assert all(SURVIVOR not in t for t in texts_to(twilio_fake, guess))
+        sms_from(app, SUGHD_DUTY, f"NO {ref}")  # back, for the next guess
+        work(app)
+    sms_from(app, GROUP_1, f"REFER {ref} 992900009876 SAFE YES")  # a number for the partner
+    work(app)
+    audit = str(store.audit.trail())
+    assert "9876" not in audit and "referral_refused" in audit
+
+
+def test_her_words_that_look_like_a_command_stay_her_note(app):
+    ref = ask_for_help(app, SURVIVOR)
+    store = app.extensions["hamdam"].store
+    for words in ("Передать 5000 сомони", "Выйти 102", "Встреча 4107 пятница 14:00"):
+        sms_from(app, SURVIVOR, words)
+    notes = store.cases.notes(store.cases.by_ref(ref).id)
+    assert notes == ["Передать 5000 сомони", "Выйти 102", "Встреча 4107 пятница 14:00"]

@@ -509,10 +509,12 @@ def test_after_ok_the_whole_story_plays_in_the_simulator(app):
         work(app)
         sms("+992900002000", f"OK {ref}")  # Sughd's duty officer
     assert store.cases.by_ref(refs[0]).org == "sughd"
-    figures = nur.get("/console/reports").get_data(as_text=True)
+    sughd = coordinator_client(app, name="farzona", org="sughd")
+    figures = sughd.get("/console/reports").get_data(as_text=True)  # the cases are theirs now
     assert "5 women received legal and economic aid in Vakhsh" in figures
     assert 'nur to sughd: accepted</td><td class="n">5<' in figures
-    sughd = coordinator_client(app, name="farzona", org="sughd")
+    ours = nur.get("/console/reports").get_data(as_text=True)
+    assert 'nur to sughd: referred</td><td class="n">5<' in ours
     theirs = sughd.get(f"/console/cases/{refs[0]}").get_data(as_text=True)
     ours = nur.get(f"/console/cases/{refs[0]}").get_data(as_text=True)
     for timeline in (theirs, ours):

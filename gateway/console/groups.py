@@ -77,7 +77,8 @@ def send_broadcast(group_id: str) -> Response:
     """Send a previewed broadcast (in the group's hours)."""
 
     def send(group: Group, draft: groups.Draft) -> Response:
-        web.context().groups.send(group.id, draft, by=g.operator.name)
+        broadcast = request.form.get("broadcast", "")
+        web.context().groups.send(group.id, draft, by=g.operator.name, broadcast_id=broadcast)
         return redirect(url_for("console.group_page", group_id=group_id, said="sent"))
 
     return _with_draft(group_id, send)

@@ -208,7 +208,7 @@ class Checker:
     ) -> None:
         """Report unknown references, duplicates, and districts nobody could be alerted for."""
         org, dist, resp = self.unique(orgs), self.unique(dists), self.unique(resps)
-        self.check_groups(groups, org, resp)
+        self.check_groups(groups, org, dist, resp)
         for e in dists:
             if (owner := e.values.get("organisation")) is not None and owner not in org:
                 e.bad("organisation", f"belongs to unknown organisation '{owner}'")
@@ -257,19 +257,35 @@ class Checker:
                 e.bad(e.line, f"has responders at tiers {present} but none at tier {gaps}")
 
     def check_groups(
-        self, groups: list[_Entry], org: dict[str, _Entry], resp: dict[str, _Entry]
+        self,
+        groups: list[_Entry],
+        org: dict[str, _Entry],
+        dist: dict[str, _Entry],
+        resp: dict[str, _Entry],
     ) -> None:
-        """A group's organisation and senders exist, and no two groups share a JOIN code."""
+        """A group's organisation and senders exist (its own organisation's responders), and
+        no two groups share a JOIN code."""
         self.unique(groups)
         codes: dict[str, _Entry] = {}
         for e in groups:
             if (owner := e.values.get("organisation")) is not None and owner not in org:
                 e.bad("organisation", f"belongs to unknown organisation '{owner}'")
             lines = e.items.get("senders", ())
+            owner = e.values.get("organisation")
             for sender, at in zip(e.values.get("senders", ()), lines, strict=True):
                 if sender not in resp:
                     e.bad(at, f"lists sender '{sender}', who is not a responder")
+                elif owner in org and not _serves(resp[sender], owner, org[owner], dist):
+                    e.bad(at, f"lists sender '{sender}', who is not a responder of '{owner}'")
             if (code := e.values.get("code")) in codes:
                 e.bad("code", f"has the same code {code} as {codes[code].label}")
             elif code is not None:
                 codes[code] = e
+
+
+def _serves(responder: _Entry, owner: str, organisation: _Entry, dist: dict[str, _Entry]) -> bool:
+    """True when the responder is the organisation's duty officer or lists one of its districts."""
+    if organisation.values.get("duty_officer") == responder.values.get("id"):
+        return True
+    mine = {d for d, e in dist.items() if e.values.get("organisation") == owner}
+    return bool(mine & set(responder.values.get("districts", ())))

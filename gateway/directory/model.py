@@ -98,9 +98,10 @@ class Directory:
 
     def holder(self, district_id: str, org: str = "") -> str:
         """The organisation a case of the district is with: `org` when a referral moved it
-        there, else the one serving the district ('' when the directory lost both)."""
-        if org in self.organisations:
-            return org
+        there, else the one serving the district ('' when the directory lost it: then only an
+        admin sees the case, never the organisation it came from)."""
+        if org:
+            return org if org in self.organisations else ""
         district = self.districts.get(district_id)
         return district.organisation if district else ""
 

@@ -149,10 +149,13 @@ redis.call('EXPIRE', KEYS[5], ARGV[4])
 return before
 """
 # Refer a taken case to another organisation (cases.refer). KEYS: case. ARGV: to, from,
-# reason, now, the time before which a waiting referral is stale. Returns the referral's
-# number, or false (not taken, or referred and waiting since after that time).
+# reason, now, the time before which a waiting referral is stale, and the holder and the
+# organisation the referral was decided on. Returns the referral's number, or false (not
+# taken, held by another or moved meanwhile, or referred and waiting since after that time).
 REFER = f"""
 if redis.call('HGET', KEYS[1], 'state') ~= '{CaseState.TAKEN}' then return false end
+if (redis.call('HGET', KEYS[1], 'taken_by') or '') ~= ARGV[6] then return false end
+if (redis.call('HGET', KEYS[1], 'org') or '') ~= ARGV[7] then return false end
 if redis.call('HGET', KEYS[1], 'referral') == '{Referral.ASKED}'
   and tonumber(redis.call('HGET', KEYS[1], 'referred_at')) > tonumber(ARGV[5]) then
   return false
@@ -373,11 +376,13 @@ class Cases:
         )
         return None if before is None else before.decode()
 
-    def refer(self, case: Case, stale_before: float = 0.0) -> int | None:
-        """Store a referral made by cases.refer(): its number, or None when the case is no
-        longer taken or another referral waits (since `stale_before` or later)."""
+    def refer(self, case: Case, before: Case, stale_before: float = 0.0) -> int | None:
+        """Store a referral made by cases.refer() from the case as it was read (`before`): its
+        number, or None when the case is no longer taken, changed holder or organisation
+        meanwhile, or another referral waits (since `stale_before` or later)."""
         args = [case.referral_to, case.referral_from, case.referral_reason, case.referred_at]
-        n = self._refer(keys=[CASE.format(id=case.id)], args=[*args, stale_before])
+        args += [stale_before, before.taken_by, before.org]
+        n = self._refer(keys=[CASE.format(id=case.id)], args=args)
         return None if n is None else int(n)
 
     def accept_referral(self, case_id: str, responder_id: str, org: str) -> str | None:

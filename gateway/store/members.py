@@ -55,7 +55,7 @@ class Members:
         """The keyed hash naming a member's record (under the newest key)."""
         return self.vault.digest(MEMBER_HASHED.format(phone=phone))
 
-    def _found(self, phone: str) -> str:
+    def digest_of(self, phone: str) -> str:
         """The digest her record sits under (an older key's during a rotation), else the
         newest key's."""
         digests = self.vault.digests(MEMBER_HASHED.format(phone=phone))
@@ -67,20 +67,21 @@ class Members:
     def join(self, phone: str, group: str, lang: str, how: str) -> bool:
         """Add the phone to a group (`how`: sms, ussd, or console:<operator> after she agreed
         in person); True when she was not a member yet."""
-        digest = self._found(phone)
+        digest = self.digest_of(phone)
         keys = [MEMBER.format(digest=digest), GROUP_MEMBERS.format(group=group)]
         token = self.vault.encrypt(phone)
-        args = [group, digest, token, lang, how, f"{time.time():.3f}"]
+        day = time.strftime("%Y-%m-%d", time.gmtime())  # the day only: nothing to match times with
+        args = [group, digest, token, lang, how, day]
         return bool(self._join(keys=keys, args=args))
 
     def groups(self, phone: str) -> list[str]:
         """The groups the phone is a member of."""
-        raw = self.redis.hget(MEMBER.format(digest=self._found(phone)), "groups") or b""
+        raw = self.redis.hget(MEMBER.format(digest=self.digest_of(phone)), "groups") or b""
         return [g for g in raw.decode().split(",") if g]
 
     def leave(self, phone: str, group: str = "") -> list[str]:
         """Take the phone out of one group, or of every group with ''; the groups it left."""
-        digest = self._found(phone)
+        digest = self.digest_of(phone)
         key = MEMBER.format(digest=digest)
         was = self.groups(phone)
         left = [g for g in was if not group or g == group]

@@ -7,6 +7,7 @@ so nobody receives the same broadcast twice."""
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 import uuid
 from collections import Counter
@@ -26,6 +27,7 @@ from gateway.usecases.roster import Roster
 from menus import languages
 
 BATCH = 5  # sends a pump run queues before it queues itself again behind any alert
+BROADCAST_ID = re.compile(r"^[0-9a-f]{12}$")
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class Preview:
     segments: int  # in all
     cost: dict[str, float]  # route -> the price of every segment on it
     send_at: float  # now, or when the group's hours begin
+    broadcast_id: str  # what the send of this preview will be called: sent once, however often
 
 
 class Groups:
@@ -72,7 +75,7 @@ class Groups:
         lang = languages.or_default(lang)
         if not self.store.members.join(phone, group.id, lang, how):
             return "already"
-        digest = self.store.members.digest(phone)
+        digest = self.store.members.digest_of(phone)  # the one her record and sets use
         self.store.audit.record("member_joined", group=group.id, how=how)
         # Confirmed once: the same member joining the same group again gets no second SMS.
         mid = message_id(group.id, groups.JOINED, digest)
@@ -126,8 +129,7 @@ class Groups:
         return "previewed"
 
     def confirm(self, responder: Responder, code: str) -> str | None:
-        """YES <code> after a MEET: send it. None when no MEET of theirs waits for that code
-        (the YES is an ordinary answer then)."""
+        """MEET <code> YES after a MEET: send it; None when no MEET of theirs waits."""
         group = self.roster.directory.group_by_code(code)
         found = self.store.members.take_draft(responder.id, group.id) if group else None
         if group is None or found is None:
@@ -158,17 +160,19 @@ class Groups:
             segments=segments,
             cost={route: segments * price for route, price in self.prices.items()},
             send_at=groups.next_window(self.clock(), group.hours),
+            broadcast_id=uuid.uuid4().hex[:12],
         )
 
-    def send(self, group_id: str, draft: Draft, by: str) -> str:
+    def send(self, group_id: str, draft: Draft, by: str, broadcast_id: str = "") -> str:
         """Queue a broadcast to every member of the group (in their language, in the group's
-        hours); its id."""
+        hours); its id. A `broadcast_id` sent already (a form posted twice) sends nothing."""
         group = self.roster.directory.groups[group_id]
-        broadcast_id = uuid.uuid4().hex[:12]
+        if not BROADCAST_ID.match(broadcast_id):
+            broadcast_id = uuid.uuid4().hex[:12]
         now = self.clock()
         send_at = groups.next_window(now, group.hours)
         members = self.store.members.of_group(group_id)
-        self.store.members.save_broadcast(
+        first = self.store.members.save_broadcast(
             broadcast_id,
             group=group_id,
             template=draft.template,
@@ -179,6 +183,8 @@ class Groups:
             send_at=f"{send_at:.3f}",
             recipients=str(len(members)),
         )
+        if not first:
+            return broadcast_id  # sent already: never twice
         made = []
         for digest, phone, lang in members:
             mid = message_id(broadcast_id, groups.BROADCAST, digest)

@@ -72,7 +72,10 @@ class Outbox:
         """Why a message should no longer go out ('' when it should); `count` spends one of
         the hour's sends to a phone that is no responder."""
         purpose = message.get("purpose", "")
-        if count and not message.get("recipient"):
+        # A member's messages are not counted under her number's hash (that would tie her
+        # record to any profile of the same number); they are bounded otherwise: one
+        # confirmation ever, then only what coordinators send.
+        if count and not message.get("recipient") and purpose not in groups.TO_MEMBERS:
             # Not a registered responder: a hard limit against loops with machines.
             if not self.store.rates.within("out", message["to"], self.timing.out_per_hour):
                 return LOOP

@@ -12,6 +12,7 @@ from gateway import cases, templates
 from gateway.cases import CaseError, CaseState, Referral
 from gateway.directory import Responder
 from gateway.jobs import Jobs
+from gateway.logs import redact
 from gateway.store import Store
 from gateway.usecases.answers import Answers
 from gateway.usecases.outbox import Outbox
@@ -50,7 +51,7 @@ class Referrals:
         sender = directory.holder(case.district, case.org)
         now, wait = self.clock(), self.timing.referral_answer
         referred = cases.refer(case, to, sender, reason, agreed, now, wait)
-        n = self.store.cases.refer(referred, stale_before=now - wait)
+        n = self.store.cases.refer(referred, case, stale_before=now - wait)
         if n is None:
             raise CaseError("the case changed meanwhile: it is no longer taken, or referred")
         try:
@@ -92,8 +93,10 @@ class Referrals:
         try:
             n = self.refer(case, to, reason, agreed, by=responder.id)
         except CaseError as error:
+            # What they typed may hold anything, a number too: the reason is kept masked.
+            why = redact(str(error))
             self.store.audit.record(
-                "referral_refused", case=case.id, responder=responder.id, why=str(error)
+                "referral_refused", case=case.id, responder=responder.id, why=why
             )
             self.how(responder, ref, said)
             return "refused"
@@ -110,10 +113,18 @@ class Referrals:
         is theirs, or back with its sender. None when no referral waits for them (the answer
         is an ordinary OK or NO then)."""
         case = self.store.cases.by_ref(ref)
+        directory = self.roster.directory
         if case is None or case.referral != Referral.ASKED:
             return None
-        receivers = self.roster.directory.responders_of(case.referral_to)
-        if responder.id not in {r.id for r in receivers}:
+        if case.referral_to not in directory.organisations:
+            return None  # the organisation left the directory: the deadline returns it
+        # Only the receiving organisation's duty officer, whom the referral alerted, answers
+        # it (and only a role her consent allows): nobody else learns her number by guessing.
+        receivers = {r.id for r in directory.responders_of(case.referral_to)}
+        alerted = self.store.cases.alerted(case.id)
+        if responder.id not in receivers or responder.id not in alerted:
+            return None
+        if not case.allows(responder.role):
             return None
         n = self.store.cases.referrals(case.id)
         if not yes:

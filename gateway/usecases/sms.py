@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 NOTE_WINDOW = 24 * 3600  # an SMS within a day of her case is added to it as a note
 NOTE_MAX = 1000
+# Commands only a group's sender or a case's holder gives: from anyone else, her own words.
+_NOT_ANSWERS = frozenset({"meet", "meet_yes", "meet_unclear", "refer", "refer_unclear"})
 
 
 class SmsIntake:
@@ -121,7 +123,9 @@ class SmsIntake:
         for (the first time it comes), are never dropped by the inbound limit. Anything else
         counts against it: so a sender spoofing a responder's number cannot mute them, yet can
         neither guess references nor have the same answer repeated (and answered) unbounded."""
-        if command.name in ("help", "code", "stop", "delete", "leave"):
+        # JOIN and LEAVE too: idempotent, and no rate key under her number's hash may tie her
+        # membership to anything else of that number.
+        if command.name in ("help", "code", "stop", "delete", "join", "leave"):
             return True  # a case has its own limit; a STOP is idempotent and must never be lost
         if command.name not in ("accept", "decline", "done"):
             return False
@@ -154,7 +158,9 @@ class SmsIntake:
     def _responder(self, phone: str, command: keywords.Command, inbound: Inbound) -> str:
         responder = self.roster.directory.by_phone(phone)
         if responder is None:
-            if not command.ref:  # a plain "Ha" or "Не, ..." from her: her own words
+            # A plain "Ha" or "Не, ..." from her, or words that only look like a group's or a
+            # referral's command ("Передать 5000 сомони"): her own words.
+            if not command.ref or command.name in _NOT_ANSWERS:
                 return self._text(phone, command, inbound)
             self.store.audit.record(
                 "command_ignored", reason="unregistered sender", command=command.name
@@ -178,12 +184,9 @@ class SmsIntake:
             self.answers.answer(responder, said, "meet_how", body)
             return ""
         act = {
-            # YES <code> after a MEET; an OK or NO to a referral its organisation was asked to
-            # take; else as ever.
+            # An OK or NO to a referral its organisation was asked to take; else as ever.
             "accept": lambda who, ref: (
-                self.groups.confirm(who, ref)
-                or self.referrals.answer(who, ref, yes=True)
-                or self.answers.accept(who, ref)
+                self.referrals.answer(who, ref, yes=True) or self.answers.accept(who, ref)
             ),
             "decline": lambda who, ref: (
                 self.referrals.answer(who, ref, yes=False) or self.answers.decline(who, ref)
@@ -193,6 +196,7 @@ class SmsIntake:
             "later": lambda who, ref: self.followup.later(who, ref, command.days),
             "note": lambda who, ref: self.followup.note(who, ref, command.note),
             "meet": lambda who, ref: self.groups.meet(who, ref, command.day, command.time),
+            "meet_yes": lambda who, ref: self.groups.confirm(who, ref) or "ignored",
             "refer": lambda who, ref: self.referrals.refer_by(
                 who, ref, command.owner, command.aid[0], command.agreed, said
             ),
@@ -210,10 +214,13 @@ class SmsIntake:
 
     def _join(self, phone: str, command: keywords.Command, inbound: Inbound) -> str:
         lang = command.lang or self.store.phones.profile(phone).get("lang", "")
-        self.groups.join(phone, command.ref, lang, how=inbound.channel)
+        if self.groups.join(phone, command.ref, lang, how=inbound.channel) == "unknown":
+            return self._text(phone, command, inbound)  # no such group: her own words
         return ""
 
     def _leave(self, phone: str, command: keywords.Command, inbound: Inbound) -> str:
+        if command.ref and not self.roster.directory.group_by_code(command.ref):
+            return self._text(phone, command, inbound)  # no such group: her own words
         self.groups.leave(phone, command.ref)
         return ""
 
@@ -260,6 +267,7 @@ class SmsIntake:
         "later": _responder,
         "note": _responder,
         "meet": _responder,
+        "meet_yes": _responder,
         "refer": _responder,
         "refer_unclear": _responder,
         "meet_unclear": _responder,
