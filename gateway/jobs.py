@@ -255,7 +255,8 @@ class Jobs:
         return self.schedule(REFERRAL_CHECK, (case_id, n), at, job_id, about)
 
     def send_later(self, message_id: str, at: float, about: str) -> bool:
-        """Schedule a message's send job (her acknowledgement, inside her safe window)."""
+        """Schedule a message's send job to run at `at` (her acknowledgement inside her safe
+        window, a member's confirmation inside the group's hours)."""
         return self.schedule(SEND, (message_id,), at, send_job(message_id), about)
 
     # ---- failed jobs and replay -------------------------------------------------------------

@@ -13,6 +13,7 @@ import pytest
 from gateway import groups, templates
 from gateway.groups import GroupError
 from gateway.message import HANDED, MessageState
+from gateway.usecases.outbox import message_id
 from testing.app import (
     GROUP_1,
     GROUP_2,
@@ -155,6 +156,7 @@ def groups_batch() -> int:
 
 
 def test_a_coordinator_adds_a_member_previews_and_sends_on_the_console(app, twilio_fake):
+    clock_at(app, local(10))  # in the group's hours
     nur = coordinator_client(app)
     listed = nur.get("/console/groups").get_data(as_text=True)
     assert "Levakand women" in listed and "Khujand group" not in listed
@@ -238,3 +240,15 @@ def test_a_send_posted_twice_goes_once_and_no_rate_key_ties_a_member_to_her_numb
     hers = store.vault.digest(MEMBERS[8])
     assert not [k for k in store.redis.scan_iter(f"hd:rate:*{hers}*") if b":out:" in k]
     assert not [k for k in store.redis.scan_iter(f"hd:rate:sms:{hers}*")]
+
+
+def test_a_member_added_at_night_is_confirmed_in_the_groups_hours(app, twilio_fake):
+    context = app.extensions["hamdam"]
+    clock_at(app, local(23))
+    context.groups.add("levakand-women", MEMBERS[9], "ru", True, by="dilnoza")
+    work(app)
+    assert texts_to(twilio_fake, MEMBERS[9]) == []
+    digest = context.store.members.digest_of(MEMBERS[9])
+    mid = message_id("levakand-women", groups.JOINED, digest)
+    work(app, scheduled=f"send-{mid}")  # the morning
+    assert texts_to(twilio_fake, MEMBERS[9]) == [groups.confirmation("ru")]

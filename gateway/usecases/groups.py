@@ -82,7 +82,13 @@ class Groups:
         body = groups.confirmation(lang)
         fields = {"purpose": groups.JOINED, "case": "", "group": group.id, "member": digest}
         if self.store.messages.create(mid, phone, body, **fields):
-            self.outbox.enqueue(mid)
+            # By SMS she just wrote and is answered at once; added by a coordinator, the
+            # confirmation waits for the group's hours like any message to its members.
+            at = groups.next_window(self.clock(), group.hours)
+            if how.startswith("console:") and at > self.clock():
+                self.jobs.send_later(mid, at, f"confirmation of joining group {group.id}")
+            else:
+                self.outbox.enqueue(mid)
         return "joined"
 
     def leave(self, phone: str, code: str = "") -> list[str]:
