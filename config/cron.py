@@ -12,6 +12,15 @@ from workers import jobs
 register(
     jobs.remind_quiet, queue_name=ALERTS_QUEUE, interval=86400, job_timeout=600, name="quiet cases"
 )
+# Every ten minutes: a broadcast whose pump jobs were lost (retries spent in a long Redis outage)
+# while messages were pending is pumped again (a second pump of one broadcast is harmless).
+register(
+    jobs.resume_broadcasts,
+    queue_name=ALERTS_QUEUE,
+    interval=600,
+    job_timeout=120,
+    name="stalled broadcasts",
+)
 register(
     jobs.sweep, queue_name=ALERTS_QUEUE, interval=3600, job_timeout=600, name="retention sweep"
 )

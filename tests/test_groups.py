@@ -9,9 +9,11 @@ import re
 import time
 
 import pytest
+from rq import Queue
 
 from gateway import groups, templates
 from gateway.groups import GroupError
+from gateway.jobs import ALERTS_QUEUE
 from gateway.message import HANDED, MessageState
 from gateway.usecases.outbox import message_id
 from testing.app import (
@@ -252,3 +254,24 @@ def test_a_member_added_at_night_is_confirmed_in_the_groups_hours(app, twilio_fa
     mid = message_id("levakand-women", groups.JOINED, digest)
     work(app, scheduled=f"send-{mid}")  # the morning
     assert texts_to(twilio_fake, MEMBERS[9]) == [groups.confirmation("ru")]
+
+
+def test_a_broadcast_whose_pump_jobs_were_lost_is_resumed_by_the_clock(app, twilio_fake):
+    context = app.extensions["hamdam"]
+    for phone in MEMBERS[:7]:
+        context.groups.join(phone, LEVAKAND, "en", how="console:test")
+    clock_at(app, local(10))
+    work(app)
+    broadcast = context.groups.send("levakand-women", groups.draft("course", "sun", "11:00"), "x")
+    work(app, max_jobs=1)  # one pump run: five sends queued, the next run queued behind them
+    queue = Queue(ALERTS_QUEUE, connection=context.store.redis)
+    queue.remove(f"bcast-{broadcast}-2")  # its chain is lost (retries spent in an outage)
+    work(app)
+    course = groups.render(groups.draft("course", "sun", "11:00"), "en")
+    assert sum(course in texts_to(twilio_fake, p) for p in MEMBERS[:7]) == 5
+    assert context.groups.resume() == 0  # it ran a moment ago: not stalled yet
+    clock_at(app, local(10) + 3600)
+    assert context.groups.resume() == 1
+    work(app)
+    assert all(texts_to(twilio_fake, p).count(course) == 1 for p in MEMBERS[:7])
+    assert context.groups.resume() == 0  # nothing pending any more

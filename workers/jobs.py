@@ -72,6 +72,11 @@ def broadcast(broadcast_id: str, n: int) -> str:
     return _context().groups.pump(broadcast_id, n)
 
 
+def resume_broadcasts() -> int:
+    """Restart the pump of a broadcast whose jobs were lost (see config/cron.py)."""
+    return _context().groups.resume()
+
+
 def remind_quiet() -> int:
     """Remind the holders of taken cases without news (daily, see config/cron.py)."""
     return _context().followup.quiet()

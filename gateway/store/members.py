@@ -43,6 +43,18 @@ return 1
 """
 
 
+# Drop a pump's batch from the head of the pending list (Members.done_pending). KEYS: pending
+# list, broadcast. ARGV: now, the batch's message ids.
+DONE = """
+local head = redis.call('LRANGE', KEYS[1], 0, #ARGV - 2)
+local same = #head == #ARGV - 1
+for i = 2, #ARGV do if head[i - 1] ~= ARGV[i] then same = false end end
+if same then redis.call('LTRIM', KEYS[1], #ARGV - 1, -1) end
+redis.call('HSET', KEYS[2], 'pumped_at', ARGV[1])
+return redis.call('LLEN', KEYS[1])
+"""
+
+
 class Members:
     """Group membership by consent, and broadcasts with the messages each one created."""
 
@@ -50,6 +62,7 @@ class Members:
         self.redis = client
         self.vault = vault
         self._join = client.register_script(JOIN)
+        self._done = client.register_script(DONE)
 
     def digest(self, phone: str) -> str:
         """The keyed hash naming a member's record (under the newest key)."""
@@ -144,13 +157,23 @@ class Members:
         key = BROADCAST_PENDING.format(id=broadcast_id)
         return [m.decode() for m in self.redis.lrange(key, 0, count - 1)]
 
-    def done_pending(self, broadcast_id: str, count: int) -> int:
-        """The first `count` pending messages are queued; how many are still pending."""
-        key = BROADCAST_PENDING.format(id=broadcast_id)
-        with self.redis.pipeline(transaction=True) as pipe:
-            pipe.ltrim(key, count, -1)
-            pipe.llen(key)
-            return int(pipe.execute()[1])
+    def done_pending(self, broadcast_id: str, batch: list[str], now: float) -> int:
+        """These pending messages, at the head of the list, are queued: drop them (only if they
+        still are its head, so two pumps of one broadcast never drop each other's); how many
+        are still pending. Also records when its pump last ran (`now`)."""
+        keys = [BROADCAST_PENDING.format(id=broadcast_id), BROADCAST.format(id=broadcast_id)]
+        return int(self._done(keys=keys, args=[f"{now:.3f}", *batch]))
+
+    def stalled(self, since: float, limit: int = 500) -> list[str]:
+        """Broadcasts with messages still pending whose pump has not run since `since` (its
+        chain of jobs was lost: retries spent during a long Redis outage)."""
+        found = []
+        for broadcast in self.broadcasts(limit):
+            pumped = float(broadcast.get("pumped_at") or broadcast.get("send_at") or 0)
+            pending = self.redis.llen(BROADCAST_PENDING.format(id=broadcast["id"]))
+            if pending and pumped < since:
+                found.append(broadcast["id"])
+        return found
 
     def broadcast(self, broadcast_id: str) -> dict[str, str]:
         raw = self.redis.hgetall(BROADCAST.format(id=broadcast_id))

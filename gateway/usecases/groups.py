@@ -28,6 +28,8 @@ from menus import languages
 
 BATCH = 5  # sends a pump run queues before it queues itself again behind any alert
 BROADCAST_ID = re.compile(r"^[0-9a-f]{12}$")
+STALLED = 600  # seconds without a pump run, messages pending, before the clock restarts it
+RESUMED = 10**9  # restarted pumps number their runs from here (never an id a chain used)
 
 
 @dataclass(frozen=True)
@@ -226,10 +228,26 @@ class Groups:
         batch = self.store.members.pending(broadcast_id, BATCH)
         for mid in batch:
             self.outbox.enqueue(mid)  # a send job once: a second run finds it queued or done
-        left = self.store.members.done_pending(broadcast_id, len(batch))
+        left = self.store.members.done_pending(broadcast_id, batch, now)
         if left:
             self.jobs.broadcast(broadcast_id, n + 1, about)
         return f"queued {len(batch)}, {left} to go"
+
+    def resume(self) -> int:
+        """Start the pump again of every broadcast whose chain of pump jobs was lost (its
+        retries spent while Redis was away) while messages were pending (the clock's job,
+        every few minutes); how many. A second pump of one broadcast is harmless."""
+        now, resumed = self.clock(), 0
+        for broadcast_id in self.store.members.stalled(since=now - STALLED):
+            record = self.store.members.broadcast(broadcast_id)
+            group = self.roster.directory.groups.get(record.get("group", ""))
+            if group is None or groups.next_window(now, group.hours) > now:
+                continue  # outside its hours its pump waits, as it should
+            run = RESUMED + int(now // STALLED)  # one restart per period, a chain of its own
+            self.jobs.broadcast(broadcast_id, run, self._about(broadcast_id, group))
+            self.store.audit.record("broadcast_resumed", broadcast=broadcast_id)
+            resumed += 1
+        return resumed
 
     def figures(self, broadcast_id: str) -> Counter:
         """Its messages by state (new, sent, delivered, failed, dropped...)."""
