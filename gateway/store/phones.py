@@ -45,6 +45,38 @@ class RotationReport:
     lookups: int = 0  # other keys named by a keyed hash: rate limits, resume points, dedupe
 
 
+# A member's record moved to the newest key's hash, merged with one written there meanwhile.
+# KEYS: the old record, the new one. ARGV: old digest, new digest, the group set key's text
+# before and after the group's id.
+REKEY_MEMBER = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local old = redis.call('HGETALL', KEYS[1])
+local groups = {}
+for i = 1, #old, 2 do
+  if old[i] == 'groups' then
+    for g in string.gmatch(old[i + 1], '[^,]+') do groups[#groups + 1] = g end
+  else
+    redis.call('HSETNX', KEYS[2], old[i], old[i + 1])
+  end
+end
+local have = redis.call('HGET', KEYS[2], 'groups') or ''
+local seen = {}
+for g in string.gmatch(have, '[^,]+') do seen[g] = true end
+for _, g in ipairs(groups) do
+  local set = ARGV[3] .. g .. ARGV[4]
+  redis.call('SREM', set, ARGV[1])
+  redis.call('SADD', set, ARGV[2])
+  if not seen[g] then
+    if have == '' then have = g else have = have .. ',' .. g end
+    seen[g] = true
+  end
+end
+if have ~= '' then redis.call('HSET', KEYS[2], 'groups', have) end
+redis.call('DEL', KEYS[1])
+return 1
+"""
+
+
 class Phones:
     """Phone profiles (found by keyed hash, her number encrypted beside them), her resume
     token's format, and key rotation."""
@@ -52,6 +84,7 @@ class Phones:
     def __init__(self, client: redis.Redis, vault: Vault):
         self.redis = client
         self.vault = vault
+        self._rekey_member_script = client.register_script(REKEY_MEMBER)
 
     def keys(self, phone: str) -> list[str]:
         """Her profile's key under every configured key's hash, newest first."""
@@ -192,14 +225,10 @@ class Phones:
         new = self.vault.digest(MEMBER_HASHED.format(phone=self.vault.decrypt(token)))
         if new == old:
             return 0
-        groups = (self.redis.hget(key, "groups") or b"").decode().split(",")
-        with self.redis.pipeline(transaction=True) as pipe:
-            for group in filter(None, groups):
-                pipe.srem(GROUP_MEMBERS.format(group=group), old)
-                pipe.sadd(GROUP_MEMBERS.format(group=group), new)
-            pipe.rename(key, MEMBER.format(digest=new))
-            pipe.execute()
-        return 1
+        # One script: a JOIN or LEAVE meanwhile sees the record under one hash, never both.
+        prefix = GROUP_MEMBERS.format(group="\0").split("\0")
+        args = [old, new, *prefix]
+        return int(self._rekey_member_script(keys=[key, MEMBER.format(digest=new)], args=args))
 
     def _rekey_rate(self, key: str) -> int:
         what, _, window = key[len(_head(RATE)) :].rsplit(":", 2)
