@@ -24,7 +24,7 @@ KEYWORDS = _vocabulary("help", "stop", "delete")
 RESPONDER_COMMANDS = _vocabulary("accept", "decline", "done", "aid", "later", "note", "refer")
 # Anyone's: JOIN <group code> a mutual aid group, LEAVE [<group code>] it (or every group).
 GROUP_COMMANDS = _vocabulary("join", "leave")
-# A group's sender: MEET <group code> <day> <time>, answered with a preview; YES <code> sends.
+# A group's sender: MEET <group code> <day> <time>, answered with a preview; MEET <code> YES sends.
 MEET = _vocabulary("meet")
 # The days a MEET may name, in any language (folded), or as their English three letters.
 _DAY = {fold(name): day for names in catalog.section("day").values() for day, name in names.items()}

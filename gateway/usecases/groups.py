@@ -119,7 +119,7 @@ class Groups:
     # ---- by SMS, from a group's sender ----------------------------------------------------------
     def meet(self, responder: Responder, code: str, day: str, at: str) -> str:
         """MEET <code> <day> <time> from one of the group's senders: the preview by SMS, and
-        the draft kept for their YES <code>."""
+        the draft kept for their MEET <code> YES."""
         group = self.roster.directory.group_by_code(code)
         if group is None or responder.id not in group.senders:
             self.store.audit.record(
