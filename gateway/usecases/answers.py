@@ -81,11 +81,12 @@ class Answers:
             self.reply(case, "aid_recorded", holder, key=key, aid=codes)
         return aid
 
-    def aid_codes(self, responder: Responder, inbound: str, ref: str) -> None:
-        """The codes of aid in the responder's language, after an AID or DONE with a code that
-        names none; its id comes from the inbound SMS, as not_understood()'s."""
-        body = templates.render("aid_codes", responder.languages[0], ref=ref or "1234")
-        self.answer(responder, inbound, "aid_codes", body)
+    def explain(self, responder: Responder, inbound: str, name: str, ref: str = "") -> None:
+        """How to write a command, in the responder's language (`name`: aid_codes after an AID
+        or DONE whose code names no aid, refer_how, meet_how; its example uses their reference,
+        or 1234); its id comes from the inbound SMS, as not_understood()'s."""
+        body = templates.render(name, responder.languages[0], ref=ref or "1234")
+        self.answer(responder, inbound, name, body)
 
     def close(self, responder: Responder, ref: str, aid: tuple[str, ...] = ()) -> str:
         """DONE by the responder who took the case closes it; DONE with codes records that aid

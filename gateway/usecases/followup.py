@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from gateway import cases, templates
+from gateway import cases
 from gateway.cases import CaseState
 from gateway.directory import Responder
 from gateway.jobs import Jobs
@@ -47,7 +47,7 @@ class FollowUp:
         if case is None or at is None:
             return "ignored"
         when = time.strftime("%Y-%m-%d", time.gmtime(at))
-        self._reply(case, "later_set", responder, key=f"later_set:{when}", date=when)
+        self.outbox.about(case, "later_set", responder, key=f"later_set:{when}", date=when)
         return "set"
 
     def note(self, responder: Responder, ref: str, text: str) -> str:
@@ -58,7 +58,7 @@ class FollowUp:
         number = self.store.cases.add_note(case.id, text, of="rnote")
         self.store.cases.touch(case.id, self.clock())
         self.store.audit.record("note_added", case=case.id, responder=responder.id)
-        self._reply(case, "note_kept", responder, key=f"note_kept:{number}")
+        self.outbox.about(case, "note_kept", responder, key=f"note_kept:{number}")
         return "kept"
 
     def later_for(self, case: cases.Case, days: int, by: str) -> bool:
@@ -71,7 +71,7 @@ class FollowUp:
         case, holder = self._current(case_id, n)
         if case is None or holder is None:
             return "void: closed, handed over or followed up again"
-        self._reply(case, "follow_up", holder, key=f"follow_up:{n}", kind=case.kind)
+        self.outbox.about(case, "follow_up", holder, key=f"follow_up:{n}", kind=case.kind)
         at = self.clock() + self.timing.follow_up_answer
         self.jobs.follow_up_check(case.id, n, at, about=f"follow-up answer of case {case.ref}")
         self.store.audit.record("follow_up_due", case=case.id, responder=holder.id)
@@ -88,7 +88,7 @@ class FollowUp:
         if duty is None:
             return "no duty officer"
         key = f"follow_up_missed:{n}"
-        self._reply(case, "follow_up_missed", duty, key=key, responder=holder.name)
+        self.outbox.about(case, "follow_up_missed", duty, key=key, responder=holder.name)
         self.store.audit.record("follow_up_missed", case=case.id, responder=holder.id)
         return "duty officer told"
 
@@ -107,7 +107,7 @@ class FollowUp:
             period = int((now - last) // after)  # one reminder per quiet period
             days = str(int((now - last) // DAY))
             key = f"quiet:{int(last)}:{period}"
-            self._reply(case, "quiet", holder, key=key, kind=case.kind, days=days)
+            self.outbox.about(case, "quiet", holder, key=key, kind=case.kind, days=days)
             reminded += 1
         return reminded
 
@@ -141,9 +141,3 @@ class FollowUp:
         if self.store.cases.follow_ups(case_id) != n:
             return None, None
         return case, self.roster.directory.responders.get(case.taken_by)
-
-    def _reply(self, case: cases.Case, name: str, to: Responder, key: str, **params: str) -> None:
-        lang = to.languages[0]
-        place = self.roster.directory.place(case.district, lang)
-        body = templates.render(name, lang, ref=case.ref, district=place, **params)
-        self.outbox.queue(case.id, name, to, body, key=key)

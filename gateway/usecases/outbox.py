@@ -63,6 +63,14 @@ class Outbox:
         )
         self.enqueue(mid)
 
+    def about(self, case: cases.Case, name: str, to: Responder, key: str, **params: str) -> None:
+        """The SMS `name` about a case to a responder, in their language, its district named
+        as they read it; queued once per `key`."""
+        lang = to.languages[0]
+        place = self.roster.directory.place(case.district, lang)
+        body = templates.render(name, lang, ref=case.ref, district=place, **params)
+        self.queue(case.id, name, to, body, key=key)
+
     def enqueue(self, mid: str) -> bool:
         """Queue a message's send job; False when it exists already."""
         about = f"send {self.store.messages.label(mid)}"

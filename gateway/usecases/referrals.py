@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from gateway import cases, templates
+from gateway import cases
 from gateway.cases import CaseError, CaseState, Referral
 from gateway.directory import Responder
 from gateway.jobs import Jobs
@@ -78,7 +78,8 @@ class Referrals:
             by=by,
             consent="she agreed, confirmed by " + by,
         )
-        self._send(case, "referral", duty, key=f"referral:{n}", call=case.call)
+        params = {"kind": case.kind, "urgency": case.urgency, "call": case.call}
+        self.outbox.about(case, "referral", duty, key=f"referral:{n}", **params)
         about = f"return of referral {n} of case {case.ref} if nobody takes it"
         self.jobs.referral_check(case.id, n, case.referred_at + self.timing.referral_answer, about)
 
@@ -98,15 +99,10 @@ class Referrals:
             self.store.audit.record(
                 "referral_refused", case=case.id, responder=responder.id, why=why
             )
-            self.how(responder, ref, said)
+            self.answers.explain(responder, said, "refer_how", ref=ref)
             return "refused"
         self.answers.reply(case, "referred", responder, key=f"referred_sms:{n}")
         return "referred"
-
-    def how(self, responder: Responder, ref: str, said: str) -> None:
-        """How to write REFER, once per inbound SMS (`said`)."""
-        body = templates.render("refer_how", responder.languages[0], ref=ref or "1234")
-        self.answers.answer(responder, said, "refer_how", body)
 
     def answer(self, responder: Responder, ref: str, yes: bool) -> str | None:
         """OK or NO from a responder of the organisation a waiting referral went to: the case
@@ -163,13 +159,5 @@ class Referrals:
         )
         holder = self.roster.directory.responders.get(case.taken_by)
         if holder is not None and case.state == CaseState.TAKEN:  # not once it was closed
-            self._send(case, "referral_back", holder, key=f"referral_back:{n}")
+            self.outbox.about(case, "referral_back", holder, key=f"referral_back:{n}")
         return True
-
-    def _send(self, case: cases.Case, name: str, to: Responder, key: str, **params: str) -> None:
-        lang = to.languages[0]
-        place = self.roster.directory.place(case.district, lang)
-        body = templates.render(
-            name, lang, ref=case.ref, kind=case.kind, urgency=case.urgency, district=place, **params
-        )
-        self.outbox.queue(case.id, name, to, body, key=key)

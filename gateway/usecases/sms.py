@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from gateway import keywords, templates
+from gateway import keywords
 from gateway.cases import CaseState
 from gateway.channels.base import Inbound
 from gateway.jobs import Jobs
@@ -174,14 +174,13 @@ class SmsIntake:
             ref = found.ref if found else ""
         said = f"{inbound.channel}:{inbound.external_id}"  # names the one answer to this SMS
         if command.name == "aid_unclear" or (command.name == "aid" and not ref):
-            self.answers.aid_codes(responder, said, ref)
+            self.answers.explain(responder, said, "aid_codes", ref)
             return ""
         if command.name == "refer_unclear":
-            self.referrals.how(responder, ref, said)
+            self.answers.explain(responder, said, "refer_how", ref)
             return ""
         if command.name == "meet_unclear":
-            body = templates.render("meet_how", responder.languages[0])
-            self.answers.answer(responder, said, "meet_how", body)
+            self.answers.explain(responder, said, "meet_how")
             return ""
         act = {
             # An OK or NO to a referral its organisation was asked to take; else as ever.
