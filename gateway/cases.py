@@ -261,7 +261,7 @@ def refer(
         raise CaseError("the case is with that organisation already")
     if case.state != CaseState.TAKEN:
         raise CaseError("only a taken case can be referred: its holder speaks with her first")
-    if case.referral == Referral.ASKED and now - case.referred_at < wait:
+    if referral_waits(case, now, wait):
         raise CaseError("the case is referred already and waits for an answer")
     return replace(
         case,
@@ -271,6 +271,12 @@ def refer(
         referral_reason=reason,
         referred_at=now,
     )
+
+
+def referral_waits(case: Case, now: float, wait: float = math.inf) -> bool:
+    """True while a referral of the case waits for an answer, and for no longer than `wait`
+    seconds (past that, its return never ran: another may replace it)."""
+    return case.referral == Referral.ASKED and now - case.referred_at < wait
 
 
 def accept_referral(case: Case, responder_id: str, org: str) -> Case:

@@ -17,6 +17,7 @@ from gateway.cases import (
     CaseState,
     Referral,
     deadline,
+    referral_waits,
     with_aid,
 )
 from gateway.directory import Directory, Responder
@@ -358,8 +359,7 @@ class CaseFile:
         is taken and no referral waits (or the waiting one is past its deadline)."""
         if case.state != CaseState.TAKEN:
             return []
-        waiting = self.clock() - case.referred_at < self.timing.referral_answer
-        if case.referral == Referral.ASKED and waiting:
+        if referral_waits(case, self.clock(), self.timing.referral_answer):
             return []
         return sorted(set(self.roster.directory.organisations) - {self.org_of(case)})
 
