@@ -38,7 +38,8 @@ def groups_page() -> Response:
 
 @blueprint.get("/groups/<group_id>")
 def group_page(group_id: str) -> Response:
-    return _group_page(group_id)
+    group = _group(group_id)
+    return group if isinstance(group, Response) else _group_page(group)
 
 
 @blueprint.post("/groups/<group_id>/members")
@@ -57,7 +58,7 @@ def add_member(group_id: str) -> Response:
             by=g.operator.name,
         )
     except GroupError as error:
-        return _group_page(group_id, 400, error=str(error))
+        return _group_page(group, 400, error=str(error))
     return redirect(url_for("console.group_page", group_id=group_id, said="member"))
 
 
@@ -67,7 +68,7 @@ def preview_broadcast(group_id: str) -> Response:
     return _with_draft(
         group_id,
         lambda group, draft: _group_page(
-            group_id, preview=web.context().groups.preview(group.id, draft)
+            group, preview=web.context().groups.preview(group.id, draft)
         ),
     )
 
@@ -92,7 +93,7 @@ def _with_draft(group_id: str, then) -> Response:
     try:
         draft = _draft(group)
     except GroupError as error:
-        return _group_page(group_id, 400, error=str(error))
+        return _group_page(group, 400, error=str(error))
     return then(group, draft)
 
 
@@ -108,10 +109,8 @@ def _draft(group: Group) -> groups.Draft:
     )
 
 
-def _group_page(group_id: str, status: int = 200, **extra) -> Response:
-    group = _group(group_id)
-    if isinstance(group, Response):
-        return group
+def _group_page(group: Group, status: int = 200, **extra) -> Response:
+    """A group's page (`group` found by _group, so already the operator's)."""
     context = web.context()
     sent = [b for b in context.store.members.broadcasts() if b.get("group") == group.id]
     return _page(
