@@ -103,9 +103,8 @@ def problems() -> list[str]:
                 body = render(Draft(name, longest, "23:59"), lang)
             if measure(body).segments > 1:
                 found.append(f"group.{name} ({lang}) needs {measure(body).segments} segments")
-            if forbidden(body):
-                words = ", ".join(forbidden(body))
-                found.append(f"group.{name} ({lang}) holds {words}")
+            if held := forbidden(body):
+                found.append(f"group.{name} ({lang}) holds {', '.join(held)}")
     return found
 
 

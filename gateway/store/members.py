@@ -167,13 +167,16 @@ class Members:
     def stalled(self, since: float, limit: int = 500) -> list[str]:
         """Broadcasts with messages still pending whose pump has not run since `since` (its
         chain of jobs was lost: retries spent during a long Redis outage)."""
-        found = []
-        for broadcast in self.broadcasts(limit):
-            pumped = float(broadcast.get("pumped_at") or broadcast.get("send_at") or 0)
-            pending = self.redis.llen(BROADCAST_PENDING.format(id=broadcast["id"]))
-            if pending and pumped < since:
-                found.append(broadcast["id"])
-        return found
+        made = self.broadcasts(limit)
+        with self.redis.pipeline(transaction=False) as pipe:  # one round trip, not one each
+            for broadcast in made:
+                pipe.llen(BROADCAST_PENDING.format(id=broadcast["id"]))
+            pending = pipe.execute()
+        return [
+            broadcast["id"]
+            for broadcast, left in zip(made, pending, strict=True)
+            if left and float(broadcast.get("pumped_at") or broadcast.get("send_at") or 0) < since
+        ]
 
     def broadcast(self, broadcast_id: str) -> dict[str, str]:
         raw = self.redis.hgetall(BROADCAST.format(id=broadcast_id))
