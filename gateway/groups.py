@@ -23,7 +23,7 @@ FREE_MAX = 160  # characters of free text (one segment in GSM-7; fewer in Cyrill
 # goes only while its recipient is still a member of the group.
 BROADCAST, JOINED = "broadcast", "group_joined"
 TO_MEMBERS = (BROADCAST, JOINED)
-TIME = re.compile(r"^([01]?\d|2[0-3])[:.]([0-5]\d)$")
+_TIME = re.compile(r"^([01]?\d|2[0-3])[:.]([0-5]\d)$")
 
 _TEXTS = catalog.section("group")
 DAY_NAMES = catalog.section("day")
@@ -64,10 +64,15 @@ def draft(template: str, day: str = "", at: str = "", text: str = "", extra=()) 
         raise GroupError(f"day {day!r} is not one of {', '.join(DAYS)}")
     if template == "cancelled":
         return Draft(template, day)
-    found = TIME.match(at.strip())
-    if not found:
+    if not (time := clock_time(at)):
         raise GroupError("time is HH:MM, e.g. 14:00")
-    return Draft(template, day, f"{int(found[1]):02d}:{found[2]}")
+    return Draft(template, day, time)
+
+
+def clock_time(text: str) -> str:
+    """A time of day as HH:MM ("9.30" is "09:30"), or '' when it is none."""
+    found = _TIME.match(text.strip())
+    return f"{int(found[1]):02d}:{found[2]}" if found else ""
 
 
 def render(item: Draft, lang: str) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from gateway.cases import AID_KINDS, FOLLOW_UP_DAYS
-from gateway.groups import DAYS, TIME
+from gateway.groups import DAYS, clock_time
 from gateway.text import fold
 from menus import catalog
 
@@ -108,8 +108,8 @@ def parse(text: str, code_words: Mapping[str, tuple[str, str]] | None = None) ->
         return Command("text")
     name, lang = _RESPONDER[found["word"]]
     rest = found["rest"].lstrip(_SEPARATORS)
+    words = [w for w in _BETWEEN.split(rest) if w]  # the reference and what follows it
     if name == "later":
-        words = [w for w in _BETWEEN.split(rest) if w]
         if len(words) == 2 and _REF.match(words[0]) and words[1].isdigit():
             if int(words[1]) in FOLLOW_UP_DAYS:
                 return Command(name, lang, words[0], days=int(words[1]))
@@ -123,9 +123,8 @@ def parse(text: str, code_words: Mapping[str, tuple[str, str]] | None = None) ->
             )
         return Command("unclear", lang)
     if name == "refer":
-        return _refer(lang, [w for w in _BETWEEN.split(rest) if w])
+        return _refer(lang, words)
     if name in WITH_AID:
-        words = [w for w in _BETWEEN.split(rest) if w]
         if words and _REF.match(words[0]):
             return _with_aid(name, lang, words[0], words[1:])
     if rest == "" or _REF.match(rest):
@@ -139,7 +138,7 @@ def _refer(lang: str, words: list[str]) -> Command:
     """REFER <ref> <organisation> <aid code> [YES]: the holder refers the case, saying that she
     agreed with the YES (else it is refused); refer_unclear when it cannot be read."""
     if len(words) in (3, 4) and _REF.match(words[0]) and words[2] in _AID:
-        agreed = len(words) == 4 and _RESPONDER.get(words[3], ("",))[0] == "accept"
+        agreed = len(words) == 4 and _is_yes(words[3])
         if len(words) == 3 or agreed:
             return Command(
                 "refer", lang, words[0], owner=words[1], aid=(_AID[words[2]],), agreed=agreed
@@ -147,17 +146,19 @@ def _refer(lang: str, words: list[str]) -> Command:
     return Command("refer_unclear", lang, words[0] if words and _REF.match(words[0]) else "")
 
 
+def _is_yes(word: str) -> bool:
+    """True for a folded word that accepts (OK, YES, ДА, ҲА, HA...) in any language."""
+    return _RESPONDER.get(word, ("",))[0] == "accept"
+
+
 def _meet(lang: str, words: list[str]) -> Command:
     """MEET <code> <day> <time>: a meeting for a group; MEET <code> YES: send the one just
     previewed (its own command, so a group's code is never read as a case's reference); else
     meet_unclear (how to write it)."""
-    if len(words) == 2 and _GROUP_CODE.match(words[0]):
-        if _RESPONDER.get(words[1], ("",))[0] == "accept":
-            return Command("meet_yes", lang, words[0])
+    if len(words) == 2 and _GROUP_CODE.match(words[0]) and _is_yes(words[1]):
+        return Command("meet_yes", lang, words[0])
     if len(words) == 3 and _GROUP_CODE.match(words[0]) and words[1] in _DAY:
-        time = TIME.match(words[2])
-        if time:
-            at = f"{int(time[1]):02d}:{time[2]}"
+        if at := clock_time(words[2]):
             return Command("meet", lang, words[0], day=_DAY[words[1]], time=at)
     return Command("meet_unclear", lang)
 
