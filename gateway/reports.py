@@ -66,7 +66,6 @@ class Report:
     aid_several: int = 0
     aid_days: list[float] = field(default_factory=list)
     aid_by_place_group: Counter = field(default_factory=Counter)  # (district, group) -> women
-    helped: int = 0  # women who received any aid
     helped_in: Counter = field(default_factory=Counter)  # district -> women who received aid
     # Referrals (a case's newest) made in the period: (from, to) -> made, and accepted.
     referred: Counter = field(default_factory=Counter)
@@ -77,6 +76,11 @@ class Report:
     broadcasts: int = 0
     broadcast_handed: int = 0
     broadcast_delivered: int = 0
+
+    @property
+    def helped(self) -> int:
+        """Women who received any aid."""
+        return sum(self.helped_in.values())
 
     def days_to_aid(self) -> str:
         """Median days from opening to the first aid, or '-' for fewer than 5 cases."""
@@ -124,7 +128,6 @@ def build(
             report.aid_by_place_month[(district, month, kind)] += 1
         report.aid_several += len(given) > 1
         if given:
-            report.helped += 1
             report.helped_in[district] += 1
         for group, kinds in AID_GROUPS.items():
             report.aid_by_place_group[(district, group)] += bool(set(given) & set(kinds))
