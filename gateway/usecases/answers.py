@@ -86,7 +86,7 @@ class Answers:
         or DONE whose code names no aid, refer_how, meet_how; its example uses their reference,
         or 1234); its id comes from the inbound SMS, as not_understood()'s."""
         body = templates.render(name, responder.languages[0], ref=ref or "1234")
-        self.answer(responder, inbound, name, body)
+        self._answer(responder, inbound, name, body)
 
     def close(self, responder: Responder, ref: str, aid: tuple[str, ...] = ()) -> str:
         """DONE by the responder who took the case closes it; DONE with codes records that aid
@@ -135,11 +135,9 @@ class Answers:
         """Tell a responder, in their language, that an SMS was not understood and how to write
         a command. It names no case, so it reveals nothing; its id comes from the inbound SMS
         (`inbound`: channel and provider id), so a redelivery cannot send it twice."""
-        self.answer(
-            responder, inbound, "unclear", templates.render("unclear", responder.languages[0])
-        )
+        self.explain(responder, inbound, "unclear")
 
-    def answer(self, responder: Responder, inbound: str, purpose: str, body: str) -> None:
+    def _answer(self, responder: Responder, inbound: str, purpose: str, body: str) -> None:
         """An answer to one inbound SMS that names no case; a redelivery cannot send it twice."""
         mid = message_id(inbound, purpose, responder.id)
         fields = {"purpose": purpose, "case": "", "recipient": responder.id}
@@ -168,8 +166,7 @@ class Answers:
         self, case: cases.Case, name: str, responder: Responder, key: str = "", **params: str
     ) -> None:
         """The SMS `name` about the case to a responder, in their language."""
-        body = templates.render(name, responder.languages[0], ref=case.ref, **params)
         # A loser hears once that the case went to someone else: "taken" when the winner's
         # answer came first, "late" when her own OK did; whichever is created first is sent.
         key = key or ("lost" if name in ("taken", "late") else "")
-        self.outbox.queue(case.id, name, responder, body, key=key)
+        self.outbox.about(case, name, responder, key, **params)
