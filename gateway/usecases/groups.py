@@ -86,18 +86,20 @@ class Groups:
         if self.store.messages.create(mid, phone, body, **fields):
             # By SMS she just wrote and is answered at once; added by a coordinator, the
             # confirmation waits for the group's hours like any message to its members.
-            at = groups.next_window(self.clock(), group.hours)
-            if how.startswith("console:") and at > self.clock():
+            now = self.clock()
+            at = groups.next_window(now, group.hours)
+            if how.startswith("console:") and at > now:
                 self.jobs.send_later(mid, at, f"confirmation of joining group {group.id}")
             else:
                 self.outbox.enqueue(mid)
         return "joined"
 
-    def leave(self, phone: str, code: str = "") -> list[str]:
-        """LEAVE [<code>] or STOP: out of that group, or of every group, at once."""
+    def leave(self, phone: str, code: str = "") -> list[str] | None:
+        """LEAVE [<code>] or STOP: out of that group, or of every group, at once; the groups
+        left, or None when the code names no group."""
         group = self.roster.directory.group_by_code(code) if code else None
         if code and group is None:
-            return []
+            return None
         left = self.store.members.leave(phone, group.id if group else "")
         for group_id in left:
             self.store.audit.record("member_left", group=group_id)

@@ -218,9 +218,8 @@ class SmsIntake:
         return ""
 
     def _leave(self, phone: str, command: keywords.Command, inbound: Inbound) -> str:
-        if command.ref and not self.roster.directory.group_by_code(command.ref):
+        if self.groups.leave(phone, command.ref) is None:
             return self._text(phone, command, inbound)  # no such group: her own words
-        self.groups.leave(phone, command.ref)
         return ""
 
     def _stop(self, phone: str, command: keywords.Command, inbound: Inbound) -> str:
