@@ -153,10 +153,9 @@ SEND_CHILD = textwrap.dedent(
     """
     import os, sys, time
     import config.rq  # what `rq worker -c config.rq -w workers.worker.Worker` has loaded
-    import redis
     from workers import jobs
     jobs.warm()  # workers.worker.Worker builds the context before it forks
-    redis.Redis.from_url(config.rq.REDIS_URL).ping()  # the worker talks to Redis before forking
+    config.rq.connection().ping()  # the worker talks to Redis before forking
     from pyinstrument import Profiler
     pid = os.fork()  # the work-horse: a fork per job, as rq.Worker does
     if pid:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from gateway import redisclient
 from gateway.channels.registry import BY_NAME, ROUTES
 
 
@@ -132,8 +133,9 @@ class Reader:
 
     def redis_url(self, name: str, default: str) -> str:
         value = self.raw(name) or default
-        if urlsplit(value).scheme not in ("redis", "rediss", "unix"):
-            raise ConfigError(name, f"expected redis://host:port/db, got {value!r}")
+        wrong = redisclient.problem(value)
+        if wrong:
+            raise ConfigError(name, f"{wrong}, got {value!r}")
         return value
 
     def secret(self, name: str, default: str | None, min_len: int) -> str:

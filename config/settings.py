@@ -41,6 +41,8 @@ class Settings:
 
     env: str = "development"
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # Replicas that must have a new case (and a send's claim) before it counts as written.
+    redis_wait_replicas: int = 0
     public_url: str = "http://127.0.0.1:5000"
     host: str = ANY_ADDRESS  # the address the web process binds (HOST, as in the Procfile)
     port: int = 5000
@@ -113,6 +115,7 @@ class Settings:
         values = dict(
             env=mode,
             redis_url=r.redis_url("REDIS_URL", "redis://127.0.0.1:6379/0"),
+            redis_wait_replicas=r.integer("REDIS_WAIT_REPLICAS", 0, low=0, high=8),
             public_url=r.url("PUBLIC_URL", None if production else "http://127.0.0.1:5000"),
             host=r.text("HOST", ANY_ADDRESS),
             port=r.integer("PORT", 5000, low=1, high=65535),

@@ -10,7 +10,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from config.settings import Settings
-from gateway import directory
+from gateway import directory, redisclient
 from gateway.channels import registry
 from gateway.channels.base import Common
 from gateway.jobs import Jobs, RetryPolicy
@@ -60,7 +60,7 @@ def connect(settings: Settings, bounds: RedisBounds = WORKER) -> redis.Redis:
     options: dict = {}
     if not bounds.retry_timeouts:
         options["retry"] = Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,))
-    return redis.Redis.from_url(
+    return redisclient.connect(
         settings.redis_url,
         socket_timeout=bounds.socket,
         socket_connect_timeout=bounds.connect,
@@ -103,7 +103,11 @@ def build(
 ) -> Context:
     """Everything wired from settings: store, jobs, directory, menus, routes, use-cases (load
     errors name file and line)."""
-    store = Store(client or connect(settings, bounds), Vault(settings.data_keys))
+    store = Store(
+        client or connect(settings, bounds),
+        Vault(settings.data_keys),
+        replicas=settings.redis_wait_replicas,
+    )
     jobs = Jobs(store.redis, RetryPolicy(delays=settings.send_retry_delays))
     roster = Roster(
         store,

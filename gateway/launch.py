@@ -19,10 +19,9 @@ import sys
 import threading
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 from config.settings import ROOT, Settings, load, record_run
-from gateway import localredis
+from gateway import localredis, redisclient
 
 
 def _say(line: str) -> None:
@@ -54,8 +53,7 @@ def _prepare(settings: Settings) -> tuple[dict[str, str], subprocess.Popen | Non
     except RuntimeError as error:
         _say(f"cannot start: {error}")
         raise SystemExit(2) from None
-    parts = urlsplit(url)
-    where = urlunsplit(parts._replace(netloc=f"{parts.hostname}:{parts.port or 6379}"))
+    where = redisclient.where(url)
     if redis_proc:
         _say(f"started redis-server on {where} (AOF on, data in {settings.var_dir / 'redis'})")
     else:

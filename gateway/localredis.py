@@ -12,12 +12,14 @@ from urllib.parse import urlsplit
 
 import redis
 
+from gateway import redisclient
+
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
 def reachable(url: str, timeout: float = 0.5) -> bool:
     """True when a Redis server answers PING at the URL."""
-    client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+    client = redisclient.connect(url, socket_timeout=timeout, socket_connect_timeout=timeout)
     try:
         return bool(client.ping())
     except (redis.ConnectionError, redis.TimeoutError, OSError):
@@ -46,8 +48,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start(port: int, data_dir: Path, appendonly: bool = True) -> subprocess.Popen:
-    """A redis-server child listening on 127.0.0.1:port with its files in data_dir."""
+def start(
+    port: int, data_dir: Path, appendonly: bool = True, options: tuple[str, ...] = ()
+) -> subprocess.Popen:
+    """A redis-server child listening on 127.0.0.1:port with its files in data_dir; `options`
+    are more of redis-server's command-line options (`--replicaof host port`, say)."""
     binary = server_binary()
     if binary is None:
         raise RuntimeError(
@@ -78,6 +83,7 @@ def start(port: int, data_dir: Path, appendonly: bool = True) -> subprocess.Pope
         args += ["--appendonly", "yes", "--appendfsync", "everysec"]
     else:
         args += ["--appendonly", "no"]
+    args += options
     proc = subprocess.Popen(
         args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
@@ -101,7 +107,7 @@ def ensure(url: str, data_dir: Path) -> tuple[str, subprocess.Popen | None]:
         return url, None
     parts = urlsplit(url)
     if parts.scheme != "redis" or (parts.hostname or "") not in LOCAL_HOSTS:
-        raise RuntimeError(f"REDIS_URL: no Redis answers at {parts.hostname}:{parts.port or 6379}")
+        raise RuntimeError(f"REDIS_URL: no Redis answers at {redisclient.where(url)}")
     proc = start(parts.port or 6379, data_dir)
     return url, proc
 

@@ -220,6 +220,12 @@ def metrics() -> Response:
             f'hamdam_inbound_dropped_total{{channel="{channel}",reason="{reason}"}} {count}'
         )
     lines += [
+        "# HELP hamdam_unreplicated_total Writes the replicas asked for did not confirm in time.",
+        "# TYPE hamdam_unreplicated_total counter",
+    ]
+    for what, count in sorted(store.metrics.unreplicated_counts().items()):
+        lines.append(f'hamdam_unreplicated_total{{write="{what}"}} {count}')
+    lines += [
         "# HELP hamdam_messages_unsent_last_hour Messages dropped or held for a digest, last hour.",
         "# TYPE hamdam_messages_unsent_last_hour gauge",
         f"hamdam_messages_unsent_last_hour {store.messages.unsent_last_hour()}",

@@ -16,7 +16,7 @@ import requests
 from rq import Worker
 
 from config.settings import ROOT
-from gateway import localredis
+from gateway import localredis, redisclient
 from gateway.localredis import free_port
 
 # Every process the test run starts carries this variable in its environment (its value is set
@@ -147,7 +147,7 @@ class Processes:
                 )
         if not healthy(self.base):
             return False
-        client = redis.Redis.from_url(self.env["REDIS_URL"], socket_timeout=5)
+        client = redisclient.connect(self.env["REDIS_URL"], socket_timeout=5)
         try:
             return bool(Worker.all(connection=client))
         finally:
@@ -171,15 +171,18 @@ class OwnRedis:
     """A redis-server of a test's own on a fixed port and data folder, so it can be stopped,
     restarted and frozen without touching the suite's."""
 
-    def __init__(self, data: Path, appendonly: bool = False):
+    def __init__(self, data: Path, appendonly: bool = False, options: tuple[str, ...] = ()):
         self.port = free_port()
         self.data = data
         self.appendonly = appendonly
+        self.options = options
         self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc = localredis.start(self.port, data, appendonly=appendonly)
+        self.proc = localredis.start(self.port, data, appendonly=appendonly, options=options)
 
     def start(self) -> None:
-        self.proc = localredis.start(self.port, self.data, appendonly=self.appendonly)
+        self.proc = localredis.start(
+            self.port, self.data, appendonly=self.appendonly, options=self.options
+        )
 
     def client(self) -> redis.Redis:
         return redis.Redis.from_url(self.url, socket_timeout=5)

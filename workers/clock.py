@@ -12,7 +12,6 @@ import logging
 import time
 from contextlib import suppress
 
-import redis
 from rq.cron import CronScheduler
 from rq.exceptions import StopRequested
 
@@ -65,8 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from config import rq as rq_config  # the settings `rq worker -c config.rq` reads
 
-    connection = redis.Redis.from_url(rq_config.REDIS_URL)
-    clock = Clock(connection=connection)
+    clock = Clock(connection=rq_config.connection())
     clock.load_config_from_file(args.config)
     clock.start()
     return 0

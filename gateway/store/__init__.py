@@ -6,6 +6,9 @@ The store is composed of small repositories, one concept each, sharing one clien
 
 from __future__ import annotations
 
+import logging
+import time
+
 import redis
 
 from gateway.privacy import Vault
@@ -26,8 +29,15 @@ from gateway.store.simulator import Simulator
 
 __all__ = ["REDIS_DOWN", "RotationReport", "Store", "Verdict"]
 
+log = logging.getLogger(__name__)
+
 # Redis cannot be reached (down, frozen, still loading its data, or out of memory): what the
 # inbound paths keep in the local spool instead of failing, and what pauses a spool replay.
+# How long a write waits for its replicas (Store.replicated): inside the web's 0.4 s bound on a
+# Redis call, and far above a healthy replica's few milliseconds.
+WAIT_MS = 250
+ALONE_FOR = 5.0  # seconds without WAIT after one that the replicas did not confirm in time
+
 REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError, redis.exceptions.OutOfMemoryError)
 
 
@@ -36,9 +46,11 @@ class Store:
     for phones, USSD sessions, inbound dedupe, rates, cases, consent, messages, the audit
     trail, the directory's version, metrics, operator accounts and logins, and the simulator."""
 
-    def __init__(self, client: redis.Redis, vault: Vault):
+    def __init__(self, client: redis.Redis, vault: Vault, replicas: int = 0):
         self.redis = client
         self.vault = vault
+        self.replicas = replicas
+        self._alone_until = 0.0  # monotonic time until which WAIT is not asked (replicated)
         self.phones = Phones(client, vault)
         self.sessions = Sessions(client, vault, self.phones)
         self.deliveries = Deliveries(client, vault)
@@ -61,6 +73,27 @@ class Store:
         pipe = self.redis.pipeline(transaction=True)
         pipe.multi()
         return pipe
+
+    def replicated(self, what: str, timeout_ms: int = WAIT_MS) -> bool:
+        """After a write that must survive the master's loss (a case she was told of, a send
+        about to be tried): wait until `replicas` replicas have it, at most `timeout_ms`.
+
+        Asked right after the write on the same client, with no I/O between, so the pool
+        hands back the connection that wrote. False (logged and counted) when fewer confirmed
+        in time. The caller carries on: a missing replica must not silence the service, only
+        leave this write less safe."""
+        if not self.replicas:
+            return True
+        if time.monotonic() >= self._alone_until:
+            confirmed = self.redis.wait(self.replicas, timeout_ms)
+            if confirmed >= self.replicas:
+                return True
+            log.warning("%s: %d of %d replicas confirmed the write", what, confirmed, self.replicas)
+            # A master left without its replica (after a failover, say) would make every
+            # write wait the whole timeout: skip the wait for a while, still counting.
+            self._alone_until = time.monotonic() + ALONE_FOR
+        self.metrics.count_unreplicated(what)
+        return False
 
     def ping(self) -> bool:
         """True when Redis answers."""

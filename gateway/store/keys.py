@@ -47,6 +47,7 @@ SEND_SLOT = PREFIX + "sendslot:{route}:{second}"  # counter: sends on a route in
 RESPONDER_COMMAND = PREFIX + "cmd:{responder}:{command}:{case}"
 RESPONDER_COMMAND_TTL = 30 * 86400
 METRIC_INBOUND_DROPPED = PREFIX + "metrics:inbound_dropped"  # hash: "channel|reason" -> count
+METRIC_UNREPLICATED = PREFIX + "metrics:unreplicated"  # hash: what was written -> count
 SLOW_ROUTE = PREFIX + "slow:{route}"  # string, expiring: the route timed out; skip it meanwhile
 HELD = PREFIX + "held:{responder}"  # sorted set: message id -> held at, alerts awaiting a digest
 UNSENT = PREFIX + "unsent"  # sorted set: message id -> when it was dropped or held (last hour)

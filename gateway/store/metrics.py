@@ -11,6 +11,7 @@ from gateway.store.keys import (
     METRIC_INBOUND_DROPPED,
     METRIC_LATENCY,
     METRIC_SENDS,
+    METRIC_UNREPLICATED,
     OPEN_CASES,
     TAKEN_CASES,
 )
@@ -42,6 +43,14 @@ class Metrics:
         """(channel, reason) -> inbound messages dropped."""
         raw = self.redis.hgetall(METRIC_INBOUND_DROPPED)
         return {tuple(k.decode().split("|", 1)): int(v) for k, v in raw.items()}
+
+    def count_unreplicated(self, what: str) -> None:
+        """Count a write that fewer replicas than asked confirmed in time (Store.replicated)."""
+        self.redis.hincrby(METRIC_UNREPLICATED, what, 1)
+
+    def unreplicated_counts(self) -> dict[str, int]:
+        """What was written -> writes not confirmed by the replicas asked for."""
+        return {k.decode(): int(v) for k, v in self.redis.hgetall(METRIC_UNREPLICATED).items()}
 
     def add_latencies(self, batch: dict[str, dict[str, float]]) -> None:
         """Add counted webhook answer times: endpoint -> {bucket bound or 'over': n, 'sum': s}."""

@@ -88,7 +88,9 @@ class CaseOpening:
         return case
 
     def opened(self, case: cases.Case) -> None:
-        """Say in the log that a written case is open (after its transaction ran)."""
+        """After its transaction ran, before she is told: the case on the replicas asked for
+        (REDIS_WAIT_REPLICAS), and a line in the log."""
+        self.store.replicated("case")
         log.info("case %s opened: %s, %s, via %s", case.ref, case.kind, case.urgency, case.channel)
 
     def _refuse(self, phone: str, channel: str, count: int) -> None:

@@ -84,6 +84,9 @@ class Sending:
                 continue
             self._throttle(sender.name)
             attempts = self.store.messages.count_attempt(mid, sender.name)
+            # "In flight" must outlive a failover: a retry that finds it asks the provider
+            # before sending again.
+            self.store.replicated("send attempt")
             result = sender.send(out)
             if result.ok:
                 self._sent(mid, sender, result.provider_id)
