@@ -15,6 +15,7 @@ from config.settings import Settings
 from gateway import redisclient
 from gateway.app import create_app
 from gateway.store.keys import OPEN_CASES
+from testing.app import login
 from testing.env import make_env
 from testing.sentinel import MASTER, SentinelGroup
 from testing.ussd import flask_phone, ref_of
@@ -79,3 +80,11 @@ def test_a_case_waits_for_its_replica_and_she_is_answered_when_it_cannot(group, 
     assert master.hgetall("hd:metrics:unreplicated") == {b"case": b"1"}
     assert took < 5
     replica.close()
+
+    # The RQ dashboard and /metrics read the same master through the Sentinels.
+    app = client.application
+    queues = client.get("/rq/0/data/queues.json", headers=login(app))
+    assert queues.status_code == 200 and "alerts" in queues.get_data(as_text=True)
+    metrics = client.get("/metrics", headers=login(app)).get_data(as_text=True)
+    assert 'hamdam_unreplicated_total{write="case"} 1' in metrics
+    assert 'hamdam_cases{state="open"} 2' in metrics
