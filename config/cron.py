@@ -24,3 +24,8 @@ register(
 register(
     jobs.sweep, queue_name=ALERTS_QUEUE, interval=3600, job_timeout=600, name="retention sweep"
 )
+# Daily: each route's test SMS to a phone of the organisation's own (SELFTEST_NUMBERS).
+register(jobs.self_test, queue_name=ALERTS_QUEUE, interval=86400, job_timeout=60, name="self-test")
+# Every ten minutes: inbound SMS that reached a provider while the gateway could not be reached
+# (Twilio's message list, the Android phones' inbox), through the normal intake and its dedupe.
+register(jobs.reconcile, queue_name=ALERTS_QUEUE, interval=600, job_timeout=300, name="reconcile")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from gateway import redisclient
+from gateway import phone, redisclient
 from gateway.channels.registry import BY_NAME, ROUTES
 
 
@@ -106,6 +106,23 @@ class Reader:
             if prices[route.strip()] < 0 or not route.strip():
                 raise ConfigError(name, f"{part!r}: a route and a price of 0 or more")
         return prices
+
+    def selftest_numbers(self, name: str, routes: tuple[str, ...]) -> dict[str, str]:
+        """route=number pairs separated by commas ("twilio=+992...,android=+992..."): a phone
+        of the organisation's own per route, for the daily self-test SMS."""
+        value = self.raw(name)
+        numbers: dict[str, str] = {}
+        for part in (value or "").split(","):
+            if not part.strip():
+                continue
+            route, _, number = (x.strip() for x in part.partition("="))
+            if route not in routes:
+                raise ConfigError(name, f"{route!r} is not one of SMS_ROUTES ({', '.join(routes)})")
+            try:
+                numbers[route] = phone.normalise(number)
+            except ValueError as error:
+                raise ConfigError(name, f"the number for {route}: {error}") from None
+        return numbers
 
     def path(self, name: str, default: Path) -> Path:
         value = self.raw(name)

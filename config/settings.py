@@ -75,6 +75,11 @@ class Settings:
     health_worker_stale: int = 120
     health_queue_age: int = 120
     health_schedule_late: int = 60
+    health_phone_silent: int = 5400
+    watch_raise_after: int = 120  # seconds a problem lasts before the duty officers are told
+    watch_recover_after: int = 600  # seconds it has passed before they are told it recovered
+    # route -> a phone number of the organisation's own that gets the route's daily self-test
+    selftest_numbers: dict[str, str] = field(default_factory=dict)
     simulator: bool = True
     generated: tuple[str, ...] = field(default=(), compare=False)
     variables: tuple[str, ...] = field(default=(), compare=False)  # every variable read
@@ -152,6 +157,10 @@ class Settings:
             health_worker_stale=r.integer("HEALTH_WORKER_STALE", 120, low=10),
             health_queue_age=r.integer("HEALTH_QUEUE_AGE", 120, low=5),
             health_schedule_late=r.integer("HEALTH_SCHEDULE_LATE", 60, low=5),
+            health_phone_silent=r.integer("HEALTH_PHONE_SILENT", 5400, low=60),
+            watch_raise_after=r.integer("WATCH_RAISE_AFTER", 120, low=0),
+            watch_recover_after=r.integer("WATCH_RECOVER_AFTER", 600, low=0),
+            selftest_numbers=r.selftest_numbers("SELFTEST_NUMBERS", routes),
             simulator=r.simulator("SIMULATOR", production, routes),
             generated=tuple(sorted(k for k in dev if not env.get(k))),
         )

@@ -10,7 +10,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from config.settings import Settings
-from gateway import directory, redisclient
+from gateway import directory, health, redisclient
 from gateway.channels import registry
 from gateway.channels.base import Common
 from gateway.jobs import Jobs, RetryPolicy
@@ -26,6 +26,7 @@ from gateway.usecases.groups import Groups
 from gateway.usecases.opening import CaseOpening, Limits
 from gateway.usecases.outbox import Outbox
 from gateway.usecases.receipts import Receipts
+from gateway.usecases.reconcile import Reconciliation
 from gateway.usecases.referrals import Referrals
 from gateway.usecases.replay import Replay
 from gateway.usecases.roster import Roster
@@ -34,6 +35,7 @@ from gateway.usecases.sms import SmsIntake
 from gateway.usecases.spooled import SpoolReplay
 from gateway.usecases.timing import Timing
 from gateway.usecases.ussd import Ussd
+from gateway.usecases.watch import Watch
 from menus import engine
 
 
@@ -96,6 +98,8 @@ class Context:
     followup: FollowUp
     referrals: Referrals
     groups: Groups
+    watch: Watch
+    reconciliation: Reconciliation
 
 
 def build(
@@ -186,4 +190,17 @@ def build(
         followup=followup,
         referrals=referrals,
         groups=groups,
+        reconciliation=Reconciliation(store, senders, roster, sms, clock),
+        watch=Watch(
+            store,
+            outbox,
+            sending,
+            roster,
+            settings.sms_routes,
+            settings.selftest_numbers,
+            health.Limits.of(settings),
+            clock,
+            raise_after=settings.watch_raise_after,
+            recover_after=settings.watch_recover_after,
+        ),
     )

@@ -14,10 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
-from rq import Queue, Worker
+from rq import Queue, Worker, cron_scheduler_registry
 from rq.exceptions import NoSuchJobError
 
 from gateway.jobs import QUEUES, queue_depths
+from gateway.message import MessageState
 from gateway.store import Store
 
 log = logging.getLogger(__name__)
@@ -27,12 +28,13 @@ OK, DEGRADED, UNAVAILABLE = "ok", "degraded", "unavailable"
 
 @dataclass(frozen=True)
 class Limits:
-    """Seconds past which a check fails (settings HEALTH_WORKER_STALE, HEALTH_QUEUE_AGE and
-    HEALTH_SCHEDULE_LATE)."""
+    """Seconds past which a check fails (settings HEALTH_WORKER_STALE, HEALTH_QUEUE_AGE,
+    HEALTH_SCHEDULE_LATE and HEALTH_PHONE_SILENT)."""
 
     worker_stale: int = 120
     queue_age: int = 120
     schedule_late: int = 60
+    phone_silent: int = 5400  # an Android phone unheard for longer (its app killed, no data)
 
     @classmethod
     def of(cls, settings) -> Limits:
@@ -40,11 +42,12 @@ class Limits:
             worker_stale=settings.health_worker_stale,
             queue_age=settings.health_queue_age,
             schedule_late=settings.health_schedule_late,
+            phone_silent=settings.health_phone_silent,
         )
 
 
 Reason = dict[str, object]
-Check = Callable[[Store, Limits, float], "Reason | None"]
+Check = Callable[[Store, Limits, float], "Reason | list[Reason] | None"]
 
 
 def workers_alive(store: Store, limits: Limits, now: float) -> Reason | None:
@@ -60,6 +63,20 @@ def workers_alive(store: Store, limits: Limits, now: float) -> Reason | None:
                 "queue": name,
                 "detail": f"no worker heartbeat within {limits.worker_stale} s (last: {seen})",
             }
+    return None
+
+
+def clock_alive(store: Store, limits: Limits, now: float) -> Reason | None:
+    """The clock (RQ's cron scheduler, which also runs the watch) sent a heartbeat within
+    `worker_stale` seconds: without it no sweep, no reconciliation and no one watching."""
+    beats = store.redis.zrange(cron_scheduler_registry.get_registry_key(), -1, -1, withscores=True)
+    newest = beats[0][1] if beats else None
+    if newest is None or now - newest > limits.worker_stale:
+        seen = "never" if newest is None else f"{now - newest:.0f} s ago"
+        return {
+            "check": "clock",
+            "detail": f"no clock heartbeat within {limits.worker_stale} s (last: {seen})",
+        }
     return None
 
 
@@ -126,14 +143,115 @@ def nothing_held_back(store: Store, limits: Limits, now: float) -> Reason | None
     return None
 
 
-# Every check /healthz runs, in order.
+def failed_jobs(store: Store, limits: Limits, now: float) -> Reason | None:
+    """No job failed for good and waits in the dashboard's failed list to be replayed."""
+    for name in QUEUES:
+        count = Queue(name, connection=store.redis).failed_job_registry.count
+        if count:
+            return {
+                "check": "failed jobs",
+                "queue": name,
+                "detail": f"{count} failed jobs wait to be replayed from the dashboard",
+            }
+    return None
+
+
+# A route fails when, over the last hour, more than this share of its sends were refused, or of
+# its delivery reports said not delivered, once it had at least ROUTE_MINIMUM of them.
+ROUTE_FAILING = 0.5
+ROUTE_MINIMUM = 5
+NOT_DELIVERED = (MessageState.UNDELIVERED, MessageState.FAILED)
+NOT_ROUTES = ("digest", "none")  # counted beside the routes: held for a digest, dropped
+
+
+def routes_delivering(store: Store, limits: Limits, now: float) -> list[Reason]:
+    """Each route, over the last hour: most sends taken by the provider, most reports
+    delivered (an SMS provider that refuses, a SIM out of credit)."""
+    reasons = []
+    for route, states in sorted(store.metrics.recent(now).items()):
+        if route in NOT_ROUTES:
+            continue
+        refused, taken = states.get("error", 0), states.get(MessageState.QUEUED, 0)
+        lost = sum(states.get(s, 0) for s in NOT_DELIVERED)
+        reports = lost + states.get(MessageState.DELIVERED, 0)
+        if refused + taken >= ROUTE_MINIMUM and refused > ROUTE_FAILING * (refused + taken):
+            detail = f"{refused} of {refused + taken} sends refused in the last hour"
+        elif reports >= ROUTE_MINIMUM and lost > ROUTE_FAILING * reports:
+            detail = f"{lost} of {reports} SMS reported not delivered in the last hour"
+        else:
+            continue
+        reasons.append({"check": "route", "route": route, "detail": detail})
+    return reasons
+
+
+def phones_heard(store: Store, limits: Limits, now: float) -> list[Reason]:
+    """Every Android phone that ever sent a webhook was heard from within `phone_silent`
+    seconds (the app sends system:ping; battery savers kill it, a phone loses its data)."""
+    reasons = []
+    for heard, at in sorted(store.watching.last_heard().items()):
+        route, _, phone = heard.partition(":")
+        if now - at > limits.phone_silent:
+            minutes = (now - at) / 60
+            reasons.append(
+                {
+                    "check": f"{route} phone",
+                    "route": route,
+                    "phone": phone,
+                    "detail": f"{route} phone {phone} not heard from for {minutes:.0f} minutes",
+                }
+            )
+    return reasons
+
+
+SELFTEST_GRACE = 3600  # seconds a route's daily self-test has to be reported delivered
+
+
+def selftests_delivered(store: Store, limits: Limits, now: float) -> list[Reason]:
+    """Each route's newest daily self-test SMS was reported delivered within an hour."""
+    reasons = []
+    for route, test in sorted(store.watching.selftests().items()):
+        if now - test["at"] < SELFTEST_GRACE:
+            continue
+        message = store.messages.get(test["message"]) or {}
+        state = message.get("state", "missing")
+        if state != MessageState.DELIVERED:
+            reasons.append(
+                {
+                    "check": "self-test",
+                    "route": route,
+                    "detail": f"today's test SMS on {route} was not delivered (it is {state})",
+                }
+            )
+    return reasons
+
+
+# Every check /healthz runs, in order (a check returns one reason, or a list of them).
 CHECKS: list[Check] = [
     redis_memory,
     workers_alive,
+    clock_alive,
     queue_moving,
     schedule_on_time,
+    failed_jobs,
+    routes_delivering,
+    phones_heard,
+    selftests_delivered,
     nothing_held_back,
 ]
+# What the watch tells a person about (gateway/usecases/watch.py): not messages held back, which
+# the duty officer of the district hears of already (the flood notice).
+WATCHED: list[Check] = [c for c in CHECKS if c is not nothing_held_back]
+
+
+def results(store: Store, limits: Limits, now: float, checks: list[Check]) -> dict:
+    """Check name -> the reasons it gives (raises when Redis cannot be reached)."""
+    found = {check.__name__: check(store, limits, now) for check in checks}
+    return {name: r if isinstance(r, list) else [r] if r else [] for name, r in found.items()}
+
+
+def run(store: Store, limits: Limits, now: float, checks: list[Check]) -> list[Reason]:
+    """The reasons the checks give, in order (raises when Redis cannot be reached)."""
+    return [r for found in results(store, limits, now, checks).values() for r in found]
 
 
 def assess(
@@ -144,11 +262,8 @@ def assess(
     try:
         store.ping()
         depths = queue_depths(store.redis)
-        reasons = [
-            r
-            for check in (CHECKS if checks is None else checks)
-            if (r := check(store, limits, now))
-        ]
+        found = results(store, limits, now, CHECKS if checks is None else checks)
+        reasons = [r for listed in found.values() for r in listed]
     except (redis.ConnectionError, redis.TimeoutError) as error:
         log.warning("healthz: redis unreachable: %s", type(error).__name__)
         return 503, {"status": UNAVAILABLE, "redis": {"reachable": False}}
@@ -156,5 +271,6 @@ def assess(
     if reasons:
         body["reasons"] = reasons
         log.warning("healthz: degraded: %s", "; ".join(str(r["detail"]) for r in reasons))
+    body["checks"] = {name: "failing" if listed else "ok" for name, listed in found.items()}
     body["queues"] = depths
     return (503 if reasons else 200), body

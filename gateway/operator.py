@@ -11,7 +11,7 @@ import rq_dashboard
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, redirect, request, url_for
 from rq.exceptions import NoSuchJobError
 
-from gateway import web
+from gateway import health, web
 from gateway.auth import login
 from gateway.jobs import ALERTS_QUEUE, queue_depths
 
@@ -219,6 +219,29 @@ def metrics() -> Response:
         lines.append(
             f'hamdam_inbound_dropped_total{{channel="{channel}",reason="{reason}"}} {count}'
         )
+    now = time.time()
+    checks = health.results(store, health.Limits.of(web.context().settings), now, health.CHECKS)
+    lines += [
+        "# HELP hamdam_check_failing 1 when a /healthz check fails (see its reasons there).",
+        "# TYPE hamdam_check_failing gauge",
+    ]
+    lines += [f'hamdam_check_failing{{check="{n}"}} {int(bool(r))}' for n, r in checks.items()]
+    lines += [
+        "# HELP hamdam_phone_unheard_seconds Seconds since a route's phone last sent a webhook.",
+        "# TYPE hamdam_phone_unheard_seconds gauge",
+    ]
+    for heard, at in sorted(store.watching.last_heard().items()):
+        route, _, phone = heard.partition(":")
+        lines.append(
+            f'hamdam_phone_unheard_seconds{{route="{route}",phone="{phone}"}} {now - at:.0f}'
+        )
+    lines += [
+        "# HELP hamdam_sends_last_hour Messages by route and state reached, last hour.",
+        "# TYPE hamdam_sends_last_hour gauge",
+    ]
+    for route, states in sorted(store.metrics.recent(now).items()):
+        for state, count in sorted(states.items()):
+            lines.append(f'hamdam_sends_last_hour{{route="{route}",state="{state}"}} {count}')
     lines += [
         "# HELP hamdam_unreplicated_total Writes the replicas asked for did not confirm in time.",
         "# TYPE hamdam_unreplicated_total counter",

@@ -32,10 +32,11 @@ TEXT = {lang: {name: t[name] for name in _NAMES} for lang, t in _SMS.items()}
 # Alerts held while a responder had too many this hour, listed in one SMS (as many references
 # as fit MAX_SEGMENTS; the rest go in the next one).
 DIGEST = {lang: t["digest"] for lang, t in _SMS.items()}
-# To a duty officer, once per flood (per district and hour) or per outage (per hour).
-NOTICE = {
-    name: {lang: t[f"notice.{name}"] for lang, t in _SMS.items()} for name in ("flood", "outage")
-}
+# To a duty officer, once per flood (per district and hour) or per outage (per hour); from the
+# gateway's watch, when a check starts failing or passes again (gateway/usecases/watch.py); and
+# a route's daily self-test, to a phone of the organisation's own.
+NOTICES = ("flood", "outage", "problem", "recovered", "selftest")
+NOTICE = {name: {lang: t[f"notice.{name}"] for lang, t in _SMS.items()} for name in NOTICES}
 
 
 def digest(lang: str, refs: list[str]) -> str:
@@ -46,7 +47,7 @@ def digest(lang: str, refs: list[str]) -> str:
 
 
 def notice(name: str, lang: str, **params: str) -> str:
-    """A notice to the duty officer (`flood` or `outage`), in their language."""
+    """A notice (one of NOTICES) in the reader's language."""
     texts = NOTICE[name]
     return texts.get(lang, texts["en"]).format(**params)
 

@@ -14,6 +14,7 @@ from gateway.channels.base import Hop, Inbound, Reply
 from gateway.channels.registry import CHANNELS
 from gateway.compose import Context
 from gateway.spool import SpoolError
+from gateway.store import REDIS_DOWN
 from menus.languages import ERROR_END
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,12 @@ class _Gateway:
 
     def message_by_provider(self, route: str, provider_id: str) -> str | None:
         return self.context.store.messages.by_provider(route, provider_id)
+
+    def heard(self, route: str, phone: str) -> None:
+        try:
+            self.context.store.watching.heard(f"{route}:{phone}", self.context.watch.clock())
+        except REDIS_DOWN:
+            log.warning("%s: phone %s heard while Redis is away; not recorded", route, phone)
 
     def ussd(self, hop: Hop) -> Reply:
         return self.context.ussd.handle(hop)

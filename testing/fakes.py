@@ -115,6 +115,18 @@ class FakeProvider:
 class FakeTwilio(FakeProvider):
     """POST/GET /2010-04-01/Accounts/{sid}/Messages.json as Twilio answers them."""
 
+    def __init__(self):
+        super().__init__()
+        self.inbound: list[Sent] = []  # SMS Twilio received for us (listed, direction inbound)
+
+    def receive(self, sender: str, to: str, body: str) -> str:
+        """An SMS that reached Twilio for our number `to` (whether or not a webhook brought it
+        to us); its MessageSid."""
+        message = Sent("SM" + uuid.uuid4().hex, to, body, {"From": sender, "direction": "inbound"})
+        with self.lock:
+            self.inbound.append(message)
+        return message.id
+
     def handle(self, method, path, raw, handler):
         parts = urlsplit(path)
         if not parts.path.endswith("/Messages.json"):
@@ -124,7 +136,8 @@ class FakeTwilio(FakeProvider):
             query = {k: v[0] for k, v in parse_qs(parts.query).items()}
             to, size = query.get("To", ""), int(query.get("PageSize", 50))
             page = int(query.get("Page", 0))
-            found = [self._resource(s) for s in reversed(self.sent) if not to or s.to == to]
+            listed = sorted(self.sent + self.inbound, key=lambda s: s.at, reverse=True)
+            found = [self._resource(s) for s in listed if not to or s.to == to]
             chunk = found[page * size : (page + 1) * size]
             nxt = None
             if len(found) > (page + 1) * size:
@@ -153,11 +166,18 @@ class FakeTwilio(FakeProvider):
             "body": sent.body,
             "num_segments": "1",
             "date_created": time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime(sent.at)),
+            "date_sent": time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime(sent.at)),
+            "direction": sent.extra.get("direction", "outbound-api"),
         }
 
 
 class FakeAndroid(FakeProvider):
-    """POST /messages and GET /messages/{id} as SMS Gateway for Android answers them."""
+    """POST /messages, GET /messages/{id} and POST /messages/inbox/export as SMS Gateway for
+    Android answers them."""
+
+    def __init__(self):
+        super().__init__()
+        self.exports: list[dict] = []  # inbox exports asked for (deviceId, since, until)
 
     def handle(self, method, path, raw, handler):
         parts = urlsplit(path).path.rstrip("/").split("/")
@@ -166,6 +186,13 @@ class FakeAndroid(FakeProvider):
             if not found:
                 return 404, {"message": "message not found"}
             return 200, {"id": found[0].id, "state": "Sent", "recipients": []}
+        if method == "POST" and parts[-2:] == ["inbox", "export"]:
+            scripted = self._scripted()
+            if scripted:
+                return scripted
+            with self.lock:
+                self.exports.append(json.loads(raw))  # the phone sends its inbox as webhooks
+            return 202, {}
         if method != "POST" or parts[-1] != "messages":
             return 404, {"message": "not found"}
         data = json.loads(raw)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from rq import Queue, Worker
+from rq.cron import CronScheduler
 
 from config.settings import Settings
 from gateway import health
@@ -21,10 +22,14 @@ def store(app):
 
 @pytest.fixture
 def worker(redis_client):
-    """A registered RQ worker of the alerts queue with a fresh heartbeat (no work loop)."""
+    """A registered RQ worker of the alerts queue with a fresh heartbeat (no work loop), and a
+    clock (RQ's cron scheduler) that just sent its heartbeat."""
     alive = Worker([Queue(ALERTS_QUEUE, connection=redis_client)], connection=redis_client)
     alive.register_birth()
+    clock = CronScheduler(connection=redis_client, name="test-clock")
+    clock.register_birth()
     yield alive
+    clock.register_death()
     alive.register_death()
 
 
@@ -49,14 +54,17 @@ def test_degraded_without_a_worker(client):
     body = response.get_json()
     assert body["status"] == "degraded"
     assert body["redis"] == {"reachable": True}
-    [reason] = body["reasons"]
+    reason, clock = body["reasons"]  # nor a clock
     assert reason["check"] == "workers" and "never" in reason["detail"]
+    assert clock["check"] == "clock" and "never" in clock["detail"]
+    assert body["checks"]["workers_alive"] == body["checks"]["clock_alive"] == "failing"
+    assert body["checks"]["queue_moving"] == "ok"
 
 
 def test_degraded_when_the_worker_heartbeat_is_stale(store, worker):
     assert reasons(store) == (200, "ok", [])
     later = time.time() + 121
-    assert reasons(store, now=later) == (503, "degraded", ["workers"])
+    assert reasons(store, now=later) == (503, "degraded", ["workers", "clock"])
     assert reasons(store, now=later, worker_stale=300) == (200, "ok", [])
 
 
@@ -99,7 +107,7 @@ def test_every_reason_is_named(store, redis_client):
     queue.enqueue("workers.jobs.sweep")
     queue.enqueue_at(datetime.now(UTC), "workers.jobs.sweep")
     status, word, checks = reasons(store, now=time.time() + 3600)
-    assert (status, word, checks) == (503, "degraded", ["workers", "queue", "scheduler"])
+    assert (status, word, checks) == (503, "degraded", ["workers", "clock", "queue", "scheduler"])
 
 
 def test_an_extra_check_joins_the_report(store, worker):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import time
+from collections.abc import Callable
 from contextlib import suppress
 
 from rq.cron import CronScheduler
@@ -20,8 +21,29 @@ from workers.outage import REDIS_OUTAGE, Backoff, until_redis_answers
 log = logging.getLogger(__name__)
 
 
+WATCH_EVERY = 60  # seconds between two runs of the watch
+
+
 class Clock(CronScheduler):
-    """CronScheduler whose loop waits for Redis with a backoff instead of ending."""
+    """CronScheduler whose loop waits for Redis with a backoff instead of ending, and runs the
+    gateway's watch itself every minute (in this process: the workers may be what failed)."""
+
+    def __init__(self, *args, watch: Callable[[], object] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.watch = watch
+        self.watch_at = time.monotonic()
+
+    def _watch(self) -> None:
+        if self.watch is None or time.monotonic() < self.watch_at:
+            return
+        self.watch_at = time.monotonic() + WATCH_EVERY
+        try:
+            said = self.watch()
+            log.info("watch: %s", said)
+        except REDIS_OUTAGE:
+            raise
+        except Exception:
+            log.exception("watch failed; it runs again in a minute")
 
     def start(self):
         self.log.info("CronScheduler %s: starting...", self.name)
@@ -38,6 +60,7 @@ class Clock(CronScheduler):
                         self.save()
                         unsaved = False
                     self.heartbeat()
+                    self._watch()
                 except REDIS_OUTAGE as error:
                     log.warning(
                         "clock: Redis unavailable (%s); retrying in %.1f s",
@@ -48,6 +71,8 @@ class Clock(CronScheduler):
                     continue
                 backoff.reset()
                 pause = self.calculate_sleep_interval()
+                if self.watch is not None:
+                    pause = min(pause, max(0.0, self.watch_at - time.monotonic()))
                 if pause > 0:
                     time.sleep(pause)
         except (KeyboardInterrupt, StopRequested):
@@ -63,8 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("config", help="the cron configuration (config/cron.py)")
     args = parser.parse_args(argv)
     from config import rq as rq_config  # the settings `rq worker -c config.rq` reads
+    from workers import jobs
 
-    clock = Clock(connection=rq_config.connection())
+    clock = Clock(connection=rq_config.connection(), watch=jobs.watch)
     clock.load_config_from_file(args.config)
     clock.start()
     return 0

@@ -82,6 +82,21 @@ def remind_quiet() -> int:
     return _context().followup.quiet()
 
 
+def watch() -> str:
+    """The health checks; the duty officers told of what started failing or recovered."""
+    return _context().watch.run()
+
+
+def reconcile() -> str:
+    """Inbound SMS that reached a provider but no webhook, fetched and handled once."""
+    return _context().reconciliation.run()
+
+
+def self_test() -> str:
+    """Each route's daily test SMS to a phone of the organisation's own."""
+    return _context().watch.self_test()
+
+
 def expire_receipt(message_id: str) -> str:
     """Mark a message without a delivery receipt as unknown."""
     return _context().receipts.expire(message_id)

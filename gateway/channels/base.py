@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -94,6 +94,14 @@ class Sender(Protocol):
         """The provider id of an earlier send of this message, if the provider has one."""
         ...
 
+    def missed(self, since: float, until: float, phones: Sequence[str]) -> list[Inbound]:
+        """Inbound SMS the provider received in [since, until), which a webhook may not have
+        brought (the gateway could not be reached). `phones` are the route's own: our inbound
+        numbers (Twilio) or the Android app's device ids. A provider that re-sends them as
+        webhooks instead (Android's inbox export) is asked to, and gives []. Raises
+        ConnectionError when the provider cannot be asked."""
+        ...
+
 
 # ---- a channel: its settings, its webhooks, its sender, registered in channels/registry.py ----
 class Env(Protocol):
@@ -150,6 +158,10 @@ class Gateway(Protocol):
 
     def message_by_provider(self, route: str, provider_id: str) -> str | None:
         """Our message id for a provider's id."""
+        ...
+
+    def heard(self, route: str, phone: str) -> None:
+        """A route's phone (an Android app's deviceId) sent a signed webhook: it is alive."""
         ...
 
     def ussd(self, hop: Hop) -> Reply:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Protocol
 
-from gateway.channels.base import Channel, NoConfig, Outbound, SendResult
+from gateway.channels.base import Channel, Inbound, NoConfig, Outbound, SendResult
 from gateway.phone import mask
 from gateway.text import measure
 
@@ -41,6 +42,10 @@ class ConsoleSender:
             size.encoding,
         )
         return SendResult(ok=True, provider_id="console-" + message.message_id)
+
+    def missed(self, since: float, until: float, phones: Sequence[str]) -> list[Inbound]:
+        """Nothing reaches the console route but through its own webhooks."""
+        return []
 
     def find(self, message: Outbound, since: float) -> str | None:
         """The outbox entry of an earlier send of this message, if any."""

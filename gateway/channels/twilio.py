@@ -4,7 +4,7 @@ table, the REST sender, and the channel that registers them (CHANNEL)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import requests
@@ -211,6 +211,39 @@ class TwilioSender:
         except (TwilioException, OSError):
             raise ConnectionError("twilio: cannot list messages to check an earlier send") from None
         return None
+
+    def missed(self, since: float, until: float, phones: Sequence[str]) -> list[Inbound]:
+        """Inbound SMS to our numbers (and TWILIO_FROM, when it is a number) in [since, until),
+        from Twilio's message list: for those a webhook did not bring (Twilio does not retry
+        an inbound webhook)."""
+        from datetime import UTC, datetime
+
+        from twilio.base.exceptions import TwilioException
+
+        after = datetime.fromtimestamp(since, UTC)
+        numbers = [n for n in dict.fromkeys([*phones, self.sender]) if n.startswith("+")]
+        found = []
+        try:
+            for number in numbers:
+                listed = self.client.messages.stream(
+                    to=number, date_sent_after=after, page_size=FIND_PAGE_SIZE
+                )
+                for message in listed:
+                    sent = message.date_sent or message.date_created
+                    if message.direction != "inbound" or (sent and sent.timestamp() >= until):
+                        continue
+                    found.append(
+                        Inbound(
+                            channel="twilio",
+                            sender=message.from_ or "",
+                            text=message.body or "",
+                            external_id=message.sid,
+                            to=message.to or number,
+                        )
+                    )
+        except (TwilioException, OSError):
+            raise ConnectionError("twilio: cannot list inbound messages") from None
+        return found
 
 
 # ---- webhooks ----------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from gateway.store.phones import Phones, RotationReport
 from gateway.store.rates import Rates
 from gateway.store.sessions import Sessions
 from gateway.store.simulator import Simulator
+from gateway.store.watch import Watching
 
 __all__ = ["REDIS_DOWN", "RotationReport", "Store", "Verdict"]
 
@@ -65,6 +66,7 @@ class Store:
         self.operators = Operators(client, vault)
         self.simulator = Simulator(client, vault)
         self.members = Members(client, vault)
+        self.watching = Watching(client)
 
     def transaction(self) -> redis.client.Pipeline:
         """A MULTI for the caller to fill from several repositories (their `pipeline=`) and

@@ -34,6 +34,10 @@ class Deliveries:
         token = self.vault.encrypt(external_id)
         return bool(self.redis.set(newest, token, nx=True, ex=ttl))
 
+    def seen(self, channel: str, external_id: str) -> bool:
+        """True when a provider id was taken before (a read only: first() decides)."""
+        return bool(self.redis.exists(*self._seen_keys(channel, external_id)))
+
     def keep(self, channel: str, external_id: str, pipeline: Pipeline | None = None) -> None:
         """Make a first() mark last the full dedupe window."""
         on(self.redis, pipeline).expire(self._seen_keys(channel, external_id)[0], SEEN_TTL)

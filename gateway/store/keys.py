@@ -48,6 +48,15 @@ RESPONDER_COMMAND = PREFIX + "cmd:{responder}:{command}:{case}"
 RESPONDER_COMMAND_TTL = 30 * 86400
 METRIC_INBOUND_DROPPED = PREFIX + "metrics:inbound_dropped"  # hash: "channel|reason" -> count
 METRIC_UNREPLICATED = PREFIX + "metrics:unreplicated"  # hash: what was written -> count
+# hash: "route|state" -> count, per RECENT_BUCKET seconds (route health over the last hour)
+METRIC_RECENT = PREFIX + "metrics:recent:{bucket}"
+RECENT_BUCKET = 600
+RECENT_BUCKETS = 6
+HEARD = PREFIX + "watch:heard"  # hash: Android phone (its app's deviceId) -> its last webhook at
+SELFTEST = PREFIX + "watch:selftest"  # hash: route -> JSON {message, at} of its last self-test
+WATCHED = PREFIX + "watch:problems"  # hash: problem -> JSON {since, gone, told} (gateway.watch)
+RECONCILED = PREFIX + "watch:reconciled"  # hash: route -> until when its inbound was reconciled
+WATCH_TURN = PREFIX + "watch:turn:{minute}"  # string, expiring: one watch per clock minute
 SLOW_ROUTE = PREFIX + "slow:{route}"  # string, expiring: the route timed out; skip it meanwhile
 HELD = PREFIX + "held:{responder}"  # sorted set: message id -> held at, alerts awaiting a digest
 UNSENT = PREFIX + "unsent"  # sorted set: message id -> when it was dropped or held (last hour)

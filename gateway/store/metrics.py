@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import redis
 
 from gateway.cases import CaseState
@@ -10,9 +12,12 @@ from gateway.store.keys import (
     CLOSED_COUNT,
     METRIC_INBOUND_DROPPED,
     METRIC_LATENCY,
+    METRIC_RECENT,
     METRIC_SENDS,
     METRIC_UNREPLICATED,
     OPEN_CASES,
+    RECENT_BUCKET,
+    RECENT_BUCKETS,
     TAKEN_CASES,
 )
 from gateway.store.pipes import Pipeline, on
@@ -25,8 +30,32 @@ class Metrics:
         self.redis = client
 
     def count_send(self, route: str, state: str, pipeline: Pipeline | None = None) -> None:
-        """Count a message reaching a state on a route (in `pipeline` when given)."""
-        on(self.redis, pipeline).hincrby(METRIC_SENDS, f"{route}|{state}", 1)
+        """Count a message reaching a state on a route (in `pipeline` when given), in all and
+        in the current ten minutes (`recent`)."""
+        field = f"{route}|{state}"
+        recent = METRIC_RECENT.format(bucket=int(time.time() // RECENT_BUCKET))
+        target = self.redis.pipeline(transaction=False) if pipeline is None else pipeline
+        target.hincrby(METRIC_SENDS, field, 1)
+        target.hincrby(recent, field, 1)
+        target.expire(recent, RECENT_BUCKET * (RECENT_BUCKETS + 1))
+        if pipeline is None:
+            target.execute()
+
+    def recent(self, now: float) -> dict[str, dict[str, int]]:
+        """route -> state -> messages counted in the last hour (six ten-minute buckets, the
+        current one included)."""
+        newest = int(now // RECENT_BUCKET)
+        with self.redis.pipeline(transaction=False) as pipe:
+            for bucket in range(newest - RECENT_BUCKETS + 1, newest + 1):
+                pipe.hgetall(METRIC_RECENT.format(bucket=bucket))
+            buckets = pipe.execute()
+        counts: dict[str, dict[str, int]] = {}
+        for raw in buckets:
+            for field, value in raw.items():
+                route, state = field.decode().split("|", 1)
+                per = counts.setdefault(route, {})
+                per[state] = per.get(state, 0) + int(value)
+        return counts
 
     def send_counts(self) -> dict[tuple[str, str], int]:
         """(route, state) -> messages counted."""

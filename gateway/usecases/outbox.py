@@ -51,17 +51,34 @@ class Outbox:
         self.clock = clock
 
     def queue(
-        self, case_id: str, purpose: str, responder: Responder, body: str, key: str = ""
-    ) -> None:
+        self,
+        case_id: str,
+        purpose: str,
+        responder: Responder,
+        body: str,
+        key: str = "",
+        first_route: int = 0,
+        enqueue: bool = True,
+    ) -> str:
         """Store a message to a responder and queue its send (`key` names the message when two
-        purposes must be one SMS: "late" or "taken")."""
+        purposes must be one SMS: "late" or "taken"; `first_route` skips routes known to fail;
+        without `enqueue`, the caller sends it, or enqueues it when it could not); its id."""
         mid = message_id(case_id, key or purpose, responder.id)
         if templates.over_budget(body):
             log.warning("message %s needs more than %d segments", mid, templates.MAX_SEGMENTS)
+        fields = {"route_index": str(first_route)} if first_route else {}
         self.store.messages.create(
-            mid, responder.phone, body, purpose=purpose, case=case_id, recipient=responder.id
+            mid,
+            responder.phone,
+            body,
+            purpose=purpose,
+            case=case_id,
+            recipient=responder.id,
+            **fields,
         )
-        self.enqueue(mid)
+        if enqueue:
+            self.enqueue(mid)
+        return mid
 
     def about(self, case: cases.Case, name: str, to: Responder, key: str, **params: str) -> None:
         """The SMS `name` about a case to a responder, in their language, its district named

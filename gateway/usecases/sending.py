@@ -74,9 +74,13 @@ class Sending:
             return "sent (recovered)"
         purpose = message.get("purpose", "")
         index = int(message.get("route_index", 0))
-        while index < len(self.senders):
+        # A self-test tries its own route alone: another route would hide its failure.
+        last = len(self.senders) - 1
+        if message.get("only"):
+            last = min(index, last)
+        while index <= last:
             sender = self.senders[index]
-            later = index < len(self.senders) - 1
+            later = index < last
             if later and self.store.messages.route_slow(sender.name):
                 # It timed out a moment ago: do not make this message wait for it too.
                 index += 1

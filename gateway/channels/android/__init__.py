@@ -96,13 +96,16 @@ def receive(request: Request, gateway: Gateway, config: Config) -> Response:
         except TryAgain as error:
             log.error("android: inbound SMS neither handled nor spooled: %s", error)
             return Response("try again", 503)  # the app retries
+        answer = "ok"
     elif event.kind not in STATUS:
         if event.kind not in EVENTS:
             log.warning("android: event kind %r not documented; ignored", event.kind[:40])
-        return _json("ignored")
+        answer = "ignored"  # system:ping and app:started say no more than that it is alive
     else:
         gateway.status(event.message_id, STATUS[event.kind], error=event.state_error)
-    return _json("ok")
+        answer = "ok"
+    gateway.heard("android", event.device)  # every signed event says its phone is alive
+    return _json(answer)
 
 
 def _sender(config: Config, common: Common) -> AndroidSender:

@@ -35,6 +35,7 @@ class Event:
     message_id: str
     inbound: Inbound | None = None
     state_error: str = ""
+    device: str = ""  # the app's deviceId: which phone sent it (not a number)
 
 
 def verify(secret: str, body: bytes, signature: str, timestamp: str, now: float) -> None:
@@ -77,6 +78,7 @@ EVENTS = frozenset(
     }
 )
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_NOT_ID = re.compile(r"[^A-Za-z0-9_.-]")
 
 
 def clean(text: str) -> str:
@@ -100,15 +102,19 @@ def parse(body: bytes) -> Event:
         raise AndroidFormError("'event' is missing or not a string")
     kind = clean(kind)
     payload = data["payload"]
+    device = data.get("deviceId")  # letters, digits, - _ . only: it becomes a metric's label
+    device = _NOT_ID.sub("", device)[:64] if isinstance(device, str) else ""
+    device = device or "phone"
     if kind not in STATUS and kind != "sms:received":
-        return Event(kind=kind, message_id="")  # documented or not, nothing for us to do
+        return Event(kind=kind, message_id="", device=device)  # nothing else for us to do
     message_id = payload.get("messageId") or payload.get("id")
     if not isinstance(message_id, str) or not message_id.strip():
         raise AndroidFormError(f"{kind} needs payload.messageId (a string)")
     message_id = clean(message_id)
     if kind != "sms:received":
         reason = payload.get("reason")
-        return Event(kind=kind, message_id=message_id, state_error=clean(str(reason or ""))[:200])
+        error = clean(str(reason or ""))[:200]
+        return Event(kind=kind, message_id=message_id, state_error=error, device=device)
     sender = payload.get("phoneNumber") or payload.get("sender")
     text = payload.get("message")
     if not isinstance(sender, str) or not isinstance(text, str):
@@ -121,4 +127,4 @@ def parse(body: bytes) -> Event:
         external_id=message_id,
         to=clean(recipient) if isinstance(recipient, str) else "",
     )
-    return Event(kind=kind, message_id=message_id, inbound=inbound)
+    return Event(kind=kind, message_id=message_id, inbound=inbound, device=device)

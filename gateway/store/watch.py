@@ -1,0 +1,60 @@
+"""What the gateway's watch keeps (gateway/usecases/watch.py): when each Android phone was last
+heard from, each route's last self-test, the problems already told to the duty officers, and
+until when each route's inbound SMS were reconciled (gateway/usecases/reconcile.py)."""
+
+from __future__ import annotations
+
+import json
+
+import redis
+
+from gateway.store.keys import HEARD, RECONCILED, SELFTEST, WATCH_TURN, WATCHED
+
+
+class Watching:
+    def __init__(self, client: redis.Redis):
+        self.redis = client
+
+    def heard(self, phone: str, at: float) -> None:
+        """A route's phone sent a signed webhook (a ping, its start, an SMS, a report); `phone`
+        is "route:name" (only the route's own phones can sign, so the hash stays small)."""
+        self.redis.hset(HEARD, phone, f"{at:.0f}")
+
+    def last_heard(self) -> dict[str, float]:
+        """Android phone -> when it was last heard from."""
+        return {k.decode(): float(v) for k, v in self.redis.hgetall(HEARD).items()}
+
+    def forget(self, phone: str) -> None:
+        """A phone taken out of service: no longer watched."""
+        self.redis.hdel(HEARD, phone)
+
+    def selftest_sent(self, route: str, message_id: str, at: float) -> None:
+        self.redis.hset(SELFTEST, route, json.dumps({"message": message_id, "at": at}))
+
+    def selftests(self) -> dict[str, dict]:
+        """route -> {message, at} of its newest self-test."""
+        return {k.decode(): json.loads(v) for k, v in self.redis.hgetall(SELFTEST).items()}
+
+    def reconciled(self) -> dict[str, float]:
+        """route -> until when its inbound SMS were fetched and handled (gateway.reconcile)."""
+        return {k.decode(): float(v) for k, v in self.redis.hgetall(RECONCILED).items()}
+
+    def reconciled_until(self, route: str, until: float) -> None:
+        self.redis.hset(RECONCILED, route, f"{until:.0f}")
+
+    def problems(self) -> dict[str, dict]:
+        """problem -> {since, gone, told}: what the watch saw last time."""
+        return {k.decode(): json.loads(v) for k, v in self.redis.hgetall(WATCHED).items()}
+
+    def keep(self, problems: dict[str, dict]) -> None:
+        """Replace what the watch saw with `problems`."""
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(WATCHED)
+            if problems:
+                pipe.hset(WATCHED, mapping={k: json.dumps(v) for k, v in problems.items()})
+            pipe.execute()
+
+    def turn(self, now: float) -> bool:
+        """True for the first watch of this minute (two clocks do not watch twice)."""
+        key = WATCH_TURN.format(minute=int(now // 60))
+        return bool(self.redis.set(key, "1", nx=True, ex=120))
