@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip install --disable-pip-version-check -c constraints.txt
 COUNT   = $$(grep -cvE '^[[:space:]]*(\#|$$)' $(1))
 
-.PHONY: run test lint fix clean help browser bench drills
+.PHONY: run test lint fix clean help browser tools bench drills
 .DEFAULT_GOAL := help
 
 help:  ## list the targets
@@ -42,7 +42,16 @@ browser:  ## install Debian's chromium for the browser tests if missing (needs r
 	      || echo "could not install chromium: the browser tests will be skipped"; \
 	  else echo "no chromium and no root to install it: the browser tests will be skipped"; fi; }
 
-test: lint browser  ## lint, then the whole test suite against a real Redis
+tools:  ## install Debian's nginx-light for the proxy tests if missing (needs root and apt)
+	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's nginx-light for the proxy tests ..."; \
+	    apt-get update -qq >/dev/null 2>&1; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null 2>&1 \
+	      || echo "could not install nginx: the proxy tests will be skipped"; \
+	  else echo "no nginx and no root to install it: the proxy tests will be skipped"; fi; }
+
+test: lint browser tools  ## lint, then the whole test suite against a real Redis
 	@$(PY) -m pytest; status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$status
 
