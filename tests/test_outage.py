@@ -10,6 +10,7 @@ import pytest
 import redis
 from rq import Queue, Retry, Worker
 from rq.cron import CronScheduler
+from rq.executions import ExecutionRegistry
 from rq.job import JobStatus
 
 from gateway import localredis
@@ -136,5 +137,31 @@ def test_a_job_failed_by_a_full_redis_is_given_back_without_spending_a_retry(
     assert job.get_status() == JobStatus.FINISHED, logs(tmp_path)
     assert client.get("hd:test:written") == b"written"
     assert job.retries_left == 1  # Redis being away was not the job's failure
+    alive(procs, tmp_path)
+    client.close()
+
+
+def test_a_job_a_dead_worker_had_started_finishes_without_spending_a_retry(
+    own_redis, worker_and_clock, tmp_path
+):
+    """A worker killed mid-job leaves its execution listed 60 s longer than the execution's
+    record; RQ 2.12 then failed the job once another worker finished it (finished jobs are
+    deleted at once, with their executions)."""
+    procs = worker_and_clock
+    own_redis.start()
+    client = own_redis.client()
+    pids = {name: proc.pid for name, proc in procs.items()}
+    wait_for(lambda: registered(client, pids, clock=False), 60, f"worker:\n{logs(tmp_path)}")
+    queue = Queue(ALERTS_QUEUE, connection=client)
+    job_id = "test-taken-over"
+    # What the dead worker left: its execution listed, the execution's record expired.
+    client.zadd(ExecutionRegistry(job_id, client).key, {"deadbeef": time.time() + 60})
+    job = queue.enqueue(
+        write_a_key, "hd:test:written", 0.0, job_id=job_id, result_ttl=0, retry=Retry(max=1)
+    )
+    wait_for(lambda: client.get("hd:test:written"), 60, f"the job ran:\n{logs(tmp_path)}")
+    wait_for(lambda: not job.exists(job_id, connection=client), 30, "the finished job deleted")
+    assert queue.failed_job_registry.count == 0, logs(tmp_path)
+    assert "not found in Redis" not in logs(tmp_path)
     alive(procs, tmp_path)
     client.close()

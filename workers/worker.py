@@ -24,6 +24,7 @@ import redis
 import rq
 import rq.worker_registration
 from rq.exceptions import InvalidJobOperation
+from rq.executions import Execution
 from rq.job import JobStatus
 from rq.scheduler import RQScheduler
 from rq.utils import now
@@ -71,6 +72,25 @@ class Scheduler(RQScheduler):
                 continue
             backoff.reset()
             time.sleep(self.interval)
+
+
+def forget_lost_executions(job) -> int:
+    """Drop from a job's list of executions those whose record has expired; how many.
+
+    A worker killed while it ran a job leaves its execution listed 60 s longer than the
+    execution's own record lives. When another worker then finishes the job, RQ 2.12 deletes
+    it (finished jobs are not kept: gateway/jobs.py) with every listed execution, raises on the
+    missing record ("Execution ... not found in Redis"), and the finished job counts as failed:
+    a retry spent, or a job in the failed list (found by the drill that kills a whole host)."""
+    registry = job.execution_registry
+    listed = [i.decode() for i in job.connection.zrange(registry.key, 0, -1)]
+    lost = [
+        i for i in listed if not job.connection.exists(Execution(i, job.id, job.connection).key)
+    ]
+    if lost:
+        job.connection.zrem(registry.key, *lost)
+        log.info("job %s: forgot %d execution(s) of a worker that died", job.id, len(lost))
+    return len(lost)
 
 
 class Worker(rq.Worker):
@@ -135,6 +155,10 @@ class Worker(rq.Worker):
         return super()._pubsub_exception_handler(exc, pubsub, pubsub_thread)
 
     # ---- the work loop ----------------------------------------------------------------------
+    def handle_job_success(self, job, queue, started_job_registry):
+        forget_lost_executions(job)
+        return super().handle_job_success(job, queue, started_job_registry)
+
     def check_for_suspension(self, burst: bool):
         until_redis_answers(
             "worker suspension check", super().check_for_suspension, burst, noticed=self._noticed
