@@ -58,6 +58,16 @@ return 1
 """
 PROVIDER_TTL = 30 * 86400
 
+# A new message, whole or not at all: KEYS[1] the message, KEYS[2] (when given) its case's set
+# of messages; ARGV[1] its id, then field/value pairs, `created` first. A worker killed between
+# two separate writes left a record without a state, which no send could take: an alert lost.
+CREATE = """
+if redis.call('HSETNX', KEYS[1], ARGV[2], ARGV[3]) == 0 then return 0 end
+for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+if KEYS[2] then redis.call('SADD', KEYS[2], ARGV[1]) end
+return 1
+"""
+
 
 class Messages:
     """Outbound messages, their states and sends, held alerts, and the console outbox."""
@@ -68,6 +78,7 @@ class Messages:
         # Registered once: a Script keeps its SHA and loads itself on NOSCRIPT.
         self._advance = client.register_script(ADVANCE)
         self._sent = client.register_script(SENT)
+        self._create = client.register_script(CREATE)
 
     def get(self, message_id: str) -> dict[str, str] | None:
         """The message with recipient and body decrypted, or None when unknown."""
@@ -101,27 +112,22 @@ class Messages:
 
     def create(self, message_id: str, to: str, body: str, **fields: str) -> bool:
         """Store a message under its deterministic id unless it exists; True when created."""
-        key = MESSAGE.format(id=message_id)
-        if not self.redis.hsetnx(key, "created", f"{time.time():.3f}"):
-            return False
         size = measure(body)
-        with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(
-                key,
-                mapping={
-                    ENCRYPTED_FIELD + "to": self.vault.encrypt(to),
-                    ENCRYPTED_FIELD + "body": self.vault.encrypt(body),
-                    "state": MessageState.NEW,
-                    "route_index": 0,
-                    "segments": size.segments,
-                    "encoding": size.encoding,
-                    **fields,
-                },
-            )
-            if fields.get("case"):
-                pipe.sadd(CASE_MESSAGES.format(case=fields["case"]), message_id)
-            pipe.execute()
-        return True
+        record = {
+            "created": f"{time.time():.3f}",
+            ENCRYPTED_FIELD + "to": self.vault.encrypt(to),
+            ENCRYPTED_FIELD + "body": self.vault.encrypt(body),
+            "state": MessageState.NEW,
+            "route_index": 0,
+            "segments": size.segments,
+            "encoding": size.encoding,
+            **fields,
+        }
+        keys = [MESSAGE.format(id=message_id)]
+        if fields.get("case"):
+            keys.append(CASE_MESSAGES.format(case=fields["case"]))
+        pairs = [x for kv in record.items() for x in kv]
+        return bool(self._create(keys=keys, args=[message_id, *pairs]))
 
     def of_case(self, case_id: str) -> list[dict[str, str]]:
         """A case's messages (no recipient, no text), oldest first."""
