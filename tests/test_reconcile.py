@@ -84,3 +84,42 @@ def test_a_provider_that_cannot_be_asked_keeps_its_window_for_the_next_run(app, 
     reconcile(app)
     assert "android" in store_of(app).watching.reconciled()
     assert android_fake.exports[0]["since"] <= android_fake.exports[-1]["since"]
+
+
+def test_her_help_then_her_stop_both_fetched_end_as_her_stop(app, twilio_fake):
+    her = "+992900009403"
+    twilio_fake.receive(her, INBOUND, "Ёрдам")
+    time.sleep(1.1)  # Twilio's times are whole seconds
+    twilio_fake.receive(her, INBOUND, "STOP")
+    reconcile(app)  # listed newest first; handled as she sent them
+    [case] = open_cases(app)
+    # Her STOP came last: her number is purged from the case (still alerted, without it).
+    assert store_of(app).cases.phone(case.id) is None
+    assert store_of(app).consent.suppressed(her)
+
+
+def test_a_help_sent_before_a_stop_that_reached_us_first_opens_nothing(app, twilio_fake):
+    her = "+992900009404"
+    twilio_fake.receive(her, INBOUND, "Ёрдам")  # lost on the way
+    time.sleep(1.1)
+    stop = twilio_form(From=her, Body="STOP", MessageSid="SM" + "5" * 32, SmsSid="SM" + "5" * 32)
+    assert post_twilio(app.test_client(), stop).status_code == 200  # her STOP came through
+    reconcile(app)
+    assert open_cases(app) == []
+    events = [e["event"] for e in store_of(app).audit.trail()]
+    assert "reconciled_skipped" in events and "case_opened" not in events
+
+
+def test_while_no_android_webhook_gets_through_its_window_does_not_move(app, android_fake):
+    ping = {"deviceId": PHONE, "event": "system:ping", "payload": {"health": {}}}
+    assert post_android(app.test_client(), json.dumps(ping).encode()).status_code == 200
+    heard = store_of(app).watching.last_heard()[f"android:{PHONE}"]
+    reconcile(app)  # now: reconciled up to the phone's last webhook
+    context = jobs._built()
+    context.reconciliation.clock = lambda: heard + 3 * 3600  # three hours, the web unreachable
+    reconcile(app)
+    reconcile(app)
+    first, second = android_fake.exports[-2:]
+    since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(heard - 600))
+    assert first["since"] == second["since"] == since  # asked again from before the outage
+    assert store_of(app).watching.reconciled()["android"] == pytest.approx(heard, abs=1)

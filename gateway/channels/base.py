@@ -21,6 +21,7 @@ class Inbound:
     text: str
     external_id: str  # provider id used for dedupe (MessageSid, gateway id, sessionId+text)
     to: str = ""
+    at: float = 0.0  # when she sent it, where the provider says (a listing; 0 for a webhook)
 
 
 @dataclass(frozen=True)

@@ -239,6 +239,7 @@ class TwilioSender:
                             text=message.body or "",
                             external_id=message.sid,
                             to=message.to or number,
+                            at=sent.timestamp() if sent else 0.0,
                         )
                     )
         except (TwilioException, OSError):

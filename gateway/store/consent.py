@@ -47,6 +47,11 @@ class Consent:
         """True when she asked that nothing more be sent to her."""
         return self.phones.profile(phone).get("stop") == "1"
 
+    def stopped_at(self, phone: str) -> float | None:
+        """When she last sent STOP (unix time), or None."""
+        stop_at = self.phones.profile(phone).get("stop_at")
+        return float(stop_at) if stop_at else None
+
     def withdraw(
         self, phone: str, now: float, then: Callable[[list[str], Pipeline], None]
     ) -> list[str]:

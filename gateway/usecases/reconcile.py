@@ -16,15 +16,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 
-from gateway.channels.base import Sender
+from gateway.channels.base import Inbound, Sender
 from gateway.store import Store
 from gateway.usecases.roster import Roster
 from gateway.usecases.sms import SmsIntake
 
 log = logging.getLogger(__name__)
 
+ANDROID = "android"  # the route whose phones send their inbox again as webhooks
+
 FIRST_LOOK = 7200  # seconds looked back the first time a route is reconciled
 OVERLAP = 600  # seconds each look goes back before the last one's end
+LONGEST_LOOK = 86400  # never further back: a listing must fit its job, and within the dedupe
 
 
 class Reconciliation:
@@ -48,17 +51,22 @@ class Reconciliation:
         last = self.store.watching.reconciled()
         said = []
         for sender in self.senders:
-            since = last.get(sender.name, now - FIRST_LOOK) - OVERLAP
+            phones, until = self._phones(sender.name, now)
+            since = max(last.get(sender.name, now - FIRST_LOOK) - OVERLAP, now - LONGEST_LOOK)
+            since = min(since, until - OVERLAP)
             try:
-                found = sender.missed(since, now, self._phones(sender.name))
+                found = sender.missed(since, until, phones)
             except ConnectionError as error:
                 log.warning(
                     "reconcile: %s: %s; its window is kept for the next run", sender.name, error
                 )
                 said.append(f"{sender.name}: unreachable")
                 continue
+            # Oldest first, as she sent them: a HELP and then her STOP must end as a STOP.
+            found.sort(key=lambda inbound: inbound.at)
             new = sum(1 for inbound in found if self._handle(inbound))
-            self.store.watching.reconciled_until(sender.name, now)
+            if phones or sender.name != ANDROID:
+                self.store.watching.reconciled_until(sender.name, until)
             if new:
                 log.warning(
                     "reconcile: %s: %d inbound SMS no webhook had brought", sender.name, new
@@ -66,16 +74,32 @@ class Reconciliation:
             said.append(f"{sender.name}: {len(found)} listed, {new} new")
         return "; ".join(said)
 
-    def _handle(self, inbound) -> bool:
+    def _handle(self, inbound: Inbound) -> bool:
         """Handle one listed SMS; True when it was new (not a repeat of a provider id)."""
         if self.store.deliveries.seen(inbound.channel, inbound.external_id):
+            return False
+        stopped = self.store.consent.stopped_at(inbound.sender)
+        if inbound.at and stopped is not None and stopped >= inbound.at:
+            # Sent before the STOP that reached us first: her last word stands.
+            if self.store.deliveries.first(inbound.channel, inbound.external_id):
+                self.store.audit.record(
+                    "reconciled_skipped", channel=inbound.channel, why="sent before her STOP"
+                )
             return False
         self.sms.handle(inbound)
         return True
 
-    def _phones(self, route: str) -> list[str]:
-        """The route's own phones: our inbound numbers, or the Android phones heard from."""
-        if route == "android":
-            heard = self.store.watching.last_heard()
-            return [key.partition(":")[2] for key in heard if key.startswith("android:")]
-        return [n for org in self.roster.directory.organisations.values() for n in org.numbers]
+    def _phones(self, route: str, now: float) -> tuple[list[str], float]:
+        """The route's own phones (our inbound numbers, or the Android phones heard from), and
+        until when it can be reconciled now. An Android phone sends its inbox again as
+        webhooks, which reach us only if the web answers: the window ends at the last webhook a
+        phone got through, so an outage of the web is asked for again once it is over."""
+        if route != ANDROID:
+            numbers = [n for o in self.roster.directory.organisations.values() for n in o.numbers]
+            return numbers, now
+        heard = {
+            key.partition(":")[2]: at
+            for key, at in self.store.watching.last_heard().items()
+            if key.startswith(ANDROID + ":")
+        }
+        return list(heard), min(now, max(heard.values())) if heard else now
