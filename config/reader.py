@@ -152,7 +152,7 @@ class Reader:
         value = self.raw(name) or default
         wrong = redisclient.problem(value)
         if wrong:
-            raise ConfigError(name, f"{wrong}, got {value!r}")
+            raise ConfigError(name, f"{wrong}, got {redisclient.shown(value)!r}")
         return value
 
     def secret(self, name: str, default: str | None, min_len: int) -> str:

@@ -184,12 +184,19 @@ def routes_delivering(store: Store, limits: Limits, now: float) -> list[Reason]:
     return reasons
 
 
+PHONE_FORGOTTEN = 7 * 86400  # a phone unheard for longer is no longer watched
+
+
 def phones_heard(store: Store, limits: Limits, now: float) -> list[Reason]:
-    """Every Android phone that ever sent a webhook was heard from within `phone_silent`
-    seconds (the app sends system:ping; battery savers kill it, a phone loses its data)."""
+    """Every Android phone that sent a webhook was heard from within `phone_silent` seconds
+    (the app sends system:ping; battery savers kill it, a phone loses its data). One unheard
+    for a week is forgotten: a phone replaced, or an app reinstalled under a new deviceId."""
     reasons = []
     for heard, at in sorted(store.watching.last_heard().items()):
         route, _, phone = heard.partition(":")
+        if now - at > PHONE_FORGOTTEN:  # taken out of service (or its app reinstalled)
+            store.watching.forget(heard)
+            continue
         if now - at > limits.phone_silent:
             minutes = (now - at) / 60
             reasons.append(

@@ -10,6 +10,7 @@ as such a failure too. Every process already rides out ConnectionError as an out
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 import redis
@@ -38,6 +39,14 @@ def problem(url: str) -> str | None:
     if not parsed.default_client.service:
         return f"{SENTINEL_SCHEME} URL without the master's name (…/service/db)"
     return None
+
+
+def shown(url: str) -> str:
+    """The URL as it may be shown: its password replaced (a bad URL is echoed in errors)."""
+    return _PASSWORD.sub(r"\1[secret]@", url)
+
+
+_PASSWORD = re.compile(r"(//[^/@]*?:)[^/@]*@")
 
 
 def where(url: str) -> str:

@@ -14,6 +14,8 @@ from config.reader import ConfigError
 from config.settings import Settings
 from gateway import redisclient
 from gateway.app import create_app
+from gateway.privacy import Vault
+from gateway.store import WAIT_MS, Store
 from gateway.store.keys import OPEN_CASES
 from testing.app import login
 from testing.env import make_env
@@ -45,6 +47,9 @@ def test_a_sentinel_url_is_read_and_a_bad_one_is_named(tmp_path):
         Settings.from_env(make_env("redis+sentinel://s1:26379,s2:26379", tmp_path))
     with pytest.raises(ConfigError, match="REDIS_URL.*redis\\+sentinel://"):
         Settings.from_env(make_env("http://s1:6379", tmp_path))
+    with pytest.raises(ConfigError) as bad:  # a password in a bad URL is not echoed
+        Settings.from_env(make_env("redis+sentinel://:pw-0123456789@s1:2x/hamdam/0", tmp_path))
+    assert "pw-0123456789" not in str(bad.value) and "[secret]" in str(bad.value)
 
 
 def test_the_web_and_rq_find_the_master_through_the_sentinels(group, master):
@@ -80,6 +85,11 @@ def test_a_case_waits_for_its_replica_and_she_is_answered_when_it_cannot(group, 
     assert master.hgetall("hd:metrics:unreplicated") == {b"case": b"1"}
     assert took < 5
     replica.close()
+    # Another process (a worker's next fork) knows it too, and does not wait the timeout.
+    other = Store(redisclient.connect(group.url), Vault(settings.data_keys), replicas=1)
+    began = time.monotonic()
+    assert not other.replicated("send attempt")
+    assert time.monotonic() - began < WAIT_MS / 1000
 
     # The RQ dashboard and /metrics read the same master through the Sentinels.
     app = client.application

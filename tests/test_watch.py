@@ -163,3 +163,49 @@ def test_each_route_tests_itself_daily_on_its_own_route_and_healthz_says_if_it_w
     assert response.status_code == 204
     assert set(failing(later)) == {"android"}  # refused, and retried on Android alone
     assert "was not delivered" in failing(later)["android"]
+
+
+def failed_job(app, present: bool) -> None:
+    """A job in the failed list (the "failed jobs" check), or none."""
+    from rq.job import Job
+
+    redis = store_of(app).redis
+    registry = Queue(ALERTS_QUEUE, connection=redis).failed_job_registry
+    if present and not registry.count:
+        job = Job.create("bench.jobs.noop", args=(1,), connection=redis, id="test-failed")
+        job.save()
+        registry.add(job, ttl=3600, exc_string="a test failure")
+    elif not present:
+        for job_id in registry.get_job_ids():
+            registry.remove(job_id, delete_job=True)
+
+
+def told(app, kind: str, name: str) -> int:
+    trail = store_of(app).audit.trail()
+    return sum(1 for e in trail if e["event"] == f"watch_{kind}" and name in e["problems"])
+
+
+def test_a_problem_that_keeps_coming_back_is_told_and_a_flapping_one_at_most_three_times_a_day(
+    app,
+):
+    clock = Clock(app)
+    clock.now -= clock.now % 86400 - 3600  # 01:00 UTC: the day's count does not restart midway
+    name = "failed jobs alerts"
+    for present in (True, True, False, True, True, False):  # fails two minutes of every three
+        failed_job(app, present)
+        watch(app)
+        clock.now += 60
+    assert told(app, "problem", name) == 1  # it kept coming back: counted from its first time
+
+    failed_job(app, False)
+    for _ in range(11):
+        watch(app)
+        clock.now += 60
+    assert told(app, "recovered", name) == 1
+    for _ in range(5):  # failing 3 minutes, passing 11, over and over
+        for present in [True] * 3 + [False] * 11:
+            failed_job(app, present)
+            watch(app)
+            clock.now += 60
+    assert told(app, "problem", name) == 3  # then quiet for the rest of the day
+    assert told(app, "recovered", name) == 3

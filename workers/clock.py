@@ -39,7 +39,7 @@ class Clock(CronScheduler):
         self.watch_at = time.monotonic() + WATCH_EVERY
         try:
             said = self.watch()
-            log.info("watch: %s", said)
+            log.debug("watch: %s", said)  # what it tells a person, it logs as a warning
         except REDIS_OUTAGE:
             raise
         except Exception:

@@ -17,6 +17,7 @@ from gateway.store.cases import Cases
 from gateway.store.consent import Consent
 from gateway.store.deliveries import Deliveries
 from gateway.store.directory import DirectoryVersions
+from gateway.store.keys import REPLICAS_AWAY
 from gateway.store.logins import Logins
 from gateway.store.members import Members
 from gateway.store.messages import Messages
@@ -86,13 +87,15 @@ class Store:
         leave this write less safe."""
         if not self.replicas:
             return True
-        if time.monotonic() >= self._alone_until:
+        # A master left without its replica (after a failover, say) would make every write
+        # wait the whole timeout: the wait is skipped for a while, still counted. Said in Redis
+        # too, for every process: a worker runs each job in a fresh fork.
+        if time.monotonic() >= self._alone_until and not self.redis.exists(REPLICAS_AWAY):
             confirmed = self.redis.wait(self.replicas, timeout_ms)
             if confirmed >= self.replicas:
                 return True
             log.warning("%s: %d of %d replicas confirmed the write", what, confirmed, self.replicas)
-            # A master left without its replica (after a failover, say) would make every
-            # write wait the whole timeout: skip the wait for a while, still counting.
+            self.redis.set(REPLICAS_AWAY, "1", ex=int(ALONE_FOR))
             self._alone_until = time.monotonic() + ALONE_FOR
         self.metrics.count_unreplicated(what)
         return False

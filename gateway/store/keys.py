@@ -48,6 +48,8 @@ RESPONDER_COMMAND = PREFIX + "cmd:{responder}:{command}:{case}"
 RESPONDER_COMMAND_TTL = 30 * 86400
 METRIC_INBOUND_DROPPED = PREFIX + "metrics:inbound_dropped"  # hash: "channel|reason" -> count
 METRIC_UNREPLICATED = PREFIX + "metrics:unreplicated"  # hash: what was written -> count
+# string, expiring: the replicas did not confirm a write lately; every process skips WAIT
+REPLICAS_AWAY = PREFIX + "replicas:away"
 # hash: "route|state" -> count, per RECENT_BUCKET seconds (route health over the last hour)
 METRIC_RECENT = PREFIX + "metrics:recent:{bucket}"
 RECENT_BUCKET = 600
@@ -56,6 +58,7 @@ HEARD = PREFIX + "watch:heard"  # hash: Android phone (its app's deviceId) -> it
 SELFTEST = PREFIX + "watch:selftest"  # hash: route -> JSON {message, at} of its last self-test
 WATCHED = PREFIX + "watch:problems"  # hash: problem -> JSON {since, gone, told} (gateway.watch)
 RECONCILED = PREFIX + "watch:reconciled"  # hash: route -> until when its inbound was reconciled
+TOLD = PREFIX + "watch:told:{day}"  # hash: problem -> times told by SMS that day
 WATCH_TURN = PREFIX + "watch:turn:{minute}"  # string, expiring: one watch per clock minute
 SLOW_ROUTE = PREFIX + "slow:{route}"  # string, expiring: the route timed out; skip it meanwhile
 HELD = PREFIX + "held:{responder}"  # sorted set: message id -> held at, alerts awaiting a digest

@@ -8,7 +8,7 @@ import json
 
 import redis
 
-from gateway.store.keys import HEARD, RECONCILED, SELFTEST, WATCH_TURN, WATCHED
+from gateway.store.keys import HEARD, RECONCILED, SELFTEST, TOLD, WATCH_TURN, WATCHED
 
 
 class Watching:
@@ -53,6 +53,15 @@ class Watching:
             if problems:
                 pipe.hset(WATCHED, mapping={k: json.dumps(v) for k, v in problems.items()})
             pipe.execute()
+
+    def count_told(self, problem: str, now: float) -> int:
+        """One more telling of `problem` today (UTC); how many there were, this one included."""
+        key = TOLD.format(day=int(now // 86400))
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hincrby(key, problem, 1)
+            pipe.expire(key, 2 * 86400)
+            count, _ = pipe.execute()
+        return count
 
     def turn(self, now: float) -> bool:
         """True for the first watch of this minute (two clocks do not watch twice)."""

@@ -5,10 +5,11 @@ dead workers are one of the problems it must tell. A problem is one failing chec
 queue or Android phone (gateway/health.py, WATCHED). One that lasts WATCH_RAISE_AFTER (two
 minutes: a restart is not one) is told once to the duty officer of every organisation, by the
 first route no problem names; once it has passed for WATCH_RECOVER_AFTER (ten minutes), they are
-told it recovered. A problem that comes back in between is still the
-one they were told of: a flapping check sends two SMS, not one a minute. A route's daily
-self-test goes to a phone of the organisation's own (SELFTEST_NUMBERS), on that route alone;
-/healthz fails it when it was not reported delivered within the hour.
+told it recovered. A problem that comes back in between is still the one they were told of, a
+problem that keeps coming back counts from when it first came, and one told TOLD_PER_DAY times
+in a day is not told again that day: a flapping check cannot send an SMS a minute. A route's
+daily self-test goes to a phone of the organisation's own (SELFTEST_NUMBERS), on that route
+alone; /healthz fails it when it was not reported delivered within the hour.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from gateway.usecases.sending import GiveUp, RetryLater, Sending
 log = logging.getLogger(__name__)
 
 NAMED = 2  # problems named in one SMS; the others are counted (+3)
+TOLD_PER_DAY = 3  # a problem told more often in a day (it keeps coming and going) is kept quiet
 
 
 def problem(reason: health.Reason) -> str:
@@ -79,35 +81,50 @@ class Watch:
             state = known.setdefault(name, {"since": now, "gone": 0, "told": False})
             state["gone"] = 0
             if not state["told"] and now - state["since"] >= self.raise_after:
-                state["told"] = True
                 raised.append(name)
-        for name, state in list(known.items()):
+        for name, state in known.items():
             if name in seen:
                 continue
-            if not state["told"]:  # passed before anyone needed to know
-                del known[name]
-                continue
+            # Kept until it has passed for a while, told or not: a problem that keeps coming
+            # back counts from when it first came.
             state["gone"] = state["gone"] or now
             if now - state["gone"] >= self.recover_after:
-                del known[name]
                 cleared.append(name)
+        # Where things stand before anyone is told: a notice cut short by a failure is sent
+        # again next minute under the same message ids, so no one gets it twice.
         self.store.watching.keep(known)
         failing = {str(r["route"]) for r in reasons if r.get("route")}
-        for kind, names in (("problem", raised), ("recovered", cleared)):
-            if names:
-                self._tell(kind, names, failing, now)
-        return f"{len(seen)} failing; told {len(raised)} new, {len(cleared)} recovered"
+        loud = [n for n in raised if self.store.watching.count_told(n, now) <= TOLD_PER_DAY]
+        self._tell("problem", {n: known[n]["since"] for n in loud}, failing)
+        self._tell(
+            "recovered", {n: known[n]["since"] for n in cleared if known[n].get("sms")}, failing
+        )
+        for name in raised:
+            known[name].update(told=True, sms=name in loud)
+        for name in cleared:
+            del known[name]
+        self.store.watching.keep(known)
+        quiet = len(raised) - len(loud)
+        return (
+            f"{len(seen)} failing; told {len(loud)} new ({quiet} not: told {TOLD_PER_DAY} times"
+            f" today), {len(cleared)} recovered"
+        )
 
-    def _tell(self, kind: str, names: list[str], failing: set[str], now: float) -> None:
+    def _tell(self, kind: str, problems: dict[str, float], failing: set[str]) -> None:
+        """One SMS to each organisation's duty officer naming `problems` (name -> since)."""
+        if not problems:
+            return
+        names = list(problems)
         working = [i for i, route in enumerate(self.routes) if route not in failing]
         first = working[0] if working else 0
+        # The same problems since the same times are the same message, whenever it is tried.
+        key = f"watch:{kind}:" + "|".join(f"{n}@{problems[n]:.0f}" for n in sorted(problems))
         directory = self.roster.directory
         for organisation in directory.organisations.values():
             duty = directory.responders.get(organisation.duty_officer)
             if duty is None:
                 continue
             body = templates.notice(kind, duty.languages[0], what=listed(names))
-            key = f"watch:{kind}:{int(now)}"
             mid = self.outbox.queue("", kind, duty, body, key, first_route=first, enqueue=False)
             self._send(mid)
         self.store.audit.record("watch_" + kind, problems=", ".join(names))
