@@ -11,6 +11,7 @@ import contextlib
 import os
 import re
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -202,6 +203,33 @@ class DrillGateway(Processes):
         self.twilio.close()
         if self.android is not None:
             self.android.close()
+
+
+def help_stream(
+    gateway: DrillGateway,
+    numbers: str,
+    began: float,
+    seconds: float,
+    pace: float,
+    most: int,
+    outcomes: list[tuple[float, str | None]],
+) -> threading.Thread:
+    """A started thread asking for help over USSD one request at a time, one every `pace` s,
+    until `seconds` after `began` (at most `most`): her numbers from the format `numbers`
+    (e.g. "+99290007{:04d}"), each (its start - began, its reference or None) in `outcomes`."""
+
+    def stream() -> None:
+        for i in range(most):
+            if time.monotonic() - began > seconds:
+                break
+            start = time.monotonic()
+            ref = gateway.ask_for_help(numbers.format(i), index=i, strict=False)
+            outcomes.append((start - began, ref))
+            time.sleep(max(0.0, pace - (time.monotonic() - start)))
+
+    thread = threading.Thread(target=stream, daemon=True)
+    thread.start()
+    return thread
 
 
 def sent_about(fake, ref: str) -> list:

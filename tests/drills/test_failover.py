@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from gateway.store.keys import OPEN_CASES
-from testing.drill import DrillGateway, sent_about, survivor, wait_until
+from testing.drill import DrillGateway, help_stream, sent_about, survivor, wait_until
 from testing.sentinel import SentinelGroup, failed_over
 
 pytestmark = [pytest.mark.drill, pytest.mark.timeout(900)]
@@ -78,15 +78,6 @@ def test_the_master_dies_and_nothing_is_lost_or_sent_twice(gateway, group, repor
     sms: list[tuple[float, int]] = []
     began = time.monotonic()
 
-    def ussd_stream():
-        for i in range(MAX_REQUESTS):
-            if time.monotonic() - began > STREAM_SECONDS:
-                break
-            start = time.monotonic()
-            ref = gateway.ask_for_help(f"+99290006{i:04d}", index=i, strict=False)
-            ussd.append((start - began, ref))
-            time.sleep(max(0.0, PACE - (time.monotonic() - start)))
-
     def sms_stream():
         for i in range(MAX_REQUESTS):
             if time.monotonic() - began > STREAM_SECONDS:
@@ -102,9 +93,12 @@ def test_the_master_dies_and_nothing_is_lost_or_sent_twice(gateway, group, repor
             sms.append((start - began, status))
             time.sleep(max(0.0, SMS_PACE - (time.monotonic() - start)))
 
-    threads = [threading.Thread(target=f, daemon=True) for f in (ussd_stream, sms_stream)]
-    for thread in threads:
-        thread.start()
+    texting = threading.Thread(target=sms_stream, daemon=True)
+    texting.start()
+    dialling = help_stream(
+        gateway, "+99290006{:04d}", began, STREAM_SECONDS, PACE, MAX_REQUESTS, ussd
+    )
+    threads = [dialling, texting]
     time.sleep(KILL_AT)
     before = group.master.client()
     unconfirmed_before = before.hgetall("hd:metrics:unreplicated")

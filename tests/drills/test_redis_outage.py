@@ -16,7 +16,7 @@ import pytest
 import requests
 from rq import Worker
 
-from testing.drill import DrillGateway, sent_about, wait_until
+from testing.drill import DrillGateway, help_stream, sent_about, wait_until
 
 pytestmark = [pytest.mark.drill, pytest.mark.timeout(900)]
 
@@ -69,17 +69,10 @@ def test_redis_outage_loses_no_alert_and_sends_none_twice(gateway, drill_redis, 
     poller = Poller(gateway.base, began)
     poller.start()
 
-    def stream():
-        for i in range(int(stream_ends / PACE) + 1):
-            if time.monotonic() - began > stream_ends:
-                break
-            start = time.monotonic()
-            ref = gateway.ask_for_help(f"+99290008{i:04d}", index=i, strict=False)
-            outcomes.append((start - began, ref))
-            time.sleep(max(0.0, PACE - (time.monotonic() - start)))
-
-    client_thread = threading.Thread(target=stream, daemon=True)
-    client_thread.start()
+    most = int(stream_ends / PACE) + 1
+    client_thread = help_stream(
+        gateway, "+99290008{:04d}", began, stream_ends, PACE, most, outcomes
+    )
     time.sleep(BEFORE)
     admin = drill_redis.client()
     if kind == "stopped":

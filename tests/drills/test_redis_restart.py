@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import signal
-import threading
 import time
 from collections import Counter
 
 import pytest
 
 from gateway.store.keys import OPEN_CASES
-from testing.drill import DrillGateway, sent_about, wait_until
+from testing.drill import DrillGateway, help_stream, sent_about, wait_until
 
 pytestmark = [pytest.mark.drill, pytest.mark.timeout(900)]
 
@@ -35,26 +34,16 @@ def gateway(drill_redis, tmp_path):
 def test_every_reference_given_exists_and_is_alerted_once(gateway, drill_redis, report, stop):
     outcomes: list[tuple[float, str | None]] = []
     began = time.monotonic()
-    done = threading.Event()
-
-    def stream():
-        for i in range(MAX_REQUESTS):
-            if time.monotonic() - began > STREAM_SECONDS:
-                break
-            start = time.monotonic()
-            ref = gateway.ask_for_help(f"+99290007{i:04d}", index=i, strict=False)
-            outcomes.append((start - began, ref))
-            time.sleep(max(0.0, PACE - (time.monotonic() - start)))
-        done.set()
-
-    client_thread = threading.Thread(target=stream, daemon=True)
-    client_thread.start()
+    client_thread = help_stream(
+        gateway, "+99290007{:04d}", began, STREAM_SECONDS, PACE, MAX_REQUESTS, outcomes
+    )
     time.sleep(DOWN_AT)
     drill_redis.stop(getattr(signal, stop))
     time.sleep(DOWN_FOR)
     drill_redis.start()  # same port and directory: the AOF is replayed
     back = time.time()
-    assert done.wait(STREAM_SECONDS + 60), "the request stream did not finish"
+    client_thread.join(STREAM_SECONDS + 60)
+    assert not client_thread.is_alive(), "the request stream did not finish"
 
     # A platform restarts a process that exits; count it when the worker did not survive.
     restarted = gateway.restart_exited()
