@@ -61,7 +61,7 @@ bench: $(VENV)/.dev  ## benchmarks beside same-run baselines, writes bench/resul
 	  || true
 	@$(PY) -m bench.run $(BENCH_ARGS)
 
-drills: $(VENV)/.dev  ## failure drills against the Procfile's processes (about 10-20 minutes)
+drills: $(VENV)/.dev  ## failure drills against the Procfile's processes (about 20-25 minutes)
 	@$(PY) -m pytest tests/drills --drills
 
 fix: $(VENV)/.dev  ## apply ruff's fixes and formatting
