@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import redis
 from rq import Queue, Worker, cron_scheduler_registry
 from rq.exceptions import NoSuchJobError
+from rq.job import Job
 
 from gateway.jobs import QUEUES, queue_depths
 from gateway.message import MessageState
@@ -143,15 +144,27 @@ def nothing_held_back(store: Store, limits: Limits, now: float) -> Reason | None
     return None
 
 
+FAILED_RECENT = 86400  # seconds: a job that failed longer ago no longer fails the check
+FAILED_LOOKED_AT = 50  # the newest failed jobs read (a long failed list must not slow /healthz)
+
+
 def failed_jobs(store: Store, limits: Limits, now: float) -> Reason | None:
-    """No job failed for good and waits in the dashboard's failed list to be replayed."""
+    """No job failed for good in the last day and waits in the dashboard's failed list to be
+    replayed. An older one stays replayable there (30 days) without keeping /healthz
+    degraded: the watch told of it when it came."""
     for name in QUEUES:
-        count = Queue(name, connection=store.redis).failed_job_registry.count
-        if count:
+        registry = Queue(name, connection=store.redis).failed_job_registry
+        newest = [i.decode() for i in store.redis.zrevrange(registry.key, 0, FAILED_LOOKED_AT - 1)]
+        jobs = [j for j in Job.fetch_many(newest, connection=store.redis) if j is not None]
+        recent = [
+            j for j in jobs if j.ended_at is None or now - j.ended_at.timestamp() < FAILED_RECENT
+        ]
+        if recent:
             return {
                 "check": "failed jobs",
                 "queue": name,
-                "detail": f"{count} failed jobs wait to be replayed from the dashboard",
+                "detail": f"{len(recent)} jobs failed in the last day and wait to be replayed"
+                f" from the dashboard ({registry.count} failed jobs kept in all)",
             }
     return None
 

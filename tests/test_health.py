@@ -131,3 +131,24 @@ def test_degraded_when_messages_were_dropped_or_held_this_hour(store, worker):
     assert (status, state, checks) == (503, "degraded", ["messages"])
     later = reasons(store, now=now + 3600, worker_stale=7200)
     assert later[2] == []  # an hour later it is history
+
+
+def test_a_job_failed_in_the_last_day_degrades_and_an_older_one_stays_only_replayable(
+    store, worker, redis_client
+):
+    from datetime import UTC, datetime, timedelta
+
+    from rq.job import Job
+
+    registry = Queue(ALERTS_QUEUE, connection=redis_client).failed_job_registry
+    job = Job.create("bench.jobs.noop", args=(1,), connection=redis_client, id="failed-once")
+    job.ended_at = datetime.now(UTC) - timedelta(days=2)
+    registry.add(job, ttl=30 * 86400, exc_string="a test failure")
+    assert reasons(store) == (200, "ok", [])  # told when it came; still replayable
+    fresh = Job.create("bench.jobs.noop", args=(2,), connection=redis_client, id="failed-now")
+    fresh.ended_at = datetime.now(UTC)
+    registry.add(fresh, ttl=30 * 86400, exc_string="a test failure")
+    status, body = health.assess(store, health.Limits())
+    assert status == 503 and [r["check"] for r in body["reasons"]] == ["failed jobs"]
+    assert "1 jobs failed in the last day" in body["reasons"][0]["detail"]
+    assert "(2 failed jobs kept in all)" in body["reasons"][0]["detail"]
