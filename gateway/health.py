@@ -205,10 +205,9 @@ def phones_heard(store: Store, limits: Limits, now: float) -> list[Reason]:
     (the app sends system:ping; battery savers kill it, a phone loses its data). One unheard
     for a week is forgotten: a phone replaced, or an app reinstalled under a new deviceId."""
     reasons = []
-    for heard, at in sorted(store.watching.last_heard().items()):
-        route, _, phone = heard.partition(":")
+    for (route, phone), at in sorted(store.watching.last_heard().items()):
         if now - at > PHONE_FORGOTTEN:  # taken out of service (or its app reinstalled)
-            store.watching.forget(heard)
+            store.watching.forget(route, phone)
             continue
         if now - at > limits.phone_silent:
             minutes = (now - at) / 60

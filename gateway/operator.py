@@ -230,8 +230,7 @@ def metrics() -> Response:
         "# HELP hamdam_phone_unheard_seconds Seconds since a route's phone last sent a webhook.",
         "# TYPE hamdam_phone_unheard_seconds gauge",
     ]
-    for heard, at in sorted(store.watching.last_heard().items()):
-        route, _, phone = heard.partition(":")
+    for (route, phone), at in sorted(store.watching.last_heard().items()):
         lines.append(
             f'hamdam_phone_unheard_seconds{{route="{route}",phone="{phone}"}} {now - at:.0f}'
         )

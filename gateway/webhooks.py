@@ -45,7 +45,7 @@ class _Gateway:
 
     def heard(self, route: str, phone: str) -> None:
         try:
-            self.context.store.watching.heard(f"{route}:{phone}", self.context.watch.clock())
+            self.context.store.watching.heard(route, phone, self.context.watch.clock())
         except REDIS_DOWN:
             log.warning("%s: phone %s heard while Redis is away; not recorded", route, phone)
 

@@ -113,7 +113,7 @@ def test_a_help_sent_before_a_stop_that_reached_us_first_opens_nothing(app, twil
 def test_while_no_android_webhook_gets_through_its_window_does_not_move(app, android_fake):
     ping = {"deviceId": PHONE, "event": "system:ping", "payload": {"health": {}}}
     assert post_android(app.test_client(), json.dumps(ping).encode()).status_code == 200
-    heard = store_of(app).watching.last_heard()[f"android:{PHONE}"]
+    heard = store_of(app).watching.last_heard()[("android", PHONE)]
     reconcile(app)  # now: reconciled up to the phone's last webhook
     context = jobs._built()
     context.reconciliation.clock = lambda: heard + 3 * 3600  # three hours, the web unreachable

@@ -72,7 +72,7 @@ def test_a_silent_phone_is_told_once_by_a_route_that_works_and_its_recovery_once
 ):
     clock = Clock(app)
     ping(app)
-    assert store_of(app).watching.last_heard() == {f"android:{PHONE}": pytest.approx(clock.now)}
+    assert store_of(app).watching.last_heard() == {("android", PHONE): pytest.approx(clock.now)}
 
     clock.now += 5401  # 90 minutes without a ping: the app was killed
     for _ in range(2):  # not yet two minutes: nobody is woken for a blip

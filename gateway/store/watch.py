@@ -15,18 +15,23 @@ class Watching:
     def __init__(self, client: redis.Redis):
         self.redis = client
 
-    def heard(self, phone: str, at: float) -> None:
-        """A route's phone sent a signed webhook (a ping, its start, an SMS, a report); `phone`
-        is "route:name" (only the route's own phones can sign, so the hash stays small)."""
-        self.redis.hset(HEARD, phone, f"{at:.0f}")
+    def heard(self, route: str, phone: str, at: float) -> None:
+        """A route's phone sent a signed webhook (a ping, its start, an SMS, a report); only
+        the route's own phones can sign, so the hash stays small."""
+        self.redis.hset(HEARD, f"{route}:{phone}", f"{at:.0f}")
 
-    def last_heard(self) -> dict[str, float]:
-        """Android phone -> when it was last heard from."""
-        return {k.decode(): float(v) for k, v in self.redis.hgetall(HEARD).items()}
+    def last_heard(self, route: str = "") -> dict[tuple[str, str], float]:
+        """(route, phone) -> when that phone was last heard from (of one route, when given)."""
+        found = {}
+        for key, at in self.redis.hgetall(HEARD).items():
+            of, _, phone = key.decode().partition(":")
+            if not route or of == route:
+                found[(of, phone)] = float(at)
+        return found
 
-    def forget(self, phone: str) -> None:
+    def forget(self, route: str, phone: str) -> None:
         """A phone taken out of service: no longer watched."""
-        self.redis.hdel(HEARD, phone)
+        self.redis.hdel(HEARD, f"{route}:{phone}")
 
     def selftest_sent(self, route: str, message_id: str, at: float) -> None:
         self.redis.hset(SELFTEST, route, json.dumps({"message": message_id, "at": at}))

@@ -97,9 +97,5 @@ class Reconciliation:
         if route != ANDROID:
             numbers = [n for o in self.roster.directory.organisations.values() for n in o.numbers]
             return numbers, now
-        heard = {
-            key.partition(":")[2]: at
-            for key, at in self.store.watching.last_heard().items()
-            if key.startswith(ANDROID + ":")
-        }
+        heard = {phone: at for (_, phone), at in self.store.watching.last_heard(ANDROID).items()}
         return list(heard), min(now, max(heard.values())) if heard else now
