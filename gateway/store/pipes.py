@@ -1,4 +1,4 @@
-"""Joining a caller's transaction, as rq's registries do.
+"""Joining a caller's transaction, as rq's registries do; and running a Lua script lean.
 
 A repository method that only writes takes `pipeline=None`: given one (a MULTI the caller
 opened, with other repositories' writes in it), it queues its commands there and the caller's
@@ -10,6 +10,7 @@ from __future__ import annotations
 import redis
 from redis.client import Pipeline
 from redis.commands.core import Script
+from redis.exceptions import NoScriptError
 
 __all__ = ["Pipeline", "on", "run"]
 
@@ -25,6 +26,33 @@ def run(script: Script, keys: list, args: list, pipeline: Pipeline | None = None
     Queued as EVAL with its text, not EVALSHA: redis-py checks a pipeline's scripts with a
     SCRIPT EXISTS round trip of its own on every execute, and a script missing from the cache
     (Redis restarted) would fail inside the MULTI while the rest of it ran."""
-    if pipeline is None:
-        return script(keys=keys, args=args)
-    return pipeline.eval(script.script, len(keys), *keys, *args)
+    if pipeline is not None:
+        return pipeline.eval(script.script, len(keys), *keys, *args)
+    client = script.registered_client
+    try:
+        return _command(client, "EVALSHA", script.sha, len(keys), *keys, *args)
+    except NoScriptError:  # Redis restarted or was replaced: EVAL caches the script again
+        return _command(client, "EVAL", script.script, len(keys), *keys, *args)
+
+
+def _command(client: redis.Redis, *args):
+    """One command on a connection of the client's pool, under the client's retry policy (a
+    dropped connection is closed before the retry), its reply unparsed.
+
+    A USSD hop runs two or three scripts, and redis-py's `execute_command` costs about as much
+    CPU again as the connection's own send and read (metrics hooks, per-command dispatch): the
+    README's benchmark section has the figures. EVAL and EVALSHA replies have no response
+    callback there, so the reply is the same."""
+    pool = client.connection_pool
+    connection = pool.get_connection()
+    try:
+        return connection.retry.call_with_retry(
+            lambda: _sent(connection, args), lambda _error: connection.disconnect()
+        )
+    finally:
+        pool.release(connection)
+
+
+def _sent(connection, args: tuple):
+    connection.send_command(*args)
+    return connection.read_response()

@@ -64,7 +64,7 @@ class Sessions:
         lock, key = USSD_LOCK.format(session=session), USSD_SESSION.format(session=session)
         deadline = time.monotonic() + wait
         while True:
-            flat = self._open(keys=[lock, key], args=[LOCK_MS])
+            flat = run(self._open, [lock, key], [LOCK_MS])
             if flat is not None:
                 break
             if time.monotonic() > deadline:
