@@ -6,6 +6,7 @@ import itertools
 import time
 
 import pytest
+import redis
 
 from gateway import cases
 from gateway.privacy import Vault, new_key
@@ -171,3 +172,37 @@ def test_repository_writes_join_a_callers_transaction(redis_client):
     assert store.metrics.send_counts() == {("twilio", "sent"): 1}
     assert store.metrics.inbound_dropped_counts() == {("twilio", "rate_limit"): 1}
     assert store.deliveries.first("twilio", "SM-pipe")  # forgotten, so new again
+
+
+def test_a_script_runs_again_after_redis_forgot_it_and_after_its_connection_was_dropped(
+    redis_client, redis_url
+):
+    """The lean script path (store/pipes.run): a Redis that restarted without its script cache
+    gets the script again, and a connection the server dropped is replaced under the client's
+    retry policy, as redis-py's own Script call does."""
+    store = Store(redis_client, Vault([new_key()]))
+    assert store.sessions.open("s-pipes") == (None, "", None)
+    store.sessions.unlock("s-pipes")
+    redis_client.script_flush()
+    assert store.sessions.open("s-pipes") == (None, "", None)  # EVAL, and cached again
+    store.sessions.unlock("s-pipes")
+    assert redis_client.script_exists(store.sessions._open.sha) == [True]
+    before = redis_client.client_id()
+    with redis.Redis.from_url(redis_url) as other:
+        assert other.client_kill_filter(_id=before) == 1
+    assert store.sessions.open("s-pipes") == (None, "", None)  # on a fresh connection
+    assert redis_client.client_id() != before
+    store.sessions.unlock("s-pipes")
+
+
+def test_a_failing_script_raises_and_leaves_its_connection_usable(redis_client):
+    from redis.exceptions import ResponseError
+
+    from gateway.store.pipes import run
+
+    failing = redis_client.register_script("return redis.error_reply('ERR no such thing')")
+    echo = redis_client.register_script("return ARGV[1]")
+    for _ in range(3):  # the pool hands the same connection back each time
+        with pytest.raises(ResponseError, match="no such thing"):
+            run(failing, [], [])
+        assert run(echo, [], ["fine"]) == b"fine"
