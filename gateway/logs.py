@@ -8,6 +8,7 @@ in the text; secrets (the configured ones, and any `key=`, `token=`... value) ar
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Iterable, Mapping
@@ -76,21 +77,22 @@ def _secret_field(match: re.Match) -> str:
 
 def scrub(record: logging.LogRecord) -> logging.LogRecord:
     """Redact a record's message, traceback and stack in place; its arguments are merged in."""
-    if record.name == ACCESS_LOG and isinstance(record.args, Mapping):
+    access = record.name == ACCESS_LOG and isinstance(record.args, Mapping)
+    if access:
         # gunicorn's access line: separate fields (status, bytes, ms ...) that must not read as
         # one long number together; each is redacted on its own, and none can hold a piece of a
-        # number that another holds the rest of.
-        atoms = record.args  # changed in place: gunicorn's own mapping answers '-' for a miss
-        for key, value in list(atoms.items()):
-            if isinstance(value, str):
-                atoms[key] = redact(value)
+        # number that another holds the rest of. Only the fields the format names are kept
+        # (gunicorn passes some 30, every request header among them): the others never reach
+        # a line, and redacting them all was a fifth of a bare request's CPU.
+        atoms = record.args
+        record.args = {name: _redacted(atoms, name) for name in _fields(str(record.msg))}
         # Path and status outlive the arguments (dropped below), for QuietAccess.
-        record.access = {name: atoms.get(name, "") for name in ("U", "s")}
+        record.access = {name: _redacted(atoms, name) for name in ("U", "s")}
     try:
         message = record.getMessage()
     except Exception:  # a bad format string must not carry its arguments out unredacted
         message = f"{record.msg} {record.args!r}"
-    if record.name != ACCESS_LOG or not isinstance(record.args, Mapping):
+    if not access:
         message = redact(str(message))
     record.msg, record.args = str(message), ()
     if record.exc_info:
@@ -103,6 +105,21 @@ def scrub(record: logging.LogRecord) -> logging.LogRecord:
     if record.stack_info:
         record.stack_info = redact(record.stack_info)
     return record
+
+
+@functools.lru_cache(maxsize=8)
+def _fields(form: str) -> tuple[str, ...]:
+    """The fields a %-format names: `%(h)s "%(r)s"` names h and r."""
+    return tuple(dict.fromkeys(re.findall(r"%\(([^)]*)\)", form)))
+
+
+def _redacted(atoms: Mapping, name: str):
+    """One field of gunicorn's atoms, redacted; '-' when it has none (as gunicorn shows it)."""
+    try:
+        value = atoms[name]  # gunicorn's mapping finds {header}i whatever its case
+    except KeyError:
+        return "-"
+    return redact(value) if isinstance(value, str) else value
 
 
 class QuietAccess(logging.Filter):

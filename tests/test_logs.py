@@ -324,3 +324,23 @@ def test_the_twilio_sdk_recovery_lookup_logs_no_number(captured):
     text = captured.getvalue()
     assert "GET Request:" in text and "To=***02" in text, text
     assert "900009902" not in text and "%2B992" not in text
+
+
+def test_the_access_log_redacts_the_fields_its_format_names_and_drops_the_others(captured):
+    from gunicorn.glogging import SafeAtoms
+
+    atoms = SafeAtoms(
+        {
+            "h": "127.0.0.1",
+            "s": "200",
+            "{x-forwarded-for}i": f"tel:{PHONE}",
+            "{x-caller}i": PHONE,  # named by no format below
+        }
+    )
+    logging.getLogger("gunicorn.access").info("%(h)s %({X-Forwarded-For}i)s %(s)s", atoms)
+    logging.getLogger("gunicorn.access").info("%(h)s %(s)s", atoms)
+    lines = captured.getvalue().splitlines()
+    assert lines == [
+        "INFO gunicorn.access 127.0.0.1 tel:***02 200",
+        "INFO gunicorn.access 127.0.0.1 200",
+    ]
