@@ -366,3 +366,24 @@ def test_sessions_written_by_the_previous_version_continue(app, phone, redis_cli
     assert phone.press("1", "3", "2").startswith("END ")
     [case] = open_cases(app)
     assert (case.kind, case.district) == ("shelter", "vakhsh")
+
+
+def test_a_session_whose_state_no_longer_decrypts_goes_on_and_is_not_left_locked(
+    phone, redis_client, caplog
+):
+    """A session written under a DATA_KEY removed since (or damaged): her next hop goes on as a
+    lost session would, at once, instead of failing and leaving the session locked."""
+    from gateway.store.keys import HOP_FIELD, RESUME, USSD_LOCK, USSD_SESSION
+
+    assert phone.dial().startswith("CON ")
+    assert "Ask for advice" in phone.press("4")
+    key = USSD_SESSION.format(session=phone.session)
+    redis_client.hset(key, HOP_FIELD, b"\x01" + b"\x00" * 40)  # sealed, under no key of ours
+    for resume in redis_client.keys(RESUME.format(digest="*")):
+        redis_client.set(resume, b"\x01" + b"\x00" * 40)
+    with caplog.at_level(logging.WARNING):
+        for _ in range(2):
+            body = phone.post("4*1")
+            assert body.startswith("CON ") and "busy" not in body
+    assert "state is unreadable" in caplog.text and "resume point is unreadable" in caplog.text
+    assert not redis_client.exists(USSD_LOCK.format(session=phone.session))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import redis
@@ -16,6 +17,8 @@ from gateway.store.keys import (
 )
 from gateway.store.phones import Phones
 from gateway.store.pipes import Pipeline, on, run
+
+log = logging.getLogger(__name__)
 
 LOCK_MS = 5000  # a hop's lock outlives any hop; it only bounds a crashed process's
 # Take a session's lock and read it, in one call. KEYS: lock, session. ARGV: lock ms.
@@ -73,12 +76,19 @@ class Sessions:
         if not flat:
             return None, "", None
         raw = dict(zip(flat[::2], flat[1::2], strict=True))
-        if HOP_FIELD.encode() not in raw:  # written before state and reply shared one token
-            state = self.vault.decrypt_json(raw[b"enc:state"])
-            reply = self.vault.decrypt_json(raw[b"enc:reply"])
-            return state, raw.get(b"last", b"").decode(), reply
-        hop = self.vault.decrypt_json(raw[HOP_FIELD.encode()])
-        return hop["state"], raw.get(b"last", b"").decode(), hop["reply"]
+        try:
+            if HOP_FIELD.encode() not in raw:  # written before state and reply shared one token
+                state = self.vault.decrypt_json(raw[b"enc:state"])
+                reply = self.vault.decrypt_json(raw[b"enc:reply"])
+                return state, raw.get(b"last", b"").decode(), reply
+            hop = self.vault.decrypt_json(raw[HOP_FIELD.encode()])
+            return hop["state"], raw.get(b"last", b"").decode(), hop["reply"]
+        except (ValueError, KeyError, TypeError):
+            # A DATA_KEY removed before its tokens were rotated, or a damaged record. The lock
+            # is ours and close() overwrites the record; failing here instead kept the lock
+            # and answered her next hops "busy" until it lapsed.
+            log.warning("ussd: a session's state is unreadable; the hop goes on as if it was lost")
+            return None, "", None
 
     def unlock(self, session: str, pipeline: Pipeline | None = None) -> None:
         """Release the per-session lock (after a failure; close() releases it otherwise)."""
@@ -92,10 +102,14 @@ class Sessions:
                 pipe.get(RESUME.format(digest=digest))
             lang, *tokens = pipe.execute()
         token = next((t for t in tokens if t), None)
-        return (
-            lang.decode() if lang else None,
-            self.phones.resume_state(token) if token else None,
-        )
+        return lang.decode() if lang else None, self._resume(token) if token else None
+
+    def _resume(self, token: bytes) -> dict | None:
+        try:
+            return self.phones.resume_state(token)
+        except ValueError:  # as in open(): a removed DATA_KEY, or a damaged record
+            log.warning("ussd: a resume point is unreadable; she starts again")
+            return None
 
     def close(
         self,
