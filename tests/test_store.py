@@ -181,16 +181,16 @@ def test_a_script_runs_again_after_redis_forgot_it_and_after_its_connection_was_
     gets the script again, and a connection the server dropped is replaced under the client's
     retry policy, as redis-py's own Script call does."""
     store = Store(redis_client, Vault([new_key()]))
-    assert store.sessions.open("s-pipes") == (None, "", None)
+    assert store.sessions.open("s-pipes").state is None
     store.sessions.unlock("s-pipes")
     redis_client.script_flush()
-    assert store.sessions.open("s-pipes") == (None, "", None)  # EVAL, and cached again
+    assert store.sessions.open("s-pipes").state is None  # EVAL, and cached again
     store.sessions.unlock("s-pipes")
     assert redis_client.script_exists(store.sessions._open.sha) == [True]
     before = redis_client.client_id()
     with redis.Redis.from_url(redis_url) as other:
         assert other.client_kill_filter(_id=before) == 1
-    assert store.sessions.open("s-pipes") == (None, "", None)  # on a fresh connection
+    assert store.sessions.open("s-pipes").state is None  # on a fresh connection
     assert redis_client.client_id() != before
     store.sessions.unlock("s-pipes")
 
@@ -206,3 +206,40 @@ def test_a_failing_script_raises_and_leaves_its_connection_usable(redis_client):
         with pytest.raises(ResponseError, match="no such thing"):
             run(failing, [], [])
         assert run(echo, [], ["fine"]) == b"fine"
+
+
+def test_her_first_hop_reads_her_language_and_resume_point_with_the_lock(redis_client):
+    store = Store(redis_client, Vault([new_key()]))
+    store.phones.update_profile(PHONE, lang="ru")
+    opened = store.sessions.open("s-first", phone=PHONE)
+    assert opened == (None, "", None, ("ru", None))
+    assert opened.first == store.sessions.first(PHONE)
+    record = ({"screen": "kind"}, "digest", {"text": "Menu", "end": False})
+    store.sessions.close("s-first", PHONE, record, 60, resume={"screen": "kind"})
+    # A session that exists answers with its state; the lookups are not made.
+    assert store.sessions.open("s-first", phone=PHONE) == (
+        {"screen": "kind"},
+        "digest",
+        {"text": "Menu", "end": False},
+        None,
+    )
+    store.sessions.unlock("s-first")
+    assert store.sessions.open("s-other", phone=PHONE).first == ("ru", {"screen": "kind"})
+
+
+def test_scripts_inside_one_connection_share_it_and_give_it_back(redis_client):
+    from gateway.store.pipes import run
+
+    store = Store(redis_client, Vault([new_key()]))
+    one = redis_client.register_script("return 1")
+    pool = redis_client.connection_pool
+    with store.one_connection():
+        run(one, [], [])
+        [held] = pool._in_use_connections
+        assert run(one, [], []) == 1
+        assert list(pool._in_use_connections) == [held]
+    assert not pool._in_use_connections and held in pool._available_connections
+    with pytest.raises(RuntimeError), store.one_connection():
+        run(one, [], [])
+        raise RuntimeError("a hop that failed")
+    assert not pool._in_use_connections

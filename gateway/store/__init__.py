@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import AbstractContextManager
 
 import redis
 
 from gateway.privacy import Vault
+from gateway.store import pipes
 from gateway.store.audit import Audit, Verdict
 from gateway.store.cases import Cases
 from gateway.store.consent import Consent
@@ -68,6 +70,10 @@ class Store:
         self.simulator = Simulator(client, vault)
         self.members = Members(client, vault)
         self.watching = Watching(client)
+
+    def one_connection(self) -> AbstractContextManager[None]:
+        """Scripts run inside share one pooled connection (a USSD hop's two or three)."""
+        return pipes.one_connection()
 
     def transaction(self) -> redis.client.Pipeline:
         """A MULTI for the caller to fill from several repositories (their `pipeline=`) and

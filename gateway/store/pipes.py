@@ -7,12 +7,16 @@ opened, with other repositories' writes in it), it queues its commands there and
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 import redis
 from redis.client import Pipeline
 from redis.commands.core import Script
 from redis.exceptions import NoScriptError
 
-__all__ = ["Pipeline", "on", "run"]
+__all__ = ["Pipeline", "on", "one_connection", "run"]
 
 
 def on(client: redis.Redis, pipeline: Pipeline | None) -> redis.Redis | Pipeline:
@@ -35,22 +39,49 @@ def run(script: Script, keys: list, args: list, pipeline: Pipeline | None = None
         return _command(client, "EVAL", script.script, len(keys), *keys, *args)
 
 
+@contextmanager
+def one_connection() -> Iterator[None]:
+    """The scripts run inside share one connection of their client's pool, taken by the first
+    of them and given back at the end, instead of one from the pool per script (its lock and a
+    check of the socket each time). Pipelines still take their own."""
+    slot: list = []  # (pool, connection), once a script has run
+    token = _held.set(slot)
+    try:
+        yield
+    finally:
+        _held.reset(token)
+        if slot:
+            pool, connection = slot
+            pool.release(connection)
+
+
+_held: ContextVar[list | None] = ContextVar("one_connection", default=None)
+
+
 def _command(client: redis.Redis, *args):
-    """One command on a connection of the client's pool, under the client's retry policy (a
-    dropped connection is closed before the retry), its reply unparsed.
+    """One command on a connection of the client's pool (the one held by one_connection()
+    when there is one), under the client's retry policy (a dropped connection is closed before
+    the retry), its reply unparsed.
 
     A USSD hop runs two or three scripts, and redis-py's `execute_command` costs about as much
     CPU again as the connection's own send and read (metrics hooks, per-command dispatch): the
     README's benchmark section has the figures. EVAL and EVALSHA replies have no response
     callback there, so the reply is the same."""
-    pool = client.connection_pool
-    connection = pool.get_connection()
+    pool, slot = client.connection_pool, _held.get()
+    if slot and slot[0] is pool:
+        connection, owned = slot[1], False
+    else:
+        connection = pool.get_connection()
+        owned = slot is None or bool(slot)  # an empty slot keeps it for the next script
+        if not owned:
+            slot.extend((pool, connection))
     try:
         return connection.retry.call_with_retry(
             lambda: _sent(connection, args), lambda _error: connection.disconnect()
         )
     finally:
-        pool.release(connection)
+        if owned:
+            pool.release(connection)
 
 
 def _sent(connection, args: tuple):

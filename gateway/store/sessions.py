@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import NamedTuple
 
 import redis
 
@@ -21,11 +22,17 @@ from gateway.store.pipes import Pipeline, on, run
 log = logging.getLogger(__name__)
 
 LOCK_MS = 5000  # a hop's lock outlives any hop; it only bounds a crashed process's
-# Take a session's lock and read it, in one call. KEYS: lock, session. ARGV: lock ms.
-# Returns nil when another hop holds the lock, else the session's fields (empty when new).
+# Take a session's lock and read it, in one call. KEYS: lock, session, then (on her first hop)
+# her profile and her resume keys. ARGV: lock ms. Returns nil when another hop holds the lock,
+# else the session's fields; for a new session with the first-hop keys given, '' followed by
+# her remembered language and her resume tokens (nil where none), as first() reads them.
 OPEN = """
 if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then return false end
-return redis.call('HGETALL', KEYS[2])
+local fields = redis.call('HGETALL', KEYS[2])
+if #fields > 0 or #KEYS == 2 then return fields end
+local found = {'', redis.call('HGET', KEYS[3], 'lang')}
+for i = 4, #KEYS do found[#found + 1] = redis.call('GET', KEYS[i]) end
+return found
 """
 # Save a hop and release its lock, in one call. KEYS: session, lock, her resume keys (newest
 # first), then her profile when a language was chosen. ARGV: the hop field, its token, the
@@ -46,6 +53,16 @@ return 1
 """
 
 
+class Opened(NamedTuple):
+    """A session as its hop found it: saved state, digest of the last text, the reply given
+    (all empty when new), and, when asked for on her first hop, first()'s lookups."""
+
+    state: dict | None
+    last: str
+    reply: dict | None
+    first: tuple[str | None, dict | None] | None = None
+
+
 class Sessions:
     """USSD sessions: the per-session lock, encrypted state, her resume point."""
 
@@ -56,39 +73,46 @@ class Sessions:
         self._open = client.register_script(OPEN)
         self._close = client.register_script(CLOSE)
 
-    # A hop costs three round trips at most: open (lock + read), first-hop lookups, close (write
-    # + unlock). The aggregator wants an answer well under a second, on a 2-core box.
-    def open(self, session: str, wait: float = 1.0) -> tuple[dict | None, str, dict | None]:
-        """Take the session's lock and read it: (saved state, digest of the last text, reply).
+    # A hop costs three round trips at most: open (lock + read, and on her first hop her
+    # language and resume point), a lost session's first-hop lookups, close (write + unlock).
+    # The aggregator wants an answer well under a second, on a 2-core box.
+    def open(self, session: str, wait: float = 1.0, phone: str | None = None) -> Opened:
+        """Take the session's lock and read it. With `phone` (her first hop), a new session
+        also comes with first()'s lookups, in the same round trip.
 
         Raises TimeoutError when a duplicate delivery keeps the lock for `wait` seconds (short:
         the whole hop must be answered within an aggregator's few seconds).
         """
-        lock, key = USSD_LOCK.format(session=session), USSD_SESSION.format(session=session)
+        keys = [USSD_LOCK.format(session=session), USSD_SESSION.format(session=session)]
+        if phone is not None:
+            keys += self._first_keys(phone)
         deadline = time.monotonic() + wait
         while True:
-            flat = run(self._open, [lock, key], [LOCK_MS])
+            flat = run(self._open, keys, [LOCK_MS])
             if flat is not None:
                 break
             if time.monotonic() > deadline:
                 raise TimeoutError("USSD session stayed locked")
             time.sleep(0.01)
         if not flat:
-            return None, "", None
+            return Opened(None, "", None)
+        if flat[0] == b"":
+            lang, *tokens = flat[1:]
+            return Opened(None, "", None, self._found(lang, tokens))
         raw = dict(zip(flat[::2], flat[1::2], strict=True))
         try:
             if HOP_FIELD.encode() not in raw:  # written before state and reply shared one token
                 state = self.vault.decrypt_json(raw[b"enc:state"])
                 reply = self.vault.decrypt_json(raw[b"enc:reply"])
-                return state, raw.get(b"last", b"").decode(), reply
+                return Opened(state, raw.get(b"last", b"").decode(), reply)
             hop = self.vault.decrypt_json(raw[HOP_FIELD.encode()])
-            return hop["state"], raw.get(b"last", b"").decode(), hop["reply"]
+            return Opened(hop["state"], raw.get(b"last", b"").decode(), hop["reply"])
         except (ValueError, KeyError, TypeError):
             # A DATA_KEY removed before its tokens were rotated, or a damaged record. The lock
             # is ours and close() overwrites the record; failing here instead kept the lock
             # and answered her next hops "busy" until it lapsed.
             log.warning("ussd: a session's state is unreadable; the hop goes on as if it was lost")
-            return None, "", None
+            return Opened(None, "", None)
 
     def unlock(self, session: str, pipeline: Pipeline | None = None) -> None:
         """Release the per-session lock (after a failure; close() releases it otherwise)."""
@@ -96,11 +120,22 @@ class Sessions:
 
     def first(self, phone: str) -> tuple[str | None, dict | None]:
         """Her remembered language and the state of a session she dropped, in one round trip."""
+        profile, *resumes = self._first_keys(phone)
         with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hget(self.phones.key(phone), "lang")
-            for digest in self.vault.digests(phone):
-                pipe.get(RESUME.format(digest=digest))
+            pipe.hget(profile, "lang")
+            for key in resumes:
+                pipe.get(key)
             lang, *tokens = pipe.execute()
+        return self._found(lang, tokens)
+
+    def _first_keys(self, phone: str) -> list[str]:
+        """Her profile, then her resume keys (one per DATA_KEY, newest first)."""
+        return [self.phones.key(phone), *self._resume_keys(phone)]
+
+    def _resume_keys(self, phone: str) -> list[str]:
+        return [RESUME.format(digest=d) for d in self.vault.digests(phone)]
+
+    def _found(self, lang: bytes | None, tokens: list) -> tuple[str | None, dict | None]:
         token = next((t for t in tokens if t), None)
         return lang.decode() if lang else None, self._resume(token) if token else None
 
@@ -125,7 +160,7 @@ class Sessions:
         resume point, a newly chosen language, and release the lock: in one atomic call, queued
         in the caller's transaction when given (the submit adds its case to it)."""
         state, last, reply = record
-        resume_keys = [RESUME.format(digest=d) for d in self.vault.digests(phone)]
+        resume_keys = self._resume_keys(phone)
         keys = [USSD_SESSION.format(session=session), USSD_LOCK.format(session=session)]
         keys += resume_keys
         token = self.vault.seal_json({"state": state, "reply": reply})

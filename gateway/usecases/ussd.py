@@ -13,6 +13,7 @@ from gateway.channels.base import Hop, Reply
 from gateway.phone import PhoneError, normalise
 from gateway.spool import Spool
 from gateway.store import REDIS_DOWN, Store
+from gateway.store.sessions import Opened
 from gateway.usecases.opening import CaseOpening
 from gateway.usecases.roster import Roster
 from menus import engine, languages
@@ -53,9 +54,13 @@ class Ussd:
         except PhoneError as error:
             log.warning("ussd: unusable phoneNumber (%s)", error)
             return Reply(ERROR_END, end=True)
+        with self.store.one_connection():  # the hop's scripts share one Redis connection
+            return self._hop(hop, phone)
+
+    def _hop(self, hop: Hop, phone: str) -> Reply:
         try:
             try:
-                saved, last, reply = self.store.sessions.open(hop.session)
+                opened = self.store.sessions.open(hop.session, phone=phone if hop.start else None)
             except TimeoutError:
                 log.warning("ussd: session busy, answering neutrally")
                 return Reply(ERROR_END, end=True)
@@ -67,7 +72,7 @@ class Ussd:
                 )
                 return self._without_redis(hop, phone)
             try:
-                return self._ussd(hop, phone, saved, last, reply)
+                return self._ussd(hop, phone, opened)
             except Exception:
                 self.store.sessions.unlock(hop.session)
                 raise
@@ -75,15 +80,14 @@ class Ussd:
             log.exception("ussd: step failed")
             return Reply(ERROR_END, end=True)
 
-    def _ussd(
-        self, hop: Hop, phone: str, saved: dict | None, last: str, reply: dict | None
-    ) -> Reply:
+    def _ussd(self, hop: Hop, phone: str, opened: Opened) -> Reply:
+        saved, last, reply = opened.state, opened.last, opened.reply
         digest = self._name(hop.session, hop.history)
         if reply is not None and last == digest:
             self.store.sessions.unlock(hop.session)
             return Reply(reply["text"], end=reply["end"])  # the aggregator delivered it twice
         if saved is None:
-            known, resume = self.store.sessions.first(phone)
+            known, resume = opened.first or self.store.sessions.first(phone)
             result, write = self._first_hop(hop, phone, known, resume)
         else:
             known = saved.get("known")
