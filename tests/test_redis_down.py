@@ -201,6 +201,38 @@ def test_a_record_whose_provider_mark_was_left_behind_is_still_handled_once(app,
     assert len(open_case_ids(app)) == 1
 
 
+def test_an_sms_whose_case_was_written_just_before_redis_went_is_not_opened_twice(
+    own_redis, tmp_path, monkeypatch
+):
+    """Redis goes right after the transaction that wrote her case (a master dying before a
+    replica confirmed it): the SMS is spooled, and its replay finds it handled."""
+    env = make_env(
+        own_redis.url, tmp_path / "var", TWILIO_AUTH_TOKEN=TOKEN, REDIS_WAIT_REPLICAS="1"
+    )
+    app = create_app(Settings.from_env(env))
+    store = app.extensions["hamdam"].store
+    confirm = store.replicated
+
+    def redis_goes(what, *args, **kwargs):
+        if what == "case":
+            own_redis.freeze()  # the next command (asking for the replicas) times out
+        return confirm(what, *args, **kwargs)
+
+    monkeypatch.setattr(store, "replicated", redis_goes)
+    response = post_twilio(app.test_client(), twilio_form(MessageSid="SM" + "8" * 32))
+    assert response.status_code == 200
+    spool = spool_of(app)
+    assert spool.pending() == 1
+    own_redis.thaw()
+    monkeypatch.setattr(store, "replicated", confirm)
+    deadline = time.monotonic() + 10  # the web's own replayer may be at it already
+    while spool.pending() and time.monotonic() < deadline:
+        spool.replay(app.extensions["hamdam"].spooled.replay, _retryable())
+        time.sleep(0.05)
+    assert spool.pending() == 0
+    assert len(open_case_ids(app)) == 1
+
+
 def _retryable():
     from gateway.store import REDIS_DOWN
 

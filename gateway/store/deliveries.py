@@ -14,6 +14,11 @@ from gateway.store.keys import (
 from gateway.store.pipes import Pipeline, on
 
 
+def replayed(channel: str) -> str:
+    """The dedupe channel of a spooled SMS's replay (the provider id's own mark is not it)."""
+    return "spool-" + channel
+
+
 class Deliveries:
     """Inbound dedupe: a provider's id, a responder's command, each taken once."""
 
@@ -37,6 +42,14 @@ class Deliveries:
     def seen(self, channel: str, external_id: str) -> bool:
         """True when a provider id was taken before (a read only: first() decides)."""
         return bool(self.redis.exists(*self._seen_keys(channel, external_id)))
+
+    def handled(self, channel: str, external_id: str, pipeline: Pipeline | None = None) -> None:
+        """Mark a provider id seen for the full window, whatever first() said before: queued in
+        the transaction of what handling it wrote (a case), the mark is there exactly when
+        that is."""
+        token = self.vault.encrypt(external_id)
+        newest = self._seen_keys(channel, external_id)[0]
+        on(self.redis, pipeline).set(newest, token, ex=SEEN_TTL)
 
     def keep(self, channel: str, external_id: str, pipeline: Pipeline | None = None) -> None:
         """Make a first() mark last the full dedupe window."""

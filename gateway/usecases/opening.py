@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from gateway import cases
 from gateway.jobs import Jobs
 from gateway.store import Store
+from gateway.store.deliveries import replayed
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +45,28 @@ class CaseOpening:
         self.limits = limits
         self.clock = clock
 
-    def open(self, phone: str, answers: dict, channel: str, lang: str) -> str | None:
-        """Open a case for her and enqueue its alerts; the reference, or None over her limit."""
+    def open(
+        self,
+        phone: str,
+        answers: dict,
+        channel: str,
+        lang: str,
+        inbound: tuple[str, str] | None = None,
+    ) -> str | None:
+        """Open a case for her and enqueue its alerts; the reference, or None over her limit.
+
+        `inbound` (route, provider id) is the SMS that asked for it. The case's transaction
+        marks that SMS handled for a replay from the spool: if anything after it fails (the
+        master dying before it confirmed the case, say), the SMS is spooled, and its replay
+        must not open a second case."""
         reserved = self.reserve(phone, channel)
         if reserved is None:
             return None
         with self.store.transaction() as pipe:
             case = self.write(reserved, phone, answers, channel, lang, pipe)
+            if inbound is not None:
+                route, provider_id = inbound
+                self.store.deliveries.handled(replayed(route), provider_id, pipe)
             pipe.execute()
         self.opened(case)
         return reserved.ref

@@ -245,7 +245,7 @@ class SmsIntake:
             district = profile.get("district") or self._default_district(inbound.to)
         lang = languages.or_default(command.lang or profile.get("lang"))
         answers = {"kind": "callback", "district": district, "consent": "group", "call": "any"}
-        self.opening.open(phone, answers, "sms", lang)
+        self.opening.open(phone, answers, "sms", lang, (inbound.channel, inbound.external_id))
         return ""
 
     def _text(self, phone: str, command: keywords.Command, inbound: Inbound) -> str:

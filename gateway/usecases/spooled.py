@@ -7,6 +7,7 @@ import logging
 
 from gateway.channels.base import Inbound
 from gateway.store import REDIS_DOWN, Store
+from gateway.store.deliveries import replayed
 from gateway.usecases.opening import CaseOpening
 from gateway.usecases.roster import Roster
 from gateway.usecases.sms import SmsIntake
@@ -46,7 +47,7 @@ class SpoolReplay:
         # Redis ran once thawed, after its caller had given up), and taking it for "handled"
         # would lose her SMS. The mark is short-lived until the record is handled, so a replay
         # cut short by Redis leaving again cannot drop it either.
-        guard = "spool-" + inbound.channel
+        guard = replayed(inbound.channel)
         if not self.store.deliveries.first(guard, inbound.external_id, ttl=REPLAY_GUARD):
             log.info("spool: a replayed %s SMS was handled before", inbound.channel)
             return
