@@ -45,7 +45,7 @@ def parse_args(argv: list[str] | None, description: str) -> argparse.Namespace:
     args.cases = args.cases or (30 if quick else 200)
     args.chain = 10 if quick else 30
     args.send_cases = 30 if quick else 150
-    args.conns = (1, 16, 64)
+    args.conns = (1, 16, 64, 256)
     return args
 
 
