@@ -6,7 +6,7 @@ Each line names where the use is, so a name that becomes really unused can be dr
 # ruff: noqa: B018, F821
 # Read by gunicorn from config/gunicorn.py.
 worker_class, worker_connections, keepalive, control_socket_disable  # gunicorn settings
-accesslog, access_log_format, post_request, req, worker  # gunicorn settings and hook
+accesslog, access_log_format, post_request, post_worker_init, req, worker  # settings, hooks
 # Parsed from the aggregator's form and the directory file, shown in errors and tests.
 mahallas, units
 # RQ job and worker attributes set for RQ to read.

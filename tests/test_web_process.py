@@ -34,3 +34,18 @@ def test_idle_connections_do_not_delay_healthz(web):
         for sock in idle:
             sock.close()
     assert response.json()["redis"]["reachable"] is True  # answered (503 degraded: no worker)
+
+
+def test_a_chunked_hop_is_answered_and_an_oversized_one_refused(web):
+    """The web reads a request's body before it queues for a turn (config/gunicorn.py): a
+    chunked body arrives whole, and one over the app's limit is still refused with a reason."""
+    url = f"{web.url}/ussd/africastalking?key={web.env['USSD_KEY']}"
+    form = b"sessionId=chunked-1&serviceCode=%2A384%23&phoneNumber=%2B992900001300&text="
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    parts = iter([form[:20], form[20:]])  # a generator: requests sends it chunked
+    answer = requests.post(url, data=parts, headers=headers, timeout=10)
+    assert answer.status_code == 200 and answer.text.startswith("CON ")
+    big = iter([b"text=" + b"1" * (64 * 1024)] * 2)
+    refused = requests.post(url, data=big, headers=headers, timeout=10)
+    assert refused.status_code in (400, 413) and refused.text.startswith("END ")
+    assert len(refused.text) > len("END ")  # it says why
