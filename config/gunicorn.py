@@ -36,15 +36,14 @@ def post_request(worker, req, environ, resp):
 # A worker runs at most this many requests in the app at once; the others wait for a turn in
 # their order of arrival. gevent switches greenlets at every Redis round trip: with a hundred
 # hops interleaved, a reply waited behind all of them, past the web's 0.4 s Redis timeout (155
-# neutral ENDs in 14,000 hops at 256 connections), and every wait lengthened the tail. Measured
-# in `make bench --quick` (README, benchmarks): USSD p99 at 16 connections 44-54 ms before, 21-38
+# neutral ENDs in 14,000 hops at 256 connections), and every wait lengthened the tail. In quick
+# runs of `make bench` (README, benchmarks), USSD p99: at 16 connections 44-54 ms before, 21-38
 # after; at 64, 138-274 ms before, 66-165 after; at 256, 2.4-2.6 s before (and once those 155
-# errors), 0.3-0.45 s after with 0 errors; the same throughput. 2 turns did no better than 4.
+# errors), 0.3-0.45 s after with 0 errors; about the same throughput. 2 turns did no better.
 TURNS = 4
 # A request waits at most this long for a turn, then runs anyway: when Redis freezes, each
 # request holds its turn for the Redis timeout, and the queue must not add more than this.
 TURN_WAIT = 0.5
-BODY_LIMIT = 64 * 1024  # the app's MAX_CONTENT_LENGTH; a larger body is the app's to refuse
 UNQUEUED = ("/healthz",)  # monitoring must see a frozen Redis at once, not after the queue
 
 
@@ -56,13 +55,15 @@ def post_worker_init(worker):
 
     from gevent.lock import Semaphore
 
+    from gateway.app import MAX_BODY  # a larger body is the app's to refuse
+
     turns = Semaphore(TURNS)
     app = worker.wsgi
 
     def in_turn(environ, start_response):
         if environ.get("PATH_INFO") in UNQUEUED:
             return app(environ, start_response)
-        environ["wsgi.input"] = io.BytesIO(environ["wsgi.input"].read(BODY_LIMIT + 1))
+        environ["wsgi.input"] = io.BytesIO(environ["wsgi.input"].read(MAX_BODY + 1))
         mine = turns.acquire(timeout=TURN_WAIT)
         try:
             return app(environ, start_response)  # the view runs now; a stream runs after

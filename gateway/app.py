@@ -11,13 +11,15 @@ from gateway import cli, console, logs, operator, simulator, web, webhooks
 from gateway.compose import WEB, Context, build
 from gateway.store import REDIS_DOWN
 
+MAX_BODY = 64 * 1024  # bytes of a request body; every webhook we accept is far smaller
+
 
 def create_app(settings: Settings | None = None) -> Flask:
     """The Flask application for the given settings (read from the environment by default)."""
     settings = settings or Settings.from_env()
     logs.configure(settings.log_level, settings.secret_values)
     app = Flask(__name__)
-    app.config.update(MAX_CONTENT_LENGTH=64 * 1024)
+    app.config.update(MAX_CONTENT_LENGTH=MAX_BODY)
     context = build(settings, bounds=WEB)
     web.install(app, context)
     _replay_spool_once_serving(app, context)

@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from bench.common import Web
+from gateway.app import MAX_BODY
 from testing.env import make_env
 
 IDLE = 20
@@ -45,7 +46,7 @@ def test_a_chunked_hop_is_answered_and_an_oversized_one_refused(web):
     parts = iter([form[:20], form[20:]])  # a generator: requests sends it chunked
     answer = requests.post(url, data=parts, headers=headers, timeout=10)
     assert answer.status_code == 200 and answer.text.startswith("CON ")
-    big = iter([b"text=" + b"1" * (64 * 1024)] * 2)
+    big = iter([b"text=" + b"1" * MAX_BODY] * 2)
     refused = requests.post(url, data=big, headers=headers, timeout=10)
     assert refused.status_code in (400, 413) and refused.text.startswith("END ")
     assert len(refused.text) > len("END ")  # it says why
