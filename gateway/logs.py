@@ -85,9 +85,13 @@ def scrub(record: logging.LogRecord) -> logging.LogRecord:
         # (gunicorn passes some 30, every request header among them): the others never reach
         # a line, and redacting them all was a fifth of a bare request's CPU.
         atoms = record.args
-        record.args = {name: _redacted(atoms, name) for name in _fields(str(record.msg))}
-        # Path and status outlive the arguments (dropped below), for QuietAccess.
-        record.access = {name: _redacted(atoms, name) for name in ("U", "s")}
+        fields = {name: _redacted(atoms, name) for name in _fields(str(record.msg))}
+        record.args = fields
+        # Path and status outlive the arguments (dropped below), for QuietAccess; redacted
+        # once, when the format shows them.
+        record.access = {
+            name: fields[name] if name in fields else _redacted(atoms, name) for name in ("U", "s")
+        }
     try:
         message = record.getMessage()
     except Exception:  # a bad format string must not carry its arguments out unredacted
