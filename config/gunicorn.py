@@ -44,7 +44,6 @@ TURNS = 4
 # A request waits at most this long for a turn, then runs anyway: when Redis freezes, each
 # request holds its turn for the Redis timeout, and the queue must not add more than this.
 TURN_WAIT = 0.5
-UNQUEUED = ("/healthz",)  # monitoring must see a frozen Redis at once, not after the queue
 
 
 def post_worker_init(worker):
@@ -56,12 +55,13 @@ def post_worker_init(worker):
     from gevent.lock import Semaphore
 
     from gateway.app import MAX_BODY  # a larger body is the app's to refuse
+    from gateway.webhooks import HEALTH_PATH  # monitoring sees a frozen Redis at once
 
     turns = Semaphore(TURNS)
     app = worker.wsgi
 
     def in_turn(environ, start_response):
-        if environ.get("PATH_INFO") in UNQUEUED:
+        if environ.get("PATH_INFO") == HEALTH_PATH:
             return app(environ, start_response)
         environ["wsgi.input"] = io.BytesIO(environ["wsgi.input"].read(MAX_BODY + 1))
         mine = turns.acquire(timeout=TURN_WAIT)

@@ -81,6 +81,7 @@ for _channel in CHANNELS:
             methods=["POST"],
         )
 
+HEALTH_PATH = "/healthz"  # also read by the web's turns (config/gunicorn.py): it never queues
 # Paths whose errors (raised before or around the view) a channel renders in its own format.
 _REFUSALS = {r.path: r.refuse for c in CHANNELS for r in c.routes if r.refuse is not None}
 
@@ -88,10 +89,10 @@ _REFUSALS = {r.path: r.refuse for c in CHANNELS for r in c.routes if r.refuse is
 @blueprint.get("/")
 def index():
     """A plain pointer for a person who opens the server in a browser."""
-    return {"service": "hamdam", "health": "/healthz"}
+    return {"service": "hamdam", "health": HEALTH_PATH}
 
 
-@blueprint.get("/healthz")
+@blueprint.get(HEALTH_PATH)
 def healthz():
     """200 ok; 503 degraded (no live worker, a stale queue, overdue timers) with every reason,
     or 503 unavailable when Redis does not answer. The checks live in gateway/health.py."""
