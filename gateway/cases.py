@@ -288,12 +288,12 @@ def accept_referral(case: Case, responder_id: str, org: str) -> Case:
     return replace(case, taken_by=responder_id, org=org, referral=Referral.ACCEPTED)
 
 
-def candidate_refs(rng: random.Random | None = None) -> Iterator[str]:
-    """Random references to try in turn: 4 digits first, longer ones when 4-digit ones collide."""
+def candidate_refs(rng: random.Random | None = None) -> Iterator[list[str]]:
+    """Random references to try, in batches each tried in one round trip: 4 digits first,
+    longer ones when 4-digit ones collide (with thousands of cases open, most do)."""
     rng = rng or random.SystemRandom()
     for digits, tries in ((4, 20), (5, 20), (6, 60)):
-        for _ in range(tries):
-            yield str(rng.randrange(10 ** (digits - 1), 10**digits))
+        yield [str(rng.randrange(10 ** (digits - 1), 10**digits)) for _ in range(tries)]
 
 
 class Contact(Protocol):

@@ -243,3 +243,26 @@ def test_scripts_inside_one_connection_share_it_and_give_it_back(redis_client):
         run(one, [], [])
         raise RuntimeError("a hop that failed")
     assert not pool._in_use_connections
+
+
+def _scripts_run(client: redis.Redis) -> int:
+    stats = client.info("commandstats")
+    return sum(stats.get(f"cmdstat_{c}", {}).get("calls", 0) for c in ("eval", "evalsha"))
+
+
+def test_a_reference_is_found_in_a_round_trip_per_batch_when_short_ones_are_taken(redis_client):
+    # With thousands of cases open, most 4-digit references are taken: each batch of
+    # candidates is tried in one script call, so a new case does not pay a round trip per try.
+    store = Store(redis_client, Vault([new_key()]))
+    with redis_client.pipeline(transaction=False) as pipe:
+        for ref in range(1000, 10000):
+            pipe.set(f"hd:ref:{ref}", "other-case")
+        pipe.execute()
+    assert store.cases.reserve("c-warm", ["999999"]) == "999999"  # the script is cached now
+    before = _scripts_run(redis_client)
+    ref = store.cases.reserve_ref("c-new")
+    assert _scripts_run(redis_client) - before == 2  # the 4-digit batch, then the 5-digit one
+    assert len(ref) == 5 and redis_client.get(f"hd:ref:{ref}") == b"c-new"
+    assert store.cases.reserve("c-other", ["1234", ref]) is None  # taken ones stay theirs
+    assert redis_client.get("hd:ref:1234") == b"other-case"
+    assert store.cases.reserve("c-other", ["1234", "777777"]) == "777777"

@@ -23,10 +23,18 @@ from gateway.store.keys import (
     TAKEN_CASES,
 )
 from gateway.store.phones import Phones
-from gateway.store.pipes import on, run
+from gateway.store.pipes import run
 
 # How long a reference stays bound to a case that was never opened (its opening failed).
 REF_HELD = 3600
+# Bind the first free reference of KEYS to the case id ARGV[1] for ARGV[2] seconds: its index
+# in KEYS (from 1), or 0 when every one is taken.
+BIND = """
+for i = 1, #KEYS do
+  if redis.call('SET', KEYS[i], ARGV[1], 'NX', 'EX', ARGV[2]) then return i end
+end
+return 0
+"""
 # Open a case (see Cases.open): KEYS case, open set, its ref, her profile keys (the newest key
 # first; during a rotation the profile may still sit under an older one). ARGV: case id,
 # created, her number encrypted, district, the case key prefix, then the case's fields.
@@ -188,6 +196,11 @@ return 1
 """
 
 
+def bound(refs: list[str], found: int) -> str | None:
+    """The reference a BIND of `refs` bound (its result is an index from 1), or None."""
+    return refs[found - 1] if found else None
+
+
 class Cases:
     """Cases: references, opening, alerts, the first OK, closing, retention purge."""
 
@@ -196,6 +209,7 @@ class Cases:
         self.vault = vault
         self.phones = phones
         # Registered once: a Script keeps its SHA and loads itself on NOSCRIPT.
+        self._bind = client.register_script(BIND)
         self._open = client.register_script(OPEN)
         self._cas = client.register_script(MOVE_TIER)
         self._take = client.register_script(TAKE)
@@ -207,18 +221,20 @@ class Cases:
         self._accept_referral = client.register_script(ACCEPT_REFERRAL)
         self._return_referral = client.register_script(RETURN_REFERRAL)
 
-    def reserve_ref(self, case_id: str, refs: Iterable[str] | None = None) -> str:
+    def reserve_ref(self, case_id: str, batches: Iterable[list[str]] | None = None) -> str:
         """A reference unique among cases not yet closed, now bound to case_id until `open`
-        (or REF_HELD seconds, when the case is never opened)."""
-        for ref in refs or candidate_refs():
-            if self.reserve(case_id, ref):
+        (or REF_HELD seconds, when the case is never opened): one round trip per batch."""
+        for refs in batches or candidate_refs():
+            ref = self.reserve(case_id, refs)
+            if ref is not None:
                 return ref
         raise RuntimeError("no free reference after many tries")
 
-    def reserve(self, case_id: str, ref: str, pipeline: Pipeline | None = None) -> bool | None:
-        """Try to bind one reference to case_id (in the caller's pipeline: its result says)."""
-        found = on(self.redis, pipeline).set(REF.format(ref=ref), case_id, nx=True, ex=REF_HELD)
-        return None if pipeline is not None else bool(found)
+    def reserve(self, case_id: str, refs: list[str], pipeline: Pipeline | None = None):
+        """Bind the first free one of `refs` to case_id in one round trip: that reference, or
+        None when all are taken. In the caller's pipeline, `bound(refs, result)` reads it."""
+        found = run(self._bind, [REF.format(ref=r) for r in refs], [case_id, REF_HELD], pipeline)
+        return pipeline if pipeline is not None else bound(refs, found)
 
     def open(self, case: Case, phone: str, pipeline: Pipeline) -> None:
         """Queue in the caller's MULTI: the case with her number encrypted, its reference kept,

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from gateway import cases
 from gateway.jobs import Jobs
 from gateway.store import Store
+from gateway.store.cases import bound
 from gateway.store.deliveries import replayed
 
 log = logging.getLogger(__name__)
@@ -74,16 +75,16 @@ class CaseOpening:
     def reserve(self, phone: str, channel: str) -> Reserved | None:
         """Count her request and bind a reference to a new case id, in one round trip (more
         only when the first reference drawn is taken); None when she is over her limit."""
-        case_id, refs = uuid.uuid4().hex, cases.candidate_refs()
-        first = next(refs)
+        case_id, batches = uuid.uuid4().hex, cases.candidate_refs()
+        first = next(batches)
         with self.store.redis.pipeline(transaction=False) as pipe:
             self.store.rates.count("case", phone, pipeline=pipe)
             self.store.cases.reserve(case_id, first, pipeline=pipe)
-            count, bound = pipe.execute()
+            count, found = pipe.execute()
         if count > self.limits.cases_per_hour:
             self._refuse(phone, channel, count)
             return None  # the reference bound above lapses after REF_HELD
-        ref = first if bound else self.store.cases.reserve_ref(case_id, refs)
+        ref = bound(first, found) or self.store.cases.reserve_ref(case_id, batches)
         return Reserved(case_id, ref, self.clock())
 
     def write(
