@@ -23,6 +23,7 @@ TWILIO = {
 }
 GATEWAY_APP = "'gateway.app:create_app()'"
 BARE_APP = "bench.bare:app"
+FLOOR_APP = "bench.floor:app"  # bare plus one Redis read and one pipelined write
 
 
 def web_command(app: str = GATEWAY_APP) -> str:

@@ -84,8 +84,9 @@ def components(profiler: Profiler) -> list[tuple[str, float]]:
     return sorted(((k, v / whole) for k, v in totals.items()), key=lambda kv: -kv[1])
 
 
-def ussd_profile(url: str, tmp: Path, flows: int) -> dict:
-    """Profile `flows` English help flows through the WSGI app; round trips per hop kind."""
+def ussd_profile(url: str, tmp: Path, flows: int, offset: int = 0) -> dict:
+    """Profile `flows` English help flows through the WSGI app; round trips per hop kind.
+    `offset` moves the phones and sessions used, for a second call on the same Redis."""
     from gateway.app import create_app
 
     settings = Settings.from_env(make_env(url, tmp / "var"))
@@ -113,9 +114,9 @@ def ussd_profile(url: str, tmp: Path, flows: int) -> dict:
     def run(count: int, first: int, profiler: Profiler | None) -> dict[str, list]:
         kinds: dict[str, list] = defaultdict(list)
         for i in range(count):
-            phone = f"+992{900050000 + first + i:09d}"
+            phone = f"+992{900050000 + offset + first + i:09d}"
             prepared = [
-                environ(f"prof-{first + i}", phone, "*".join(FLOW[1 : k + 1]))
+                environ(f"prof-{offset + first + i}", phone, "*".join(FLOW[1 : k + 1]))
                 for k in range(len(FLOW))
             ]
             for k, env in enumerate(prepared):

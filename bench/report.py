@@ -83,12 +83,35 @@ def table(results: dict, args: argparse.Namespace) -> str:
                 )
                 + ("-", "-", "")
             )
+        least = pair.get("floor")
+        if least:
+            # bench/floor.py: what the least stateful hop costs on this machine, same run.
+            rows.append(
+                ("1", "  floor: bare + 1 read + 1 write", conns, f"{least['rps']:,.0f} req/s")
+                + (f"{least['p50_ms']:.2f}", f"{least['p99_ms']:.2f}", str(least["errors"]))
+                + (f"bare {base['rps']:,.0f} req/s; hop {flow['rps'] / least['rps']:.2f}x it",)
+                + (f"{least['rps'] / base['rps']:.2f}", "-", "-")
+                + (f"{least['foreign_cores']:.2f}",)
+            )
+            cpu = least["server_cpu_us_per_req"]
+            rows.append(
+                ("1", "  floor: server CPU per request", conns, f"{cpu:,.0f} us")
+                + ("", "", "", f"hop {flow['server_cpu_us_per_req']:,.0f} us", "", "-", "-", "")
+            )
     trips = results.get("round_trips")
     if trips:
         shown = ", ".join(f"{kind} {counts[0][0]}" for kind, counts in trips.items() if counts)
         rows.append(
             ("1", "Redis round trips per hop (counted)", "1", shown)
             + ("", "", "", "most common count of each kind of hop", "", "-", "-", "")
+        )
+    crowded = results.get("round_trips_crowded")
+    if crowded:
+        submit = dict(crowded.get("submit", []))
+        shown = ", ".join(f"{n} round trips: {hops}" for n, hops in sorted(submit.items()))
+        rows.append(
+            ("1", "  submit, with many cases open", "1", shown or "-")
+            + ("", "", "", f"{crowded['open_cases']:,} open cases", "", "-", "-", "")
         )
     intake = results.get("intake")
     if intake:

@@ -23,6 +23,7 @@ from rq import Queue
 
 from bench.common import (
     BARE_APP,
+    FLOOR_APP,
     TWILIO,
     Web,
     percentile,
@@ -44,12 +45,15 @@ from config.settings import ROOT, Settings
 from gateway.compose import build
 from gateway.jobs import ALERTS_QUEUE
 from gateway.privacy import Vault
+from gateway.store.keys import OPEN_CASES
 from testing.env import make_env
 from testing.fakes import FakeTwilio
 from testing.processes import Processes, procfile, wait_for
 from testing.ussd import Help, http_help
 
 USSD_PHONES = 900010000  # +99290001xxxx: the measured help flows
+# The floor (bench/floor.py) is measured at the connections of the hop's throughput target.
+FLOOR_CONNS = 16
 FILL_PHONES = 900020000  # +99290002xxxx: sessions left live for the scale test
 INTAKE_PHONES = 900030000  # +99290003xxxx: intake and sending cases
 
@@ -65,6 +69,8 @@ class Bench(Harness):
         env = make_env(redis_url, self.tmp / "var", SESSION_TTL=str(ttl))
         bare = Web(env, self.tmp / "bare.log", app=BARE_APP)
         self.servers.append(bare)
+        floor = Web(env, self.tmp / "floor.log", app=FLOOR_APP)
+        self.servers.append(floor)
         gateway = Web(env, self.tmp / "web.log")
         self.servers.append(gateway)
         # Counted on the store's own connection pool, hop by hop, in this process, before the
@@ -75,6 +81,8 @@ class Bench(Harness):
         pairs = {}
         for conns in self.args.conns:
             base = self.cell(bare, conns, "bare", "bare POST")
+            if conns == FLOOR_CONNS:
+                least = self.cell(floor, conns, "bare", "floor (2 round trips)")
             flow = self.cell(gateway, conns, "ussd", "USSD help flow")
             pairs[conns] = (flow, base)
         self.results["session_ttl"] = ttl
@@ -82,12 +90,21 @@ class Bench(Harness):
             str(c): {"ussd": f, "bare": b, "ratio": f["rps"] / b["rps"]}
             for c, (f, b) in pairs.items()
         }
+        if FLOOR_CONNS in pairs:
+            self.results["ussd"][str(FLOOR_CONNS)]["floor"] = least
         client = redis.Redis.from_url(redis_url)
         try:
             self.results["session_memory"] = self.fill(gateway, client, env)
             base = self.cell(bare, 16, "bare", "bare POST (scale)")
             flow = self.cell(gateway, 16, "ussd", "USSD + live sessions")
             live = sum(1 for _ in client.scan_iter(match="hd:ussd:ATUid_fill-*", count=1000))
+            # Counted again now that thousands of cases are open and most 4-digit references
+            # are taken: a new case tries a batch of references per round trip.
+            crowded = ussd_profile(redis_url, self.tmp / "crowded", 30, offset=20000)
+            self.results["round_trips_crowded"] = {
+                "open_cases": client.zcard(OPEN_CASES),
+                **{k: v["round_trips"] for k, v in crowded["summary"].items()},
+            }
             self.results["scale"] = {
                 "ussd": flow,
                 "bare": base,
@@ -96,7 +113,7 @@ class Bench(Harness):
             }
         finally:
             client.close()
-        for server in (gateway, bare):
+        for server in (gateway, floor, bare):
             server.stop()
             self.servers.remove(server)
 
