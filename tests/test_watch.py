@@ -12,6 +12,7 @@ from twilio.request_validator import RequestValidator
 
 from gateway import health
 from gateway.jobs import ALERTS_QUEUE
+from gateway.store.watch import Watching
 from testing.app import (
     PUBLIC,
     TOKEN,
@@ -209,3 +210,14 @@ def test_a_problem_that_keeps_coming_back_is_told_and_a_flapping_one_at_most_thr
             clock.now += 60
     assert told(app, "problem", name) == 3  # then quiet for the rest of the day
     assert told(app, "recovered", name) == 3
+
+
+def test_a_notice_tried_again_after_a_failure_is_not_counted_again(redis_client):
+    # The watch keeps its problems before telling anyone, so a run cut short (Redis gone in
+    # the middle of a send, say) tries the same notice next minute: that is one telling, and
+    # three such tries must not use up the day's three.
+    watching, now = Watching(redis_client), 86400 * 20000 + 3600
+    tries = [watching.count_told("failed jobs alerts", now - 300, now + 60 * m) for m in range(4)]
+    assert tries == [1, 1, 1, 1]
+    assert watching.count_told("failed jobs alerts", now + 60, now + 120) == 2  # it came back
+    assert watching.count_told("a silent phone", now - 300, now) == 1

@@ -58,7 +58,8 @@ HEARD = PREFIX + "watch:heard"  # hash: "route:phone" (an Android app's deviceId
 SELFTEST = PREFIX + "watch:selftest"  # hash: route -> JSON {message, at} of its last self-test
 WATCHED = PREFIX + "watch:problems"  # hash: problem -> JSON {since, gone, told} (gateway.watch)
 RECONCILED = PREFIX + "watch:reconciled"  # hash: route -> until when its inbound was reconciled
-TOLD = PREFIX + "watch:told:{day}"  # hash: problem -> times told by SMS that day
+# hash: problem -> times told by SMS that day, and "problem@since" for each telling counted
+TOLD = PREFIX + "watch:told:{day}"
 WATCH_TURN = PREFIX + "watch:turn:{minute}"  # string, expiring: one watch per clock minute
 SLOW_ROUTE = PREFIX + "slow:{route}"  # string, expiring: the route timed out; skip it meanwhile
 HELD = PREFIX + "held:{responder}"  # sorted set: message id -> held at, alerts awaiting a digest

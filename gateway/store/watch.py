@@ -9,11 +9,24 @@ import json
 import redis
 
 from gateway.store.keys import HEARD, RECONCILED, SELFTEST, TOLD, WATCH_TURN, WATCHED
+from gateway.store.pipes import run
+
+# Count one telling of a problem, once per time it began: KEYS the day's hash; ARGV the problem,
+# when it began, the hash's TTL. A notice cut short by a failure is tried again next minute, and
+# that try is the same telling. Returns the day's count for the problem.
+COUNT_TOLD = """
+if redis.call('HSETNX', KEYS[1], ARGV[1] .. '@' .. ARGV[2], 1) == 1 then
+  redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+end
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return tonumber(redis.call('HGET', KEYS[1], ARGV[1]))
+"""
 
 
 class Watching:
     def __init__(self, client: redis.Redis):
         self.redis = client
+        self._count_told = client.register_script(COUNT_TOLD)
 
     def heard(self, route: str, phone: str, at: float) -> None:
         """A route's phone sent a signed webhook (a ping, its start, an SMS, a report); only
@@ -59,14 +72,11 @@ class Watching:
                 pipe.hset(WATCHED, mapping={k: json.dumps(v) for k, v in problems.items()})
             pipe.execute()
 
-    def count_told(self, problem: str, now: float) -> int:
-        """One more telling of `problem` today (UTC); how many there were, this one included."""
+    def count_told(self, problem: str, since: float, now: float) -> int:
+        """One more telling today (UTC) of `problem`, failing since `since`, unless that one was
+        counted already; how many there were, this one included."""
         key = TOLD.format(day=int(now // 86400))
-        with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hincrby(key, problem, 1)
-            pipe.expire(key, 2 * 86400)
-            count, _ = pipe.execute()
-        return count
+        return run(self._count_told, [key], [problem, f"{since:.0f}", 2 * 86400])
 
     def turn(self, now: float) -> bool:
         """True for the first watch of this minute (two clocks do not watch twice)."""

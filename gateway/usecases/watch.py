@@ -94,7 +94,8 @@ class Watch:
         # again next minute under the same message ids, so no one gets it twice.
         self.store.watching.keep(known)
         failing = {str(r["route"]) for r in reasons if r.get("route")}
-        loud = [n for n in raised if self.store.watching.count_told(n, now) <= TOLD_PER_DAY]
+        told = self.store.watching.count_told
+        loud = [n for n in raised if told(n, known[n]["since"], now) <= TOLD_PER_DAY]
         self._tell("problem", {n: known[n]["since"] for n in loud}, failing)
         self._tell(
             "recovered", {n: known[n]["since"] for n in cleared if known[n].get("sms")}, failing
