@@ -58,11 +58,10 @@ def workers_alive(store: Store, limits: Limits, now: float) -> Reason | None:
         beats = [w.last_heartbeat for w in Worker.all(queue=queue) if w.last_heartbeat]
         newest = max((b.timestamp() for b in beats), default=None)
         if newest is None or now - newest > limits.worker_stale:
-            seen = "never" if newest is None else f"{now - newest:.0f} s ago"
             return {
                 "check": "workers",
                 "queue": name,
-                "detail": f"no worker heartbeat within {limits.worker_stale} s (last: {seen})",
+                "detail": _stale("worker", limits.worker_stale, newest, now),
             }
     return None
 
@@ -73,12 +72,13 @@ def clock_alive(store: Store, limits: Limits, now: float) -> Reason | None:
     beats = store.redis.zrange(cron_scheduler_registry.get_registry_key(), -1, -1, withscores=True)
     newest = beats[0][1] if beats else None
     if newest is None or now - newest > limits.worker_stale:
-        seen = "never" if newest is None else f"{now - newest:.0f} s ago"
-        return {
-            "check": "clock",
-            "detail": f"no clock heartbeat within {limits.worker_stale} s (last: {seen})",
-        }
+        return {"check": "clock", "detail": _stale("clock", limits.worker_stale, newest, now)}
     return None
+
+
+def _stale(who: str, limit: float, newest: float | None, now: float) -> str:
+    last = "never" if newest is None else f"{now - newest:.0f} s ago"
+    return f"no {who} heartbeat within {limit} s (last: {last})"
 
 
 def queue_moving(store: Store, limits: Limits, now: float) -> Reason | None:
