@@ -231,8 +231,7 @@ def selftests_delivered(store: Store, limits: Limits, now: float) -> list[Reason
     for route, test in sorted(store.watching.selftests().items()):
         if now - test["at"] < SELFTEST_GRACE:
             continue
-        message = store.messages.get(test["message"]) or {}
-        state = message.get("state", "missing")
+        state = store.messages.state(test["message"]) or "missing"
         if state != MessageState.DELIVERED:
             reasons.append(
                 {

@@ -263,6 +263,11 @@ class Messages:
             count, _ = pipe.execute()
         return 0.0 if count <= per_second else 1.0 - (now % 1.0)
 
+    def state(self, message_id: str) -> str | None:
+        """A message's state, read without decrypting anything; None when unknown."""
+        found = self.redis.hget(MESSAGE.format(id=message_id), "state")
+        return found.decode() if found else None
+
     def case_of(self, message_id: str) -> str:
         """The case a message belongs to ('' for none)."""
         found = self.redis.hget(MESSAGE.format(id=message_id), "case")
