@@ -1,8 +1,9 @@
 """The floor of a stateful hop: the bare endpoint plus one Redis read and one pipelined write.
 
-perf.md B.6's `/redis2rt`: HGETALL of a session hash, then HSET and EXPIRE in one pipeline, on
-the client's own connection pool. Served by the same gunicorn line as the gateway and the bare
-endpoint, so `make bench` can show how far the USSD hop is from the least a stateful hop does.
+HGETALL of a session hash, then HSET and EXPIRE in one pipeline, on the client's own connection
+pool: the read-then-write pattern of the floor the hop's throughput target was first set beside.
+Served by the same gunicorn line as the gateway and the bare endpoint, so `make bench` can show how
+far the USSD hop is from the least a stateful hop does.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 
 import redis
 import requests
@@ -58,6 +59,12 @@ FILL_PHONES = 900020000  # +99290002xxxx: sessions left live for the scale test
 INTAKE_PHONES = 900030000  # +99290003xxxx: intake and sending cases
 
 
+def round_trips(redis_url: str, tmp: Path, offset: int = 0) -> dict:
+    """Redis round trips of each kind of hop over 30 help flows (bench.profile), as counted."""
+    summary = ussd_profile(redis_url, tmp, 30, offset=offset)["summary"]
+    return {kind: figures["round_trips"] for kind, figures in summary.items()}
+
+
 class Bench(Harness):
     """The measured parts: USSD, intake, sending, memory and scale."""
 
@@ -74,24 +81,22 @@ class Bench(Harness):
         gateway = Web(env, self.tmp / "web.log")
         self.servers.append(gateway)
         # Counted on the store's own connection pool, hop by hop, in this process, before the
-        # cells below open thousands of cases: with 10,000 open, a new case's reference takes
-        # many tries (4-digit ones are mostly taken), and the count would show that instead.
-        counted = ussd_profile(redis_url, self.tmp / "counted", 30)["summary"]
-        self.results["round_trips"] = {k: v["round_trips"] for k, v in counted.items()}
-        pairs = {}
+        # cells below open thousands of cases: with 10,000 open, 4-digit references are mostly
+        # taken and a new case's takes a second batch (counted again after them, below).
+        self.results["round_trips"] = round_trips(redis_url, self.tmp / "counted")
+        pairs, floors = {}, {}
         for conns in self.args.conns:
             base = self.cell(bare, conns, "bare", "bare POST")
             if conns == FLOOR_CONNS:
-                least = self.cell(floor, conns, "bare", "floor (2 round trips)")
+                floors[conns] = self.cell(floor, conns, "bare", "floor (2 round trips)")
             flow = self.cell(gateway, conns, "ussd", "USSD help flow")
             pairs[conns] = (flow, base)
         self.results["session_ttl"] = ttl
         self.results["ussd"] = {
             str(c): {"ussd": f, "bare": b, "ratio": f["rps"] / b["rps"]}
+            | ({"floor": floors[c]} if c in floors else {})
             for c, (f, b) in pairs.items()
         }
-        if FLOOR_CONNS in pairs:
-            self.results["ussd"][str(FLOOR_CONNS)]["floor"] = least
         client = redis.Redis.from_url(redis_url)
         try:
             self.results["session_memory"] = self.fill(gateway, client, env)
@@ -100,10 +105,9 @@ class Bench(Harness):
             live = sum(1 for _ in client.scan_iter(match="hd:ussd:ATUid_fill-*", count=1000))
             # Counted again now that thousands of cases are open and most 4-digit references
             # are taken: a new case tries a batch of references per round trip.
-            crowded = ussd_profile(redis_url, self.tmp / "crowded", 30, offset=20000)
             self.results["round_trips_crowded"] = {
                 "open_cases": client.zcard(OPEN_CASES),
-                **{k: v["round_trips"] for k, v in crowded["summary"].items()},
+                **round_trips(redis_url, self.tmp / "crowded", offset=20000),
             }
             self.results["scale"] = {
                 "ussd": flow,
